@@ -1,0 +1,258 @@
+"""Reverse-mode automatic differentiation: the whole engine on one screen.
+
+Every differentiable operation is a subclass of :class:`Function` with two
+static methods that sit next to each other, so the local derivative can be
+read right under the forward formula::
+
+    class Mul(Function):
+        @staticmethod
+        def forward(ctx, a, b):            # arrays in, array out
+            ctx.save_for_backward(a, b)
+            return a * b
+
+        @staticmethod
+        def backward(ctx, grad):           # dL/d(out) in, dL/d(inputs) out
+            a, b = ctx.saved_arrays
+            return grad * b, grad * a      # d(ab)/da = b, d(ab)/db = a
+
+``Function.apply`` runs ``forward`` on raw arrays, wraps the result in a
+Tensor and, when gradients are wanted, records the Function instance as the
+node that produced it (``tensor._ctx``).  ``backward`` walks those nodes in
+reverse topological order.  Gradients that flowed into a broadcast input are
+summed back to its shape here, in one place, so no op has to care.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import numpy as np
+
+__all__ = ["Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "backward"]
+
+
+class _GradMode(threading.local):
+    enabled = True
+
+
+_grad_mode = _GradMode()
+
+
+def is_grad_enabled() -> bool:
+    """True when new operations are recorded for backpropagation."""
+    return _grad_mode.enabled
+
+
+@contextlib.contextmanager
+def set_grad_enabled(mode: bool):
+    """Context manager that turns graph recording on or off (restored on exit)."""
+    previous = _grad_mode.enabled
+    _grad_mode.enabled = bool(mode)
+    try:
+        yield
+    finally:
+        _grad_mode.enabled = previous
+
+
+def no_grad():
+    """``with tg.no_grad():`` runs operations without recording a graph (inference, optimizer steps)."""
+    return set_grad_enabled(False)
+
+
+def enable_grad():
+    """``with tg.enable_grad():`` turns recording back on inside a ``no_grad`` block."""
+    return set_grad_enabled(True)
+
+
+def sum_to_shape(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """Undo NumPy broadcasting: sum ``grad`` over the axes that broadcasting created or stretched.
+
+    If ``x`` of shape ``(3, 1)`` was broadcast to ``(2, 3, 4)``, every element of ``x`` was
+    used 2*4 times, so its gradient is the sum of the upstream gradient over those copies.
+    """
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return grad.reshape(shape)
+
+
+class Function:
+    """A node of the computation graph; subclass it to define a differentiable op.
+
+    The instance itself is the ``ctx`` handed to ``forward`` and ``backward``: stash
+    whatever the backward pass needs on it (``ctx.save_for_backward(...)`` for arrays,
+    plain attributes for small values such as a stride).
+
+    Attributes set by :meth:`apply`:
+        inputs:            the input Tensors, in order (the graph's edges)
+        needs_input_grad:  one bool per input, so backward can skip work
+        params:            keyword arguments of the call, shown by ``tg.graph``
+        output_shape:      shape of the result
+    """
+
+    __slots__ = ("inputs", "needs_input_grad", "params", "output_shape", "saved_arrays", "_freed", "__dict__")
+
+    #: the name shown in graphs and error messages; defaults to the class name
+    op_name: str | None = None
+
+    @staticmethod
+    def forward(ctx, *arrays, **params):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def name(self) -> str:
+        return self.op_name or type(self).__name__
+
+    def save_for_backward(self, *arrays) -> None:
+        """Keep arrays for the backward pass; they are freed after backward (unless retain_graph)."""
+        self.saved_arrays = arrays
+
+    @classmethod
+    def apply(cls, *inputs, **params):
+        """Run the op on Tensors (or plain numbers) and record it when gradients are wanted."""
+        from .tensor import Tensor, as_tensor
+
+        tensors = tuple(t if isinstance(t, Tensor) else as_tensor(t) for t in inputs)
+        ctx = cls()
+        ctx.needs_input_grad = tuple(t.requires_grad for t in tensors)
+        ctx.params = params
+        ctx.saved_arrays = ()
+        ctx._freed = False
+        _check_same_device(cls, tensors)
+        out_data = cls.forward(ctx, *(t.data for t in tensors), **params)
+        record = _grad_mode.enabled and any(ctx.needs_input_grad)
+        out = Tensor._wrap(out_data, requires_grad=record)
+        if record:
+            ctx.inputs = tensors
+            ctx.output_shape = out_data.shape
+            out._ctx = ctx
+        return out
+
+    def __repr__(self) -> str:
+        return f"<{self.name} node>"
+
+
+def _check_same_device(cls, tensors) -> None:
+    if len(tensors) > 1:
+        devices = {t.device for t in tensors}
+        if len(devices) > 1:
+            shapes = ", ".join(f"{tuple(t.shape)} on {t.device}" for t in tensors)
+            raise RuntimeError(
+                f"{cls.op_name or cls.__name__}: inputs are on different devices ({shapes}); "
+                "move them to one device with .to(device) first"
+            )
+
+
+def _topological_order(root):
+    """Nodes reachable from ``root``, each after every node that consumes its output.
+
+    Iterative depth-first search with an explicit stack, so a chain of 100,000 ops
+    does not hit Python's recursion limit.
+    """
+    order, visited = [], set()
+    if root._ctx is None:
+        return order
+    stack = [(root._ctx, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        for parent in node.inputs:
+            if parent._ctx is not None and id(parent._ctx) not in visited:
+                stack.append((parent._ctx, False))
+    order.reverse()  # root first
+    return order
+
+
+def backward(tensor, gradient=None, retain_graph: bool = False) -> None:
+    """Backpropagate from ``tensor``: accumulate d(tensor)/d(leaf) into every leaf's ``.grad``.
+
+    ``gradient`` is the upstream gradient dL/d(tensor); it may be omitted only for a
+    single-element tensor (then it is 1).  Saved arrays are freed afterwards unless
+    ``retain_graph=True``, so a second backward through the same graph is an error.
+    """
+    from .tensor import Tensor
+
+    if not tensor.requires_grad:
+        raise RuntimeError(
+            "backward(): this tensor does not require grad and has no grad_fn; "
+            "create the inputs with requires_grad=True, and do not call backward inside no_grad()"
+        )
+    if gradient is None:
+        if tensor.data.size != 1:
+            raise RuntimeError(
+                f"backward(): grad can be implicitly created only for a single-element output, "
+                f"but the output has shape {tuple(tensor.shape)}; pass gradient= of that shape"
+            )
+        seed = np.ones(tensor.shape, dtype=tensor.dtype)
+    else:
+        seed = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient)
+        if seed.shape != tensor.shape:
+            raise RuntimeError(
+                f"backward(): gradient has shape {seed.shape} but the output has shape {tuple(tensor.shape)}"
+            )
+        seed = seed.astype(tensor.dtype, copy=False)
+
+    if tensor._ctx is None:  # a leaf: its gradient is the seed itself
+        _accumulate_leaf(tensor, seed)
+        return
+
+    grads = {id(tensor._ctx): seed}  # id(node) -> dL/d(node's output), not yet pushed further back
+    if tensor._retains_grad:
+        _accumulate_leaf(tensor, seed)
+    with no_grad():
+        for node in _topological_order(tensor):
+            if node._freed:
+                raise RuntimeError(
+                    f"backward(): trying to backward through the graph a second time ({node.name} "
+                    "already freed its saved values); call backward(retain_graph=True) the first time"
+                )
+            out_grad = grads.pop(id(node), None)
+            if out_grad is None:  # this node does not lead to the root along any path
+                continue
+            in_grads = node.backward(node, out_grad)
+            if not isinstance(in_grads, tuple):
+                in_grads = (in_grads,)
+            for parent, needs, g in zip(node.inputs, node.needs_input_grad, in_grads):
+                if not needs or g is None:
+                    continue
+                if g.shape != parent.shape:
+                    g = sum_to_shape(g, parent.shape)
+                if g.dtype != parent.dtype:
+                    g = g.astype(parent.dtype)
+                if parent._ctx is None:
+                    _accumulate_leaf(parent, g)
+                else:
+                    if parent._retains_grad:
+                        _accumulate_leaf(parent, g)
+                    key = id(parent._ctx)
+                    grads[key] = grads[key] + g if key in grads else g
+            if not retain_graph:
+                node.saved_arrays = ()
+                node._freed = True
+                node.__dict__.clear()
+
+
+def _accumulate_leaf(leaf, g: np.ndarray) -> None:
+    """Gradients add up across uses and across backward() calls, as in PyTorch."""
+    from .tensor import Tensor
+
+    if leaf.grad is None:
+        leaf.grad = Tensor._wrap(np.array(g, dtype=leaf.dtype, copy=True), requires_grad=False)
+    else:
+        leaf.grad.data = leaf.grad.data + g

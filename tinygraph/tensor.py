@@ -1,0 +1,734 @@
+"""The Tensor: an n-dimensional array that remembers how it was computed.
+
+A Tensor wraps a NumPy array (``.data``).  When it was produced by an operation on
+tensors that require gradients, ``._ctx`` points at that operation's graph node
+(a :class:`~tinygraph.autograd.Function`), which points at its inputs, and so on
+back to the leaves.  ``backward()`` walks that graph in reverse.
+
+The methods here are thin: each names the op and forwards to the Function that
+implements it (``tinygraph/ops``) or to ``tinygraph.functional``.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+
+from . import autograd
+from .random import default_generator
+
+float32 = np.dtype(np.float32)
+float64 = np.dtype(np.float64)
+float16 = np.dtype(np.float16)
+int32 = np.dtype(np.int32)
+int64 = np.dtype(np.int64)
+uint8 = np.dtype(np.uint8)
+bool_ = np.dtype(np.bool_)
+
+_default_dtype = float32
+
+MaxResult = namedtuple("MaxResult", ["values", "indices"])
+
+
+def get_default_dtype() -> np.dtype:
+    return _default_dtype
+
+
+def set_default_dtype(dtype) -> None:
+    """Set the dtype of tensors made from Python floats (float32 unless changed)."""
+    global _default_dtype
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"set_default_dtype: expected a floating dtype, got {dtype}")
+    _default_dtype = dtype
+
+
+def _is_float(dtype) -> bool:
+    return np.dtype(dtype).kind == "f"
+
+
+def _to_array(data, dtype=None) -> np.ndarray:
+    """Convert user data to an array with PyTorch's dtype rules.
+
+    Python floats become the default dtype (float32); Python ints become int64;
+    NumPy arrays keep their dtype unless ``dtype`` is given.
+    """
+    if isinstance(data, Tensor):
+        array = data.data
+    elif isinstance(data, np.ndarray):
+        array = data
+    else:
+        array = np.asarray(data)
+        if array.dtype == np.float64 and not isinstance(data, np.floating):
+            array = array.astype(_default_dtype)
+        elif array.dtype.kind in "iu" and array.dtype != np.uint8:
+            array = array.astype(np.int64)
+        elif array.dtype.kind not in "biuf":
+            raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} of dtype {array.dtype}")
+    if dtype is not None:
+        array = array.astype(np.dtype(dtype), copy=False)
+    return array
+
+
+def _check_device(device) -> None:
+    if device is not None and str(device) != "cpu":
+        raise RuntimeError(f"device={device!r}: only 'cpu' is supported by this build")
+
+
+class Tensor:
+    """An array with an optional gradient and a link to the op that produced it.
+
+    Attributes:
+        data:          the values, a NumPy array
+        grad:          a Tensor of the same shape after ``backward()``, else None
+        requires_grad: whether ops on this tensor are recorded for backpropagation
+        grad_fn:       the graph node (Function) that produced it; None for leaves
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "name", "__weakref__")
+    __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
+        array = _to_array(data, dtype)
+        if requires_grad and not _is_float(array.dtype):
+            raise RuntimeError(f"tensor: only floating-point tensors can require grad, got dtype {array.dtype}")
+        self.data = array
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self._ctx = None
+        self._retains_grad = False
+        self.name = name
+
+    @classmethod
+    def _wrap(cls, array: np.ndarray, requires_grad: bool = False) -> Tensor:
+        """Fast constructor for op results: no conversion, no checks."""
+        t = cls.__new__(cls)
+        t.data = array
+        t.grad = None
+        t.requires_grad = requires_grad
+        t._ctx = None
+        t._retains_grad = False
+        t.name = None
+        return t
+
+    # ----------------------------------------------------------------- basics
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    @property
+    def grad_fn(self):
+        return self._ctx
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    @property
+    def T(self) -> Tensor:
+        return self.permute(*reversed(range(self.ndim)))
+
+    def size(self, dim: int | None = None):
+        """``x.size()`` is the shape; ``x.size(d)`` the length of dimension ``d``."""
+        if dim is None:
+            return self.data.shape
+        return self.data.shape[_normalize_dim(dim, self.ndim, "size")]
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
+        extras = []
+        if self.dtype not in (_default_dtype, int64, bool_):
+            extras.append(f"dtype={self.dtype}")
+        if self._ctx is not None:
+            extras.append(f"grad_fn=<{self._ctx.name}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    __hash__ = object.__hash__  # identity, so tensors can be dict keys although == is elementwise
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError(f"bool(): a tensor of shape {self.shape} with more than one value is ambiguous")
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError("only single-element integer tensors can be used as an index")
+        return int(self.data)
+
+    # ----------------------------------------------------- leaving the graph
+    def numpy(self) -> np.ndarray:
+        """The values as a NumPy array (shares memory, like PyTorch; no graph)."""
+        if self.requires_grad:
+            raise RuntimeError("numpy(): call .detach().numpy() on a tensor that requires grad")
+        return self.data
+
+    def item(self):
+        """The single value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item(): only one-element tensors can be converted, this one has shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def detach(self) -> Tensor:
+        """The same values, cut from the graph (no grad is recorded through it)."""
+        return Tensor._wrap(self.data, requires_grad=False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and not _is_float(self.dtype):
+            raise RuntimeError(f"requires_grad_: only floating-point tensors can require grad, got {self.dtype}")
+        if not self.is_leaf and not requires_grad:
+            raise RuntimeError("requires_grad_(False) is only allowed on leaf tensors; use detach()")
+        self.requires_grad = requires_grad
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep theirs)."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad(): the tensor does not require grad")
+        self._retains_grad = True
+
+    def zero_(self) -> Tensor:
+        self.data[...] = 0
+        return self
+
+    def clone(self) -> Tensor:
+        from .ops.elementwise import Clone
+
+        return Clone.apply(self)
+
+    def to(self, device=None, dtype=None) -> Tensor:
+        """``x.to('cpu')`` or ``x.to(tg.float64)``; also ``x.to(device, dtype)``."""
+        if device is not None and not isinstance(device, str) and dtype is None:
+            device, dtype = None, device
+        _check_device(device)
+        if dtype is not None and np.dtype(dtype) != self.dtype:
+            return self.type(dtype)
+        return self
+
+    def cpu(self) -> Tensor:
+        return self
+
+    def type(self, dtype) -> Tensor:
+        from .ops.elementwise import Cast
+
+        return Cast.apply(self, dtype=np.dtype(dtype))
+
+    def float(self) -> Tensor:
+        return self.type(float32)
+
+    def double(self) -> Tensor:
+        return self.type(float64)
+
+    def long(self) -> Tensor:
+        return self.type(int64)
+
+    def backward(self, gradient=None, retain_graph: bool = False) -> None:
+        """Compute gradients of this tensor w.r.t. every leaf that requires grad (see autograd.backward)."""
+        autograd.backward(self, gradient, retain_graph=retain_graph)
+
+    # ---------------------------------------------------------- arithmetic
+    def _lift(self, other) -> Tensor:
+        """A Python number or array on the other side of an operator becomes a constant tensor."""
+        if isinstance(other, Tensor):
+            return other
+        if isinstance(other, (bool, int, float, np.number)) and _is_float(self.dtype):
+            return Tensor._wrap(np.asarray(other, dtype=self.dtype))
+        return Tensor._wrap(_to_array(other))
+
+    def __add__(self, other):
+        from .ops.elementwise import Add
+
+        return Add.apply(self, self._lift(other))
+
+    def __radd__(self, other):
+        from .ops.elementwise import Add
+
+        return Add.apply(self._lift(other), self)
+
+    def __sub__(self, other):
+        from .ops.elementwise import Sub
+
+        return Sub.apply(self, self._lift(other))
+
+    def __rsub__(self, other):
+        from .ops.elementwise import Sub
+
+        return Sub.apply(self._lift(other), self)
+
+    def __mul__(self, other):
+        from .ops.elementwise import Mul
+
+        return Mul.apply(self, self._lift(other))
+
+    def __rmul__(self, other):
+        from .ops.elementwise import Mul
+
+        return Mul.apply(self._lift(other), self)
+
+    def __truediv__(self, other):
+        from .ops.elementwise import Div
+
+        return Div.apply(self, self._lift(other))
+
+    def __rtruediv__(self, other):
+        from .ops.elementwise import Div
+
+        return Div.apply(self._lift(other), self)
+
+    def __pow__(self, exponent):
+        from .ops.elementwise import Pow, PowScalar
+
+        if isinstance(exponent, (int, float, np.number)) and not isinstance(exponent, bool):
+            return PowScalar.apply(self, exponent=float(exponent))
+        return Pow.apply(self, self._lift(exponent))
+
+    def __rpow__(self, base):
+        from .ops.elementwise import Pow
+
+        return Pow.apply(self._lift(base), self)
+
+    def __neg__(self):
+        from .ops.elementwise import Neg
+
+        return Neg.apply(self)
+
+    def __pos__(self):
+        return self
+
+    def __matmul__(self, other):
+        from .ops.matmul import matmul
+
+        return matmul(self, self._lift(other))
+
+    def __rmatmul__(self, other):
+        from .ops.matmul import matmul
+
+        return matmul(self._lift(other), self)
+
+    def matmul(self, other) -> Tensor:
+        return self.__matmul__(other)
+
+    def add(self, other):
+        return self + other
+
+    def sub(self, other):
+        return self - other
+
+    def mul(self, other):
+        return self * other
+
+    def div(self, other):
+        return self / other
+
+    def pow(self, exponent):
+        return self**exponent
+
+    def neg(self):
+        return -self
+
+    # In-place updates, for optimizers and initialisers: they change .data only and are not recorded.
+    def _inplace(self, op_name, other, fn):
+        if self.requires_grad and autograd.is_grad_enabled():
+            raise RuntimeError(
+                f"{op_name}: in-place update of a tensor that requires grad; do it inside tg.no_grad()"
+            )
+        value = other.data if isinstance(other, Tensor) else other
+        self.data[...] = fn(self.data, value)
+        return self
+
+    def __iadd__(self, other):
+        return self._inplace("+=", other, np.add)
+
+    def __isub__(self, other):
+        return self._inplace("-=", other, np.subtract)
+
+    def __imul__(self, other):
+        return self._inplace("*=", other, np.multiply)
+
+    def __itruediv__(self, other):
+        return self._inplace("/=", other, np.true_divide)
+
+    def add_(self, other, alpha: float = 1.0):
+        return self._inplace("add_", other, lambda a, b: a + alpha * np.asarray(b, dtype=a.dtype))
+
+    def mul_(self, other):
+        return self._inplace("mul_", other, np.multiply)
+
+    def copy_(self, other):
+        return self._inplace("copy_", other, lambda a, b: np.broadcast_to(np.asarray(b, dtype=a.dtype), a.shape))
+
+    def fill_(self, value):
+        return self._inplace("fill_", value, lambda a, b: np.full_like(a, b))
+
+    # ----------------------------------------------------------- comparisons
+    def _compare(self, other, fn) -> Tensor:
+        other = other.data if isinstance(other, Tensor) else other
+        return Tensor._wrap(np.asarray(fn(self.data, other)))
+
+    def __eq__(self, other):  # type: ignore[override]
+        return self._compare(other, np.equal)
+
+    def __ne__(self, other):  # type: ignore[override]
+        return self._compare(other, np.not_equal)
+
+    def __lt__(self, other):
+        return self._compare(other, np.less)
+
+    def __le__(self, other):
+        return self._compare(other, np.less_equal)
+
+    def __gt__(self, other):
+        return self._compare(other, np.greater)
+
+    def __ge__(self, other):
+        return self._compare(other, np.greater_equal)
+
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+
+    # ------------------------------------------------------- unary math
+    def exp(self):
+        from .ops.elementwise import Exp
+
+        return Exp.apply(self)
+
+    def log(self):
+        from .ops.elementwise import Log
+
+        return Log.apply(self)
+
+    def sqrt(self):
+        from .ops.elementwise import Sqrt
+
+        return Sqrt.apply(self)
+
+    def abs(self):
+        from .ops.elementwise import Abs
+
+        return Abs.apply(self)
+
+    def clamp(self, min=None, max=None):
+        from .ops.elementwise import clamp
+
+        return clamp(self, min, max)
+
+    clip = clamp
+
+    def maximum(self, other):
+        from .ops.elementwise import Maximum
+
+        return Maximum.apply(self, self._lift(other))
+
+    def minimum(self, other):
+        from .ops.elementwise import Minimum
+
+        return Minimum.apply(self, self._lift(other))
+
+    def relu(self):
+        from .functional import relu
+
+        return relu(self)
+
+    def sigmoid(self):
+        from .functional import sigmoid
+
+        return sigmoid(self)
+
+    def tanh(self):
+        from .functional import tanh
+
+        return tanh(self)
+
+    def softmax(self, dim: int = -1):
+        from .functional import softmax
+
+        return softmax(self, dim)
+
+    def log_softmax(self, dim: int = -1):
+        from .functional import log_softmax
+
+        return log_softmax(self, dim)
+
+    # ------------------------------------------------------- reductions
+    def sum(self, dim=None, keepdim: bool = False):
+        from .ops.reduce import Sum
+
+        return Sum.apply(self, axes=_normalize_dims(dim, self.ndim, "sum"), keepdim=keepdim)
+
+    def mean(self, dim=None, keepdim: bool = False):
+        from .ops.reduce import Mean
+
+        return Mean.apply(self, axes=_normalize_dims(dim, self.ndim, "mean"), keepdim=keepdim)
+
+    def var(self, dim=None, keepdim: bool = False, unbiased: bool = True, correction: int | None = None):
+        """Variance; divides by ``n - correction`` (``correction=1``, Bessel's, unless ``unbiased=False``)."""
+        from .ops.reduce import Var
+
+        if correction is None:
+            correction = 1 if unbiased else 0
+        return Var.apply(self, axes=_normalize_dims(dim, self.ndim, "var"), keepdim=keepdim, correction=correction)
+
+    def std(self, dim=None, keepdim: bool = False, unbiased: bool = True, correction: int | None = None):
+        return self.var(dim, keepdim, unbiased, correction).sqrt()
+
+    def amax(self, dim=None, keepdim: bool = False):
+        from .ops.reduce import Max
+
+        return Max.apply(self, axes=_normalize_dims(dim, self.ndim, "amax"), keepdim=keepdim)
+
+    def amin(self, dim=None, keepdim: bool = False):
+        from .ops.reduce import Min
+
+        return Min.apply(self, axes=_normalize_dims(dim, self.ndim, "amin"), keepdim=keepdim)
+
+    def max(self, dim=None, keepdim: bool = False):
+        """``x.max()``: the largest value.  ``x.max(dim)``: ``(values, indices)`` along ``dim``, as in PyTorch.
+
+        A tuple ``dim`` returns the values only (like ``amax``).  Ties share the gradient equally.
+        """
+        if dim is None or isinstance(dim, (tuple, list)):
+            return self.amax(dim, keepdim)
+        return MaxResult(self.amax(dim, keepdim), self.argmax(dim, keepdim))
+
+    def min(self, dim=None, keepdim: bool = False):
+        """Like :meth:`max`, for the smallest value."""
+        if dim is None or isinstance(dim, (tuple, list)):
+            return self.amin(dim, keepdim)
+        return MaxResult(self.amin(dim, keepdim), self.argmin(dim, keepdim))
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return self._arg_reduce(np.argmax, dim, keepdim, "argmax")
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return self._arg_reduce(np.argmin, dim, keepdim, "argmin")
+
+    def _arg_reduce(self, fn, dim, keepdim, name) -> Tensor:
+        if dim is None:
+            return Tensor._wrap(np.asarray(fn(self.data), dtype=np.int64))
+        axis = _normalize_dim(dim, self.ndim, name)
+        return Tensor._wrap(fn(self.data, axis=axis, keepdims=keepdim).astype(np.int64))
+
+    # ------------------------------------------------------- shape
+    def reshape(self, *shape):
+        from .ops.shape import reshape
+
+        return reshape(self, _shape_args(shape))
+
+    view = reshape
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        from .ops.shape import flatten
+
+        return flatten(self, start_dim, end_dim)
+
+    def squeeze(self, dim=None):
+        from .ops.shape import squeeze
+
+        return squeeze(self, dim)
+
+    def unsqueeze(self, dim: int):
+        from .ops.shape import unsqueeze
+
+        return unsqueeze(self, dim)
+
+    def permute(self, *dims):
+        from .ops.shape import permute
+
+        return permute(self, _shape_args(dims))
+
+    def transpose(self, dim0: int, dim1: int):
+        from .ops.shape import transpose
+
+        return transpose(self, dim0, dim1)
+
+    def expand(self, *shape):
+        from .ops.shape import expand
+
+        return expand(self, _shape_args(shape))
+
+    def __getitem__(self, index):
+        from .ops.shape import getitem
+
+        return getitem(self, index)
+
+    def contiguous(self):
+        return self
+
+
+def _shape_args(args) -> tuple:
+    """Accept both ``x.reshape(2, 3)`` and ``x.reshape((2, 3))``."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(args)
+
+
+def _normalize_dim(dim, ndim: int, op: str) -> int:
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
+    rank = max(ndim, 1)
+    if not -rank <= dim < rank:
+        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimensions")
+    return int(dim) % rank
+
+
+def _normalize_dims(dim, ndim: int, op: str):
+    """``None`` (all axes), an int, or a tuple of ints -> a sorted tuple of non-negative axes or None."""
+    if dim is None:
+        return None
+    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+    axes = tuple(sorted({_normalize_dim(d, ndim, op) for d in dims}))
+    if len(axes) != len(dims):
+        raise ValueError(f"{op}: dim {dim} names the same dimension twice")
+    if ndim == 0:
+        return None
+    return axes
+
+
+# --------------------------------------------------------------- factories
+def as_tensor(data, dtype=None) -> Tensor:
+    """A constant Tensor from anything array-like (no copy when already a Tensor of the dtype)."""
+    if isinstance(data, Tensor) and (dtype is None or np.dtype(dtype) == data.dtype):
+        return data
+    return Tensor(data, dtype=dtype)
+
+
+def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor:
+    """Make a leaf Tensor from a number, a (nested) list or an array; copies the data.
+
+    Floats become ``float32`` by default and ints ``int64``, as in PyTorch.
+    """
+    _check_device(device)
+    if isinstance(data, Tensor):
+        data = data.data
+    array = np.array(_to_array(data, dtype), copy=True)
+    return Tensor(array, requires_grad=requires_grad)
+
+
+def _shape(size, op: str) -> tuple:
+    shape = _shape_args(size)
+    for n in shape:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"{op}: size must be non-negative ints, got {shape}")
+    return tuple(int(n) for n in shape)
+
+
+def _factory(op, values_fn, size, dtype, requires_grad, device):
+    _check_device(device)
+    dtype = np.dtype(dtype) if dtype is not None else _default_dtype
+    array = values_fn(_shape(size, op), dtype)
+    return Tensor(array.astype(dtype, copy=False), requires_grad=requires_grad)
+
+
+def zeros(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
+    return _factory("zeros", np.zeros, size, dtype, requires_grad, device)
+
+
+def ones(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
+    return _factory("ones", np.ones, size, dtype, requires_grad, device)
+
+
+def full(size, fill_value, dtype=None, requires_grad=False, device=None) -> Tensor:
+    return _factory("full", lambda s, d: np.full(s, fill_value, dtype=d), (size,), dtype, requires_grad, device)
+
+
+def empty(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
+    return _factory("empty", np.empty, size, dtype, requires_grad, device)
+
+
+def randn(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
+    """Standard normal samples from the generator seeded by ``tg.manual_seed``."""
+    return _factory("randn", lambda s, d: default_generator().standard_normal(s), size, dtype, requires_grad, device)
+
+
+def rand(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
+    """Uniform samples in [0, 1) from the generator seeded by ``tg.manual_seed``."""
+    return _factory("rand", lambda s, d: default_generator().random(s), size, dtype, requires_grad, device)
+
+
+def randint(low, high, size, dtype=None, device=None) -> Tensor:
+    _check_device(device)
+    array = default_generator().integers(low, high, size=_shape((size,), "randint"))
+    return Tensor(array.astype(np.dtype(dtype) if dtype is not None else np.int64))
+
+
+def randperm(n: int) -> Tensor:
+    return Tensor(default_generator().permutation(n).astype(np.int64))
+
+
+def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None) -> Tensor:
+    """Like ``torch.arange``: ints give int64, any float gives the default float dtype."""
+    _check_device(device)
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise ValueError("arange: step must be non-zero")
+    values = np.arange(start, end, step)
+    if dtype is None:
+        dtype = np.int64 if values.dtype.kind in "iu" else _default_dtype
+    return Tensor(values.astype(dtype), requires_grad=requires_grad)
+
+
+def linspace(start, end, steps: int, dtype=None, requires_grad=False, device=None) -> Tensor:
+    _check_device(device)
+    return Tensor(np.linspace(start, end, steps).astype(dtype or _default_dtype), requires_grad=requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype=None, requires_grad=False, device=None) -> Tensor:
+    _check_device(device)
+    return Tensor(np.eye(n, m, dtype=np.dtype(dtype) if dtype else _default_dtype), requires_grad=requires_grad)
+
+
+def zeros_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    return zeros(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
+def ones_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    return ones(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
+def full_like(t: Tensor, fill_value, dtype=None, requires_grad=False) -> Tensor:
+    return full(t.shape, fill_value, dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
+def randn_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    return randn(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
+def rand_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    return rand(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
