@@ -1,0 +1,457 @@
+"""Pooling kernels: max, average and adaptive average pooling over 2-D planes.
+
+Array in, array out: no Tensor, no autograd, no argument checks (``tinygraph.functional.pool``
+validates arguments and computes output sizes; these functions trust what they are given).
+
+Every kernel comes twice:
+
+* ``*_reference``: plain Python loops over ``n, c, oh, ow, kh, kw`` that read like the textbook
+  definition.  Slow, obvious, and the oracle the tests hold the fast kernels to.
+* the fast kernel (same name without the suffix): Numba ``@njit(parallel=True, cache=True)``.
+  Its docstring says how it differs from the reference.
+
+Geometry arguments are ``(height, width)`` pairs of ints::
+
+    x: (N, C, H, W)   kernel_size=(kH, kW) stride=(sH, sW) padding=(pH, pW) dilation=(dH, dW)
+    out_size=(OH, OW)  ->  out: (N, C, OH, OW)
+
+Output position ``oh`` looks at input rows ``oh*sH - pH + kh*dH`` for ``kh = 0 .. kH-1``; rows
+outside ``[0, H)`` are padding.  The same holds for columns.
+
+Why the fast kernels are faster than the reference:
+
+1. They are compiled (Numba), and ``prange`` runs the ``N*C`` independent planes on all cores.
+   Each plane writes only its own output (and, backward, its own gradient plane), so threads
+   never race, even where pooling windows overlap.
+2. Instead of testing every tap of every window against the borders, they first compute the
+   range of taps that land inside the input (``_first_tap``/``_end_tap``), so the inner loops
+   have no bounds checks and no branches other than the comparison itself.
+3. Nothing is allocated inside the loops; outputs are allocated once per call.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = [
+    "max_pool2d_forward",
+    "max_pool2d_backward",
+    "avg_pool2d_forward",
+    "avg_pool2d_backward",
+    "adaptive_avg_pool2d_forward",
+    "adaptive_avg_pool2d_backward",
+    "max_pool2d_forward_reference",
+    "max_pool2d_backward_reference",
+    "avg_pool2d_forward_reference",
+    "avg_pool2d_backward_reference",
+    "adaptive_avg_pool2d_forward_reference",
+    "adaptive_avg_pool2d_backward_reference",
+]
+
+
+# =====================================================================================
+# Reference kernels: the textbook loops.  Read these first.
+# =====================================================================================
+
+
+def max_pool2d_forward_reference(x, kernel_size, stride, padding, dilation, out_size):
+    """Max pooling, the obvious way.  Returns ``(out, argmax)``.
+
+    ``out[n, c, oh, ow]`` is the largest input value in the window of ``(oh, ow)``;
+    ``argmax[n, c, oh, ow]`` is where it was, as a flat index ``ih * W + iw`` into the input
+    plane (int64, as PyTorch's ``return_indices``).  Padding counts as -inf, so it is never
+    chosen.  Ties: the FIRST maximum in scan order (row by row) wins, because only a strictly
+    larger value replaces the current best.  A NaN always replaces the best (NaN propagates,
+    as in PyTorch).  A window with no tap inside the input (possible only with dilation) gives
+    -inf and index -1.
+    """
+    N, C, H, W = x.shape
+    kH, kW = kernel_size
+    sH, sW = stride
+    pH, pW = padding
+    dH, dW = dilation
+    OH, OW = out_size
+    out = np.full((N, C, OH, OW), -np.inf, dtype=x.dtype)
+    argmax = np.full((N, C, OH, OW), -1, dtype=np.int64)
+    for n in range(N):
+        for c in range(C):
+            for oh in range(OH):
+                for ow in range(OW):
+                    best, best_at = -math.inf, -1
+                    for kh in range(kH):
+                        for kw in range(kW):
+                            ih = oh * sH - pH + kh * dH
+                            iw = ow * sW - pW + kw * dW
+                            if not (0 <= ih < H and 0 <= iw < W):
+                                continue  # padding: -inf, never the maximum
+                            v = x[n, c, ih, iw]
+                            if best_at < 0 or v > best or math.isnan(v):
+                                best, best_at = v, ih * W + iw
+                    out[n, c, oh, ow] = best
+                    argmax[n, c, oh, ow] = best_at
+    return out, argmax
+
+
+def max_pool2d_backward_reference(grad_out, argmax, in_size):
+    """Gradient of max pooling: each output's gradient goes to the input that won its window.
+
+    ``d out[o] / d x[i] = 1 if i == argmax[o] else 0``, so ``grad_x[i] = sum of grad_out[o]
+    over the windows o that i won`` (overlapping windows can pick the same input).
+    """
+    N, C, OH, OW = grad_out.shape
+    H, W = in_size
+    grad_x = np.zeros((N, C, H, W), dtype=grad_out.dtype)
+    for n in range(N):
+        for c in range(C):
+            for oh in range(OH):
+                for ow in range(OW):
+                    i = argmax[n, c, oh, ow]
+                    if i >= 0:
+                        grad_x[n, c, i // W, i % W] += grad_out[n, c, oh, ow]
+    return grad_x
+
+
+def _avg_window_reference(oh, ow, in_size, kernel_size, stride, padding):
+    """The taps of one average-pooling window: (list of in-bounds (ih, iw), number of taps in the padded input).
+
+    With ceil_mode a window may hang past the right/bottom padding; PyTorch counts only the
+    part inside the padded input when ``count_include_pad=True``.
+    """
+    H, W = in_size
+    kH, kW = kernel_size
+    sH, sW = stride
+    pH, pW = padding
+    inside, in_padded = [], 0
+    for kh in range(kH):
+        for kw in range(kW):
+            ih = oh * sH - pH + kh
+            iw = ow * sW - pW + kw
+            if ih < H + pH and iw < W + pW:  # inside the padded input
+                in_padded += 1
+                if 0 <= ih < H and 0 <= iw < W:
+                    inside.append((ih, iw))
+    return inside, in_padded
+
+
+def _avg_divisor_reference(n_inside, n_in_padded, count_include_pad, divisor_override):
+    if divisor_override:
+        return divisor_override
+    return n_in_padded if count_include_pad else n_inside
+
+
+def avg_pool2d_forward_reference(x, kernel_size, stride, padding, out_size, count_include_pad, divisor_override=0):
+    """Average pooling, the obvious way: sum of the window / divisor.
+
+    The divisor is ``divisor_override`` if non-zero; else the number of taps inside the padded
+    input (``count_include_pad=True``) or inside the real input (``False``).  A window with no
+    real input (cannot happen for valid arguments) gives 0, as in PyTorch.
+    """
+    N, C, H, W = x.shape
+    OH, OW = out_size
+    out = np.zeros((N, C, OH, OW), dtype=x.dtype)
+    for n in range(N):
+        for c in range(C):
+            for oh in range(OH):
+                for ow in range(OW):
+                    inside, in_padded = _avg_window_reference(oh, ow, (H, W), kernel_size, stride, padding)
+                    if not inside:
+                        continue
+                    total = sum(float(x[n, c, ih, iw]) for ih, iw in inside)
+                    out[n, c, oh, ow] = total / _avg_divisor_reference(
+                        len(inside), in_padded, count_include_pad, divisor_override
+                    )
+    return out
+
+
+def avg_pool2d_backward_reference(
+    grad_out, in_size, kernel_size, stride, padding, count_include_pad, divisor_override=0
+):
+    """Gradient of average pooling: ``d out / d x = 1/divisor`` for every input in the window."""
+    N, C, OH, OW = grad_out.shape
+    H, W = in_size
+    grad_x = np.zeros((N, C, H, W), dtype=grad_out.dtype)
+    for n in range(N):
+        for c in range(C):
+            for oh in range(OH):
+                for ow in range(OW):
+                    inside, in_padded = _avg_window_reference(oh, ow, (H, W), kernel_size, stride, padding)
+                    if not inside:
+                        continue
+                    divisor = _avg_divisor_reference(len(inside), in_padded, count_include_pad, divisor_override)
+                    for ih, iw in inside:
+                        grad_x[n, c, ih, iw] += grad_out[n, c, oh, ow] / divisor
+    return grad_x
+
+
+def _adaptive_range_reference(i, in_len, out_len):
+    """PyTorch's adaptive window of output i: rows floor(i*H/OH) .. ceil((i+1)*H/OH) - 1."""
+    return math.floor(i * in_len / out_len), math.ceil((i + 1) * in_len / out_len)
+
+
+def adaptive_avg_pool2d_forward_reference(x, out_size):
+    """Adaptive average pooling: output (oh, ow) averages its (possibly overlapping) window."""
+    N, C, H, W = x.shape
+    OH, OW = out_size
+    out = np.zeros((N, C, OH, OW), dtype=x.dtype)
+    for n in range(N):
+        for c in range(C):
+            for oh in range(OH):
+                h0, h1 = _adaptive_range_reference(oh, H, OH)
+                for ow in range(OW):
+                    w0, w1 = _adaptive_range_reference(ow, W, OW)
+                    out[n, c, oh, ow] = np.mean(x[n, c, h0:h1, w0:w1], dtype=np.float64)
+    return out
+
+
+def adaptive_avg_pool2d_backward_reference(grad_out, in_size):
+    """Gradient of adaptive average pooling: ``1 / window size`` to every input of each window."""
+    N, C, OH, OW = grad_out.shape
+    H, W = in_size
+    grad_x = np.zeros((N, C, H, W), dtype=grad_out.dtype)
+    for n in range(N):
+        for c in range(C):
+            for oh in range(OH):
+                h0, h1 = _adaptive_range_reference(oh, H, OH)
+                for ow in range(OW):
+                    w0, w1 = _adaptive_range_reference(ow, W, OW)
+                    grad_x[n, c, h0:h1, w0:w1] += grad_out[n, c, oh, ow] / ((h1 - h0) * (w1 - w0))
+    return grad_x
+
+
+# =====================================================================================
+# Fast kernels (Numba).  Shared helpers first, then one function per plane, then the
+# drivers that run the planes in parallel.
+# =====================================================================================
+
+
+@njit(cache=True)
+def _first_tap(start, dilation):
+    """Smallest tap j >= 0 with ``start + j*dilation >= 0`` (skips the taps in the leading padding)."""
+    if start >= 0:
+        return 0
+    return (-start + dilation - 1) // dilation
+
+
+@njit(cache=True)
+def _end_tap(start, k, dilation, size):
+    """One past the last tap j < k with ``start + j*dilation < size`` (drops the trailing padding)."""
+    if start >= size:
+        return 0
+    return min(k, (size - start + dilation - 1) // dilation)
+
+
+@njit(cache=True)
+def _max_pool_plane(x, out, argmax, kernel_size, stride, padding, dilation):
+    """Max pooling of one (H, W) plane into ``out``/``argmax`` (OH, OW)."""
+    H, W = x.shape
+    OH, OW = out.shape
+    kH, kW = kernel_size
+    sH, sW = stride
+    pH, pW = padding
+    dH, dW = dilation
+    for oh in range(OH):
+        h0 = oh * sH - pH
+        kh0, kh1 = _first_tap(h0, dH), _end_tap(h0, kH, dH, H)
+        for ow in range(OW):
+            w0 = ow * sW - pW
+            kw0, kw1 = _first_tap(w0, dW), _end_tap(w0, kW, dW, W)
+            best = -np.inf
+            best_at = -1
+            for kh in range(kh0, kh1):
+                ih = h0 + kh * dH
+                for kw in range(kw0, kw1):
+                    iw = w0 + kw * dW
+                    v = x[ih, iw]
+                    # strict '>' keeps the first maximum on ties; v != v is NaN, which wins (as PyTorch)
+                    if best_at < 0 or v > best or v != v:
+                        best = v
+                        best_at = ih * W + iw
+            out[oh, ow] = best
+            argmax[oh, ow] = best_at
+
+
+@njit(parallel=True, cache=True)
+def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size):
+    """Fast max pooling; same contract as :func:`max_pool2d_forward_reference`.
+
+    Differs from the reference: compiled, planes (n, c) in parallel with ``prange``, and the
+    taps that fall in the padding are skipped by computing the valid tap range once per window
+    row/column instead of testing each tap.
+    """
+    N, C, H, W = x.shape
+    OH, OW = out_size
+    out = np.empty((N, C, OH, OW), dtype=x.dtype)
+    argmax = np.empty((N, C, OH, OW), dtype=np.int64)
+    for p in prange(N * C):
+        n, c = p // C, p % C
+        _max_pool_plane(x[n, c], out[n, c], argmax[n, c], kernel_size, stride, padding, dilation)
+    return out, argmax
+
+
+@njit(parallel=True, cache=True)
+def max_pool2d_backward(grad_out, argmax, in_size):
+    """Fast max-pool backward; same contract as :func:`max_pool2d_backward_reference`.
+
+    Differs from the reference: compiled, and planes in parallel.  A plane's windows may overlap
+    and send gradient to the same input, but all of them belong to the same thread, so the
+    ``+=`` needs no atomics.  ``grad_out`` and ``argmax`` must be C-contiguous.
+    """
+    N, C, OH, OW = grad_out.shape
+    H, W = in_size
+    grad_x = np.zeros((N * C, H * W), dtype=grad_out.dtype)
+    g = grad_out.reshape(N * C, OH * OW)
+    a = argmax.reshape(N * C, OH * OW)
+    for p in prange(N * C):
+        for o in range(OH * OW):
+            i = a[p, o]
+            if i >= 0:
+                grad_x[p, i] += g[p, o]
+    return grad_x.reshape(N, C, H, W)
+
+
+@njit(cache=True)
+def _avg_window(oh, ow, in_size, kernel_size, stride, padding, count_include_pad, divisor_override):
+    """Rows [h0, h1), columns [w0, w1) of one average window clipped to the input, and its divisor.
+
+    PyTorch's rule: the window is first clipped to the PADDED input (this is what ceil_mode
+    windows that hang past the padding lose), that size is the divisor with
+    ``count_include_pad``; then it is clipped to the real input, whose size is the divisor
+    without it.
+    """
+    H, W = in_size
+    kH, kW = kernel_size
+    sH, sW = stride
+    pH, pW = padding
+    h0 = oh * sH - pH
+    w0 = ow * sW - pW
+    h1 = min(h0 + kH, H + pH)
+    w1 = min(w0 + kW, W + pW)
+    padded_size = (h1 - h0) * (w1 - w0)
+    h0, w0 = max(h0, 0), max(w0, 0)
+    h1, w1 = min(h1, H), min(w1, W)
+    if divisor_override != 0:
+        divisor = divisor_override
+    elif count_include_pad:
+        divisor = padded_size
+    else:
+        divisor = (h1 - h0) * (w1 - w0)
+    return h0, h1, w0, w1, divisor
+
+
+@njit(cache=True)
+def _avg_pool_plane(x, out, kernel_size, stride, padding, count_include_pad, divisor_override):
+    H, W = x.shape
+    OH, OW = out.shape
+    for oh in range(OH):
+        for ow in range(OW):
+            h0, h1, w0, w1, divisor = _avg_window(
+                oh, ow, (H, W), kernel_size, stride, padding, count_include_pad, divisor_override
+            )
+            total = 0.0  # float64 accumulator, also for float32 input
+            for ih in range(h0, h1):
+                for iw in range(w0, w1):
+                    total += x[ih, iw]
+            out[oh, ow] = total / divisor if (h1 > h0 and w1 > w0) else 0.0
+
+
+@njit(cache=True)
+def _avg_pool_plane_backward(grad_out, grad_x, kernel_size, stride, padding, count_include_pad, divisor_override):
+    H, W = grad_x.shape
+    OH, OW = grad_out.shape
+    for oh in range(OH):
+        for ow in range(OW):
+            h0, h1, w0, w1, divisor = _avg_window(
+                oh, ow, (H, W), kernel_size, stride, padding, count_include_pad, divisor_override
+            )
+            if h1 <= h0 or w1 <= w0:
+                continue
+            share = grad_out[oh, ow] / divisor
+            for ih in range(h0, h1):
+                for iw in range(w0, w1):
+                    grad_x[ih, iw] += share
+
+
+@njit(parallel=True, cache=True)
+def avg_pool2d_forward(x, kernel_size, stride, padding, out_size, count_include_pad, divisor_override):
+    """Fast average pooling; same contract as :func:`avg_pool2d_forward_reference`.
+
+    Differs from the reference: compiled, planes in parallel, and each window is clipped to the
+    input once (``_avg_window``) instead of testing every tap.  ``divisor_override=0`` means none.
+    """
+    N, C, H, W = x.shape
+    OH, OW = out_size
+    out = np.empty((N, C, OH, OW), dtype=x.dtype)
+    for p in prange(N * C):
+        n, c = p // C, p % C
+        _avg_pool_plane(x[n, c], out[n, c], kernel_size, stride, padding, count_include_pad, divisor_override)
+    return out
+
+
+@njit(parallel=True, cache=True)
+def avg_pool2d_backward(grad_out, in_size, kernel_size, stride, padding, count_include_pad, divisor_override):
+    """Fast average-pool backward; same contract as :func:`avg_pool2d_backward_reference`.
+
+    Differs from the reference: compiled, planes in parallel (overlapping windows of a plane
+    stay in one thread, so no races), windows clipped once.
+    """
+    N, C, OH, OW = grad_out.shape
+    H, W = in_size
+    grad_x = np.zeros((N, C, H, W), dtype=grad_out.dtype)
+    for p in prange(N * C):
+        n, c = p // C, p % C
+        _avg_pool_plane_backward(
+            grad_out[n, c], grad_x[n, c], kernel_size, stride, padding, count_include_pad, divisor_override
+        )
+    return grad_x
+
+
+@njit(cache=True)
+def _adaptive_range(i, in_len, out_len):
+    """Window of output i in integer arithmetic: [floor(i*L/O), ceil((i+1)*L/O))."""
+    return (i * in_len) // out_len, ((i + 1) * in_len + out_len - 1) // out_len
+
+
+@njit(parallel=True, cache=True)
+def adaptive_avg_pool2d_forward(x, out_size):
+    """Fast adaptive average pooling; same contract as :func:`adaptive_avg_pool2d_forward_reference`.
+
+    Differs from the reference: compiled, planes in parallel, and window bounds computed in
+    exact integer arithmetic instead of floor/ceil of floats.
+    """
+    N, C, H, W = x.shape
+    OH, OW = out_size
+    out = np.empty((N, C, OH, OW), dtype=x.dtype)
+    for p in prange(N * C):
+        n, c = p // C, p % C
+        for oh in range(OH):
+            h0, h1 = _adaptive_range(oh, H, OH)
+            for ow in range(OW):
+                w0, w1 = _adaptive_range(ow, W, OW)
+                total = 0.0
+                for ih in range(h0, h1):
+                    for iw in range(w0, w1):
+                        total += x[n, c, ih, iw]
+                out[n, c, oh, ow] = total / ((h1 - h0) * (w1 - w0))
+    return out
+
+
+@njit(parallel=True, cache=True)
+def adaptive_avg_pool2d_backward(grad_out, in_size):
+    """Fast adaptive-average-pool backward; same contract as the reference, planes in parallel."""
+    N, C, OH, OW = grad_out.shape
+    H, W = in_size
+    grad_x = np.zeros((N, C, H, W), dtype=grad_out.dtype)
+    for p in prange(N * C):
+        n, c = p // C, p % C
+        for oh in range(OH):
+            h0, h1 = _adaptive_range(oh, H, OH)
+            for ow in range(OW):
+                w0, w1 = _adaptive_range(ow, W, OW)
+                share = grad_out[n, c, oh, ow] / ((h1 - h0) * (w1 - w0))
+                for ih in range(h0, h1):
+                    for iw in range(w0, w1):
+                        grad_x[n, c, ih, iw] += share
+    return grad_x
