@@ -1,0 +1,213 @@
+"""Batch-normalization kernels.
+
+Array in, array out: no Tensor, no autograd, no argument checks.  The input is always viewed
+as ``x: (N, C, L)``: ``(N, C, H, W)`` becomes ``L = H*W`` and ``(N, C)`` becomes ``L = 1``
+(``tinygraph.functional.norm`` does the reshape).  Channel ``c`` owns the ``m = N*L`` values
+``x[:, c, :]``.
+
+The math, per channel (``gamma``/``beta`` are the weight/bias)::
+
+    mean    = sum(x) / m
+    var     = sum((x - mean)**2) / m           # BIASED: divides by m, not m-1
+    inv_std = 1 / sqrt(var + eps)
+    x_hat   = (x - mean) * inv_std
+    y       = gamma * x_hat + beta
+
+Backward, given ``dy = dL/dy``, when mean and var are the batch statistics (training)::
+
+    dbeta  = sum(dy)
+    dgamma = sum(dy * x_hat)
+    dx     = gamma * inv_std / m * (m*dy - sum(dy) - x_hat * sum(dy * x_hat))
+
+and ``dx = gamma * inv_std * dy`` when they are constants (eval mode, running statistics).
+
+Every kernel comes as a ``*_reference`` (textbook Python loops; the backward follows the
+chain rule step by step through var and mean, as in Ioffe & Szegedy 2015, so it is an
+independent derivation of the compact formula above) and a fast Numba kernel.  Statistics and
+sums are accumulated in float64 for both float32 and float64 input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = [
+    "batch_norm_stats",
+    "batch_norm_forward",
+    "batch_norm_backward",
+    "batch_norm_stats_reference",
+    "batch_norm_forward_reference",
+    "batch_norm_backward_reference",
+]
+
+
+# =====================================================================================
+# Reference kernels
+# =====================================================================================
+
+
+def batch_norm_stats_reference(x):
+    """Per-channel batch mean and BIASED variance of ``x: (N, C, L)``, as float64 ``(C,)`` arrays."""
+    N, C, L = x.shape
+    m = N * L
+    mean = np.zeros(C)
+    var = np.zeros(C)
+    for c in range(C):
+        total = 0.0
+        for n in range(N):
+            for i in range(L):
+                total += float(x[n, c, i])
+        mean[c] = total / m
+        squares = 0.0
+        for n in range(N):
+            for i in range(L):
+                squares += (float(x[n, c, i]) - mean[c]) ** 2
+        var[c] = squares / m
+    return mean, var
+
+
+def batch_norm_forward_reference(x, mean, inv_std, weight, bias):
+    """``y = weight * (x - mean) * inv_std + bias`` per channel; ``x, y: (N, C, L)``, the rest ``(C,)``."""
+    N, C, L = x.shape
+    y = np.empty_like(x)
+    for n in range(N):
+        for c in range(C):
+            for i in range(L):
+                x_hat = (x[n, c, i] - mean[c]) * inv_std[c]
+                y[n, c, i] = weight[c] * x_hat + bias[c]
+    return y
+
+
+def batch_norm_backward_reference(grad_out, x, mean, inv_std, weight, batch_stats):
+    """Gradients ``(dx, dweight, dbias)`` of batch norm, by the chain rule one node at a time.
+
+    ``batch_stats=True``: mean and var were computed from this batch, so they depend on x and
+    the gradient flows through them too.  ``False``: they were constants (running statistics).
+    """
+    N, C, L = x.shape
+    m = N * L
+    dx = np.zeros_like(x)
+    dweight = np.zeros(C)
+    dbias = np.zeros(C)
+    for c in range(C):
+        # dL/dx_hat, and the parameter gradients
+        dx_hat = np.zeros((N, L))
+        for n in range(N):
+            for i in range(L):
+                x_hat = (x[n, c, i] - mean[c]) * inv_std[c]
+                dbias[c] += grad_out[n, c, i]
+                dweight[c] += grad_out[n, c, i] * x_hat
+                dx_hat[n, i] = grad_out[n, c, i] * weight[c]
+        if not batch_stats:
+            for n in range(N):
+                for i in range(L):
+                    dx[n, c, i] = dx_hat[n, i] * inv_std[c]
+            continue
+        # x_hat = (x - mean) * (var + eps)**-1/2: first through var, then through mean
+        # (mean also reaches var, but that path is sum(-2(x - mean))/m = 0).
+        dvar = 0.0
+        for n in range(N):
+            for i in range(L):
+                dvar += dx_hat[n, i] * (x[n, c, i] - mean[c]) * -0.5 * inv_std[c] ** 3
+        dmean = 0.0
+        for n in range(N):
+            for i in range(L):
+                dmean += -dx_hat[n, i] * inv_std[c]
+        for n in range(N):
+            for i in range(L):
+                dx[n, c, i] = dx_hat[n, i] * inv_std[c] + dvar * 2.0 * (x[n, c, i] - mean[c]) / m + dmean / m
+    return dx, dweight, dbias
+
+
+# =====================================================================================
+# Fast kernels (Numba)
+# =====================================================================================
+
+
+@njit(parallel=True, cache=True)
+def batch_norm_stats(x):
+    """Fast per-channel mean and biased variance of ``x: (N, C, L)``; float64 ``(C,)`` arrays.
+
+    Differs from the reference: compiled, channels in parallel (``prange`` over C, the axis
+    the statistics are independent along).  Two passes (mean, then squared deviations) rather
+    than one-pass ``E[x^2] - E[x]^2``, which loses digits when the mean is large.
+    """
+    N, C, L = x.shape
+    m = N * L
+    mean = np.empty(C)
+    var = np.empty(C)
+    for c in prange(C):
+        total = 0.0
+        for n in range(N):
+            for i in range(L):
+                total += x[n, c, i]
+        mu = total / m
+        squares = 0.0
+        for n in range(N):
+            for i in range(L):
+                d = x[n, c, i] - mu
+                squares += d * d
+        mean[c] = mu
+        var[c] = squares / m
+    return mean, var
+
+
+@njit(parallel=True, cache=True)
+def batch_norm_forward(x, mean, inv_std, weight, bias):
+    """Fast ``y = weight * (x - mean) * inv_std + bias``; same contract as the reference.
+
+    Differs from the reference: compiled, (n, c) planes in parallel, and the per-channel affine
+    map is folded into one multiply-add, ``y = x * scale + shift`` with ``scale = weight*inv_std``
+    and ``shift = bias - mean*scale`` (computed once per plane, outside the inner loop).
+    """
+    N, C, L = x.shape
+    y = np.empty_like(x)
+    for p in prange(N * C):
+        n, c = p // C, p % C
+        scale = weight[c] * inv_std[c]
+        shift = bias[c] - mean[c] * scale
+        for i in range(L):
+            y[n, c, i] = x[n, c, i] * scale + shift
+    return y
+
+
+@njit(parallel=True, cache=True)
+def batch_norm_backward(grad_out, x, mean, inv_std, weight, batch_stats):
+    """Fast batch-norm backward; same contract as :func:`batch_norm_backward_reference`.
+
+    Differs from the reference: compiled, channels in parallel, and it uses the compact
+    closed form ``dx = weight*inv_std/m * (m*dy - sum(dy) - x_hat*sum(dy*x_hat))`` (two passes
+    over the channel, x_hat recomputed on the fly instead of stored) rather than the step-by-step
+    chain rule through var and mean.
+    """
+    N, C, L = x.shape
+    m = N * L
+    dx = np.empty_like(x)
+    dweight = np.empty(C)
+    dbias = np.empty(C)
+    for c in prange(C):
+        mu = mean[c]
+        s = inv_std[c]
+        sum_dy = 0.0
+        sum_dy_xhat = 0.0
+        for n in range(N):
+            for i in range(L):
+                g = grad_out[n, c, i]
+                sum_dy += g
+                sum_dy_xhat += g * (x[n, c, i] - mu) * s
+        dbias[c] = sum_dy
+        dweight[c] = sum_dy_xhat
+        k = weight[c] * s
+        if batch_stats:
+            mean_dy = sum_dy / m
+            mean_dy_xhat = sum_dy_xhat / m
+            for n in range(N):
+                for i in range(L):
+                    x_hat = (x[n, c, i] - mu) * s
+                    dx[n, c, i] = k * (grad_out[n, c, i] - mean_dy - x_hat * mean_dy_xhat)
+        else:
+            for n in range(N):
+                for i in range(L):
+                    dx[n, c, i] = k * grad_out[n, c, i]
+    return dx, dweight, dbias
