@@ -1,0 +1,211 @@
+"""Image transforms, named as in ``torchvision.transforms``.
+
+Each transform takes one image ``(C, H, W)`` or a batch ``(N, C, H, W)`` (a
+NumPy array or a Tensor) and returns the same kind.  On a batch, random
+transforms draw independently for every image, so applying a transform to a
+batch gives the same distribution as applying it image by image -- but in one
+vectorised NumPy call.  That is why they carry ``batched = True``: datasets and
+the DataLoader then hand them whole batches.
+
+Random draws come from ``generator`` if one is given, else from the generator
+that ``tg.manual_seed`` seeds (looked up at each call, since ``manual_seed``
+replaces it), so augmentation is reproducible.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..random import default_generator
+from ..tensor import Tensor
+
+__all__ = ["Compose", "ToTensor", "Normalize", "RandomCrop", "RandomHorizontalFlip", "Lambda"]
+
+
+def _unwrap(x, name: str) -> tuple[np.ndarray, bool]:
+    """``(array, was_tensor)``; checks the image/batch layout."""
+    was_tensor = isinstance(x, Tensor)
+    array = x.data if was_tensor else np.asarray(x)
+    if array.ndim not in (3, 4):
+        raise ValueError(
+            f"{name}: expected an image (C, H, W) or a batch of images (N, C, H, W), got shape {array.shape}"
+        )
+    if array.dtype.kind != "f":
+        array = array.astype(np.float32)
+    return array, was_tensor
+
+
+def _wrap(array: np.ndarray, was_tensor: bool):
+    return Tensor._wrap(array) if was_tensor else array
+
+
+def _generator(generator) -> np.random.Generator:
+    return generator if generator is not None else default_generator()
+
+
+class Compose:
+    """Apply ``transforms`` in order.  Batched when every one of them is."""
+
+    def __init__(self, transforms):
+        self.transforms = list(transforms)
+        for t in self.transforms:
+            if not callable(t):
+                raise TypeError(f"Compose: every transform must be callable, got {type(t).__name__}")
+        self.batched = all(getattr(t, "batched", False) for t in self.transforms)
+
+    def __call__(self, x):
+        for t in self.transforms:
+            x = t(x)
+        return x
+
+    def __repr__(self) -> str:
+        return "Compose([" + ", ".join(repr(t) for t in self.transforms) + "])"
+
+
+class Lambda:
+    """Wrap a function as a transform; say ``batched=True`` if it handles ``(N, C, H, W)`` too."""
+
+    def __init__(self, fn, batched: bool = False):
+        if not callable(fn):
+            raise TypeError(f"Lambda: fn must be callable, got {type(fn).__name__}")
+        self.fn = fn
+        self.batched = batched
+
+    def __call__(self, x):
+        return self.fn(x)
+
+
+class ToTensor:
+    """A picture as a float32 Tensor ``(C, H, W)`` with values in [0, 1].
+
+    Accepts ``(H, W)`` (grey) or ``(H, W, C)`` arrays, as images are usually
+    stored; unsigned-int pixels are divided by their maximum (255 for uint8),
+    float pixels are kept as they are.  One image at a time (not batched).
+    """
+
+    batched = False
+
+    def __call__(self, picture) -> Tensor:
+        array = picture.data if isinstance(picture, Tensor) else np.asarray(picture)
+        if array.ndim == 2:
+            array = array[:, :, None]
+        if array.ndim != 3:
+            raise ValueError(f"ToTensor: expected a picture (H, W) or (H, W, C), got shape {array.shape}")
+        chw = np.ascontiguousarray(array.transpose(2, 0, 1))
+        if chw.dtype.kind == "u":
+            chw = chw.astype(np.float32) / np.float32(np.iinfo(chw.dtype).max)
+        elif chw.dtype.kind != "f":
+            chw = chw.astype(np.float32)
+        return Tensor._wrap(chw)
+
+    def __repr__(self) -> str:
+        return "ToTensor()"
+
+
+class Normalize:
+    """``(x - mean[c]) / std[c]`` for each channel ``c``.
+
+    Args:
+        mean, std: one number per channel (or one number for all channels).
+    """
+
+    batched = True
+
+    def __init__(self, mean, std):
+        mean = np.atleast_1d(np.asarray(mean, dtype=np.float64))
+        std = np.atleast_1d(np.asarray(std, dtype=np.float64))
+        if mean.ndim != 1 or std.ndim != 1 or mean.shape != std.shape:
+            raise ValueError(f"Normalize: mean and std need one value per channel, got shapes {mean.shape}, {std.shape}")
+        if not np.all(std > 0):
+            raise ValueError(f"Normalize: std must be positive, got {std.tolist()}")
+        self.mean, self.std = mean, std
+
+    def __call__(self, x):
+        array, was_tensor = _unwrap(x, "Normalize")
+        channels = array.shape[-3]
+        if self.mean.size not in (1, channels):
+            raise ValueError(
+                f"Normalize: {self.mean.size} mean/std values for an image with {channels} channels (shape {array.shape})"
+            )
+        # Computed in the image's own dtype: float32 stays float32, float64 stays float64.
+        mean = self.mean.astype(array.dtype).reshape(-1, 1, 1)
+        std = self.std.astype(array.dtype).reshape(-1, 1, 1)
+        return _wrap((array - mean) / std, was_tensor)
+
+    def __repr__(self) -> str:
+        return f"Normalize(mean={self.mean.tolist()}, std={self.std.tolist()})"
+
+
+class RandomCrop:
+    """Pad every side with ``padding`` zeros, then cut out a random ``size`` window.
+
+    Args:
+        size:      output ``(h, w)``, or one int for a square.
+        padding:   zeros added on each side first (the classic CIFAR/MNIST recipe:
+                   ``RandomCrop(28, padding=2)`` shifts the digit by up to 2 pixels).
+        generator: a ``np.random.Generator``; default: ``tg.manual_seed``'s.
+
+    Shapes: ``(C, H, W) -> (C, h, w)`` and ``(N, C, H, W) -> (N, C, h, w)``,
+    with an independent window for each image of a batch.
+    """
+
+    batched = True
+
+    def __init__(self, size, padding: int = 0, generator=None):
+        size = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
+        if len(size) != 2 or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s <= 0 for s in size):
+            raise ValueError(f"RandomCrop: size must be a positive int or (h, w), got {size}")
+        if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or padding < 0:
+            raise ValueError(f"RandomCrop: padding must be a non-negative int, got {padding!r}")
+        self.size = (int(size[0]), int(size[1]))
+        self.padding = int(padding)
+        self.generator = generator
+
+    def __call__(self, x):
+        array, was_tensor = _unwrap(x, "RandomCrop")
+        single = array.ndim == 3
+        batch = array[None] if single else array
+        n, c, height, width = batch.shape
+        p = self.padding
+        h, w = self.size
+        if h > height + 2 * p or w > width + 2 * p:
+            raise ValueError(
+                f"RandomCrop: crop size {self.size} is larger than the padded image "
+                f"({height + 2 * p}, {width + 2 * p}) (input {array.shape}, padding {p})"
+            )
+        padded = np.pad(batch, ((0, 0), (0, 0), (p, p), (p, p))) if p else batch
+        rng = _generator(self.generator)
+        top = rng.integers(0, height + 2 * p - h + 1, size=n)
+        left = rng.integers(0, width + 2 * p - w + 1, size=n)
+        # out[i, :, r, s] = padded[i, :, top[i] + r, left[i] + s], gathered in one step.
+        rows = (top[:, None] + np.arange(h))[:, None, :, None]
+        cols = (left[:, None] + np.arange(w))[:, None, None, :]
+        out = padded[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None], rows, cols]
+        return _wrap(out[0] if single else out, was_tensor)
+
+    def __repr__(self) -> str:
+        return f"RandomCrop(size={self.size}, padding={self.padding})"
+
+
+class RandomHorizontalFlip:
+    """Mirror an image left-right with probability ``p`` (each image of a batch on its own)."""
+
+    batched = True
+
+    def __init__(self, p: float = 0.5, generator=None):
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"RandomHorizontalFlip: p must be in [0, 1], got {p}")
+        self.p = float(p)
+        self.generator = generator
+
+    def __call__(self, x):
+        array, was_tensor = _unwrap(x, "RandomHorizontalFlip")
+        single = array.ndim == 3
+        batch = array[None] if single else array
+        flip = _generator(self.generator).random(batch.shape[0]) < self.p
+        out = batch.copy()
+        out[flip] = batch[flip][..., ::-1]
+        return _wrap(out[0] if single else out, was_tensor)
+
+    def __repr__(self) -> str:
+        return f"RandomHorizontalFlip(p={self.p})"

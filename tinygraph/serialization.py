@@ -1,0 +1,252 @@
+"""Save and load checkpoints: ``tg.save(state, path)`` / ``tg.load(path)``.
+
+A checkpoint is a plain ``.npz`` file (a zip of ``.npy`` arrays) that NumPy can
+open too, and it never contains pickled objects:
+
+* every array (Tensor or np.ndarray) is one ``.npy`` entry, named by its key
+  path, e.g. ``model/conv1.weight`` or ``optimizer/state/0/momentum_buffer``;
+* everything else -- the nesting of dicts, lists and tuples, and the scalars
+  (int, float, str, bool, None) -- is one JSON document, stored as the bytes of
+  the entry ``__tinygraph__``.  JSON keeps Python ints exact, so the 128-bit
+  state of the random generator (``tinygraph.random.get_rng_state()``) survives.
+
+Loading uses ``allow_pickle=False``: a file cannot run code when it is loaded.
+Arrays come back as Tensors (``requires_grad=False``); NumPy scalars come back
+as Python numbers; dict keys keep their type (str, int, float, bool or None).
+
+Saving is atomic: the checkpoint is written to a temporary file in the same
+directory, flushed to disk, then renamed over ``path`` in one step, so a crash
+in the middle of ``save`` leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from .tensor import Tensor
+
+__all__ = ["save", "load"]
+
+FORMAT = "tinygraph.save"
+VERSION = 1
+META_ENTRY = "__tinygraph__"  # the JSON document, as a uint8 array
+
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with entries / an empty zip
+_PICKLE_MAGIC = b"\x80"  # pickle protocol 2+ starts with the PROTO opcode
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+# ------------------------------------------------------------------ saving
+def save(obj, path) -> None:
+    """Write ``obj`` (a state dict: nested dicts/lists/tuples of Tensors, arrays
+    and scalars) to ``path`` as an ``.npz`` checkpoint, atomically.
+
+    ``path`` is used exactly as given (no ``.npz`` is appended).  Raises
+    TypeError, naming the key path, for a value that cannot be stored without
+    pickle (e.g. an arbitrary object or an object-dtype array).
+    """
+    path = os.fspath(path)
+    arrays: dict[str, np.ndarray] = {}
+    tree = _encode(obj, (), arrays)
+    meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree}).encode("utf-8")
+
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+                _write_npy(zf, META_ENTRY, np.frombuffer(meta, dtype=np.uint8))
+                for name, array in arrays.items():
+                    _write_npy(zf, name, array)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600 files; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        # Never leave a half-written temp file behind; the old checkpoint is untouched.
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def _write_npy(zf: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
+    with zf.open(name + ".npy", "w", force_zip64=True) as member:
+        np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def _file_mode(path: str) -> int:
+    """Keep the mode of the checkpoint being replaced; a new one gets 0666 minus the umask."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _fsync_directory(directory: str) -> None:
+    """Make the rename itself durable (POSIX); harmless where unsupported."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _host_array(value) -> np.ndarray:
+    data = value.data if isinstance(value, Tensor) else value
+    if hasattr(data, "copy_to_host"):  # a numba.cuda device array
+        data = data.copy_to_host()
+    return np.asarray(data)
+
+
+def _encode(value, keypath: tuple, arrays: dict):
+    """JSON-able description of ``value``; arrays go into ``arrays`` by entry name."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, np.generic):  # a NumPy scalar: store the Python number
+        if value.dtype.kind not in "biuf":
+            raise TypeError(f"save: cannot store {value.dtype} scalar at {_where(keypath)}")
+        return value.item()
+    if isinstance(value, (Tensor, np.ndarray)):
+        array = _host_array(value)
+        if array.dtype.kind not in "biufc" or array.dtype.hasobject:
+            raise TypeError(
+                f"save: array at {_where(keypath)} has dtype {array.dtype}; only bool/int/float/complex arrays "
+                "can be stored (no pickle)"
+            )
+        name = _entry_name(keypath, arrays)
+        arrays[name] = array
+        return {"kind": "array", "entry": name}
+    if isinstance(value, dict):
+        items = []
+        for key, item in value.items():
+            if key is not None and not isinstance(key, (str, int, float, bool)):
+                raise TypeError(
+                    f"save: dict key {key!r} at {_where(keypath)} is a {type(key).__name__}; "
+                    "keys must be str, int, float, bool or None"
+                )
+            items.append([key, _encode(item, keypath + (key,), arrays)])
+        return {"kind": "dict", "items": items}
+    if isinstance(value, (list, tuple)):
+        items = [_encode(item, keypath + (i,), arrays) for i, item in enumerate(value)]
+        return {"kind": "list" if isinstance(value, list) else "tuple", "items": items}
+    raise TypeError(
+        f"save: cannot store a {type(value).__name__} at {_where(keypath)}; a checkpoint holds dicts, lists, "
+        "tuples, Tensors, NumPy arrays, int, float, str, bool and None"
+    )
+
+
+def _where(keypath: tuple) -> str:
+    return "the top level" if not keypath else "key path " + "/".join(str(k) for k in keypath)
+
+
+def _entry_name(keypath: tuple, taken: dict) -> str:
+    """A readable, unique zip entry name from the key path (``model/fc.weight``)."""
+    base = "/".join(str(k) for k in keypath) or "array"
+    base = base.replace("\\", "_")
+    if base == META_ENTRY:
+        base = "_" + base
+    name, n = base, 1
+    while name in taken:  # e.g. keys 1 and "1" at the same level
+        n += 1
+        name = f"{base}~{n}"
+    return name
+
+
+# ----------------------------------------------------------------- loading
+def load(path):
+    """Read a checkpoint written by :func:`save`; arrays come back as Tensors.
+
+    Raises ValueError naming ``path`` when the file is not a tinygraph
+    checkpoint (a text file, a pickle, a foreign ``.npz``) or is truncated or
+    corrupt.  Pickled data is never unpickled.
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if not head.startswith(_ZIP_MAGIC):
+        raise ValueError(f"load: {path!r} is not a tinygraph checkpoint: {_describe_foreign(head)}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if META_ENTRY not in npz.files:
+                raise _Invalid(
+                    f"it is an .npz archive without the {META_ENTRY!r} entry that tinygraph.save writes "
+                    f"(entries: {sorted(npz.files)[:5]}{' ...' if len(npz.files) > 5 else ''})"
+                )
+            meta = _read_meta(npz[META_ENTRY])
+            tree = meta["tree"]
+            return _decode(tree, npz)
+    except _Invalid as e:
+        raise ValueError(f"load: {path!r} is not a valid tinygraph checkpoint: {e}") from None
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
+        # Truncated zips, CRC mismatches, damaged .npy headers, pickled entries (refused).
+        raise ValueError(
+            f"load: {path!r} is truncated or corrupt ({type(e).__name__}: {e}); it cannot be read as a checkpoint"
+        ) from e
+
+
+class _Invalid(Exception):
+    """A well-formed file whose content is not a tinygraph checkpoint."""
+
+
+def _describe_foreign(head: bytes) -> str:
+    if not head:
+        return "the file is empty"
+    if head.startswith(_NPY_MAGIC):
+        return "it is a single .npy array, not an .npz checkpoint"
+    if head.startswith(_PICKLE_MAGIC):
+        return "it looks like a pickle (e.g. torch.save); tinygraph never unpickles files"
+    if head[:2] == b"\x1f\x8b":
+        return "it is a gzip file, not an .npz (zip) checkpoint"
+    return f"it does not start with the zip signature of an .npz file (first bytes: {head!r})"
+
+
+def _read_meta(entry: np.ndarray) -> dict:
+    if entry.dtype != np.uint8 or entry.ndim != 1:
+        raise _Invalid(f"the {META_ENTRY!r} entry is a {entry.dtype} array of shape {entry.shape}, not JSON bytes")
+    try:
+        meta = json.loads(entry.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise _Invalid(f"the {META_ENTRY!r} entry is not valid JSON ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or "tree" not in meta:
+        raise _Invalid(f"the {META_ENTRY!r} entry does not describe a {FORMAT} checkpoint")
+    if meta.get("version") != VERSION:
+        raise _Invalid(f"format version {meta.get('version')!r}; this tinygraph reads version {VERSION}")
+    return meta
+
+
+def _decode(node, npz):
+    if node is None or isinstance(node, (bool, int, float, str)):
+        return node
+    if isinstance(node, dict):
+        kind = node.get("kind")
+        if kind == "array":
+            entry = node.get("entry")
+            if not isinstance(entry, str) or entry not in npz.files:
+                raise _Invalid(f"the array entry {entry!r} named in the JSON is missing from the archive")
+            return Tensor._wrap(np.asarray(npz[entry]))
+        if kind in ("dict", "list", "tuple") and isinstance(node.get("items"), list):
+            items = node["items"]
+            if kind == "dict":
+                if not all(isinstance(kv, list) and len(kv) == 2 for kv in items):
+                    raise _Invalid("a dict in the JSON is not a list of [key, value] pairs")
+                return {key: _decode(value, npz) for key, value in items}
+            decoded = [_decode(item, npz) for item in items]
+            return decoded if kind == "list" else tuple(decoded)
+    raise _Invalid(f"unexpected node in the JSON structure: {str(node)[:80]}")
