@@ -79,7 +79,7 @@ def save(obj, path) -> None:
 
 def _write_npy(zf: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
     with zf.open(name + ".npy", "w", force_zip64=True) as member:
-        np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+        np.lib.format.write_array(member, array, allow_pickle=False)
 
 
 def _file_mode(path: str) -> int:
