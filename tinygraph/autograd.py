@@ -130,6 +130,8 @@ class Function:
         ctx._freed = False
         _check_same_device(cls, tensors)
         out_data = cls.forward(ctx, *(t.data for t in tensors), **params)
+        if isinstance(out_data, np.generic):  # NumPy turns 0-d results into scalars; keep arrays
+            out_data = np.asarray(out_data)
         record = _grad_mode.enabled and any(ctx.needs_input_grad)
         out = Tensor._wrap(out_data, requires_grad=record)
         if record:
@@ -255,4 +257,4 @@ def _accumulate_leaf(leaf, g: np.ndarray) -> None:
     if leaf.grad is None:
         leaf.grad = Tensor._wrap(np.array(g, dtype=leaf.dtype, copy=True), requires_grad=False)
     else:
-        leaf.grad.data = leaf.grad.data + g
+        leaf.grad.data = np.asarray(leaf.grad.data + g)  # 0-d + 0-d would give a NumPy scalar
