@@ -168,14 +168,17 @@ def test_loader_rejects_bad_arguments():
         DataLoader(TensorDataset(np.arange(4)), collate_fn=3)
 
 
-@pytest.mark.parametrize("n,batch,drop_last,sizes", [
-    (10, 3, False, [3, 3, 3, 1]),
-    (10, 3, True, [3, 3, 3]),
-    (9, 3, False, [3, 3, 3]),
-    (2, 5, False, [2]),
-    (2, 5, True, []),
-    (0, 4, False, []),
-])
+@pytest.mark.parametrize(
+    "n,batch,drop_last,sizes",
+    [
+        (10, 3, False, [3, 3, 3, 1]),
+        (10, 3, True, [3, 3, 3]),
+        (9, 3, False, [3, 3, 3]),
+        (2, 5, False, [2]),
+        (2, 5, True, []),
+        (0, 4, False, []),
+    ],
+)
 def test_loader_batch_sizes_and_order(n, batch, drop_last, sizes):
     ds = TensorDataset(np.arange(n) * 10, np.arange(n, dtype=np.float32).reshape(n, 1))
     loader = DataLoader(ds, batch_size=batch, drop_last=drop_last)
@@ -344,8 +347,13 @@ def _window_offsets(crop, padded):
 
 @settings(max_examples=25, deadline=None)
 @given(
-    st.integers(1, 4), st.integers(1, 3), st.integers(3, 7), st.integers(3, 7), st.integers(0, 2),
-    st.integers(1, 3), st.integers(0, 2**31),
+    st.integers(1, 4),
+    st.integers(1, 3),
+    st.integers(3, 7),
+    st.integers(3, 7),
+    st.integers(0, 2),
+    st.integers(1, 3),
+    st.integers(0, 2**31),
 )
 def test_random_crop_cuts_a_window_of_the_padded_image(n, c, height, width, padding, shrink, seed):
     h, w = max(1, height - shrink), max(1, width + padding - shrink)
@@ -406,9 +414,10 @@ def test_non_batched_transform_is_applied_image_by_image():
         seen.append(image.shape)
         return image * 2
 
-    ds = ImageDataset(np.ones((5, 1, 2, 2), np.uint8), np.arange(5), transform=T.Compose([T.Lambda(record)]),
-                      pixel_max=4)
-    (x, y), = [next(iter(DataLoader(ds, batch_size=5)))]
+    ds = ImageDataset(
+        np.ones((5, 1, 2, 2), np.uint8), np.arange(5), transform=T.Compose([T.Lambda(record)]), pixel_max=4
+    )
+    ((x, y),) = [next(iter(DataLoader(ds, batch_size=5)))]
     assert seen == [(1, 2, 2)] * 5
     np.testing.assert_allclose(x.data, 0.5)
     assert y.tolist() == [0, 1, 2, 3, 4]

@@ -18,8 +18,12 @@ import pytest
 from tinygraph.data import MNIST, DataLoader, DownloadError, FashionMNIST, read_idx
 from tinygraph.tensor import Tensor
 
-NAMES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-         "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+NAMES = [
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+]
 ROWS, COLS = 7, 5  # not square, so a rows/cols mix-up shows
 
 
@@ -45,8 +49,10 @@ def files():
     train_px, train_lab, train_img, train_lbl = make_split(6, 0)
     test_px, test_lab, test_img, test_lbl = make_split(3, 1)
     gz = {
-        NAMES[0]: gzip.compress(train_img), NAMES[1]: gzip.compress(train_lbl),
-        NAMES[2]: gzip.compress(test_img), NAMES[3]: gzip.compress(test_lbl),
+        NAMES[0]: gzip.compress(train_img),
+        NAMES[1]: gzip.compress(train_lbl),
+        NAMES[2]: gzip.compress(test_img),
+        NAMES[3]: gzip.compress(test_lbl),
     }
     return {"gz": gz, "train": (train_px, train_lab), "test": (test_px, test_lab)}
 

@@ -212,8 +212,10 @@ def test_wrong_format_or_version_is_refused(tmp_path):
         (b"not json{", "not valid JSON"),
         (json.dumps({"format": "something else", "tree": None}).encode(), "does not describe"),
         (json.dumps({"format": "tinygraph.save", "version": 99, "tree": None}).encode(), "version 99"),
-        (json.dumps({"format": "tinygraph.save", "version": 1, "tree": {"kind": "array", "entry": "gone"}}).encode(),
-         "missing"),
+        (
+            json.dumps({"format": "tinygraph.save", "version": 1, "tree": {"kind": "array", "entry": "gone"}}).encode(),
+            "missing",
+        ),
     ]:
         path = tmp_path / "m.npz"
         np.savez(path, __tinygraph__=np.frombuffer(meta, np.uint8))
@@ -267,9 +269,11 @@ _scalars = st.none() | st.booleans() | st.integers(-(2**130), 2**130) | st.float
 _keys = st.text(max_size=6) | st.integers(-3, 3)
 _trees = st.recursive(
     _scalars | _arrays,
-    lambda children: st.lists(children, max_size=4)
-    | st.lists(children, max_size=3).map(tuple)
-    | st.dictionaries(_keys, children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.lists(children, max_size=3).map(tuple)
+        | st.dictionaries(_keys, children, max_size=4)
+    ),
     max_leaves=12,
 )
 

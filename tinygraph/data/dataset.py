@@ -152,7 +152,9 @@ class ImageDataset(Dataset):
         if images.ndim != 4:
             raise ValueError(f"{name}: images must have shape (N, C, H, W), got {images.shape}")
         if targets.ndim != 1 or targets.dtype.kind not in "iu":
-            raise ValueError(f"{name}: targets must be a 1-D int array of shape (N,), got {targets.dtype} {targets.shape}")
+            raise ValueError(
+                f"{name}: targets must be a 1-D int array of shape (N,), got {targets.dtype} {targets.shape}"
+            )
         if images.shape[0] != targets.shape[0]:
             raise ValueError(f"{name}: {images.shape[0]} images but {targets.shape[0]} targets")
         if not pixel_max > 0:

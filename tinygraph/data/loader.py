@@ -74,8 +74,15 @@ class DataLoader:
         ``(B,)`` Tensors; in general, the collated structure of the samples.
     """
 
-    def __init__(self, dataset, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False,
-                 seed: int | None = None, collate_fn=None):
+    def __init__(
+        self,
+        dataset,
+        batch_size: int = 1,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        seed: int | None = None,
+        collate_fn=None,
+    ):
         if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
             raise TypeError(f"DataLoader: dataset must support len() and indexing, got {type(dataset).__name__}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size <= 0:
@@ -113,7 +120,7 @@ class DataLoader:
         stop = len(self) * batch
         fast = self.collate_fn is None and hasattr(self.dataset, "_get_batch")
         for start in range(0, stop, batch):
-            indices = order[start:start + batch]
+            indices = order[start : start + batch]
             if fast:
                 yield tuple(Tensor._wrap(np.ascontiguousarray(a)) for a in self.dataset._get_batch(indices))
             else:
@@ -131,10 +138,14 @@ class DataLoader:
         if state["generator"] is None:
             return
         if self._generator is None:
-            raise ValueError("DataLoader.load_state_dict: the state has a private generator but this loader has no "
-                             "seed; create it with seed=...")
+            raise ValueError(
+                "DataLoader.load_state_dict: the state has a private generator but this loader has no "
+                "seed; create it with seed=..."
+            )
         self._generator.bit_generator.state = state["generator"]
 
     def __repr__(self) -> str:
-        return (f"DataLoader({type(self.dataset).__name__}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
-                f"drop_last={self.drop_last}, seed={self.seed})")
+        return (
+            f"DataLoader({type(self.dataset).__name__}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+            f"drop_last={self.drop_last}, seed={self.seed})"
+        )

@@ -84,9 +84,7 @@ def read_idx(path) -> np.ndarray:
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     found = len(raw) - header
     if found < expected:
-        raise ValueError(
-            f"read_idx: {path} is truncated: dimensions {shape} need {expected} data bytes, found {found}"
-        )
+        raise ValueError(f"read_idx: {path} is truncated: dimensions {shape} need {expected} data bytes, found {found}")
     if found > expected:
         raise ValueError(f"read_idx: {path} has {found - expected} unexpected bytes after the data of shape {shape}")
     return np.frombuffer(raw, dtype=dtype, count=expected // dtype.itemsize, offset=header).reshape(shape)
@@ -145,8 +143,9 @@ class MNIST(ImageDataset):
     test_files = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
     classes = [str(d) for d in range(10)]
 
-    def __init__(self, root, train: bool = True, download: bool = False, transform=None, *,
-                 mirrors=None, timeout: float = 30.0):
+    def __init__(
+        self, root, train: bool = True, download: bool = False, transform=None, *, mirrors=None, timeout: float = 30.0
+    ):
         self.root = Path(os.fspath(root)).expanduser()
         self.raw_folder = self.root / self.folder / "raw"
         self.train = bool(train)
@@ -163,7 +162,8 @@ class MNIST(ImageDataset):
         if None in paths:
             missing = [name for name, p in zip(names, paths) if p is None]
             raise FileNotFoundError(
-                f"{type(self).__name__}: missing {', '.join(missing)}. " + self._where_to_put(missing)
+                f"{type(self).__name__}: missing {', '.join(missing)}. "
+                + self._where_to_put(missing)
                 + " Or pass download=True to fetch them."
             )
         images = self._read_checked(paths[0], IMAGES_MAGIC, "images (N, rows, cols)")
@@ -174,9 +174,12 @@ class MNIST(ImageDataset):
                 f"holds {labels.shape[0]} labels"
             )
         if labels.size and labels.max() >= len(self.classes):
-            raise ValueError(f"{type(self).__name__}: {paths[1]} has label {labels.max()}; expected 0..{len(self.classes) - 1}")
-        super().__init__(images[:, None], labels.astype(np.int64), transform=transform, pixel_max=255,
-                         classes=self.classes)
+            raise ValueError(
+                f"{type(self).__name__}: {paths[1]} has label {labels.max()}; expected 0..{len(self.classes) - 1}"
+            )
+        super().__init__(
+            images[:, None], labels.astype(np.int64), transform=transform, pixel_max=255, classes=self.classes
+        )
 
     # ----------------------------------------------------------- finding files
     def _find(self, name: str) -> Path | None:
@@ -191,8 +194,10 @@ class MNIST(ImageDataset):
 
     def _where_to_put(self, names) -> str:
         urls = " or ".join(self.mirrors[:2]) if self.mirrors else "the dataset's website"
-        return (f"Put these files (from {urls}) in {self.raw_folder}{os.sep} "
-                f"(or directly in {self.root}{os.sep}): {', '.join(names)}.")
+        return (
+            f"Put these files (from {urls}) in {self.raw_folder}{os.sep} "
+            f"(or directly in {self.root}{os.sep}): {', '.join(names)}."
+        )
 
     @staticmethod
     def _read_checked(path: Path, magic: int, what: str) -> np.ndarray:
@@ -222,7 +227,9 @@ class MNIST(ImageDataset):
             except (OSError, ChecksumError) as e:  # URLError and HTTPError are OSErrors
                 failures.append(f"  {url}: {e}")
         raise DownloadError(
-            f"{type(self).__name__}: could not download {name} from any mirror:\n" + "\n".join(failures) + "\n"
+            f"{type(self).__name__}: could not download {name} from any mirror:\n"
+            + "\n".join(failures)
+            + "\n"
             + self._where_to_put(list(self.resources))
         )
 
@@ -278,5 +285,4 @@ class FashionMNIST(MNIST):
             "bb300cfdad3c16e7a12a480ee83cd310",
         ),
     }
-    classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-               "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]

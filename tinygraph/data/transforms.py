@@ -15,6 +15,7 @@ replaces it), so augmentation is reproducible.
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from ..random import default_generator
 from ..tensor import Tensor
@@ -115,7 +116,9 @@ class Normalize:
         mean = np.atleast_1d(np.asarray(mean, dtype=np.float64))
         std = np.atleast_1d(np.asarray(std, dtype=np.float64))
         if mean.ndim != 1 or std.ndim != 1 or mean.shape != std.shape:
-            raise ValueError(f"Normalize: mean and std need one value per channel, got shapes {mean.shape}, {std.shape}")
+            raise ValueError(
+                f"Normalize: mean and std need one value per channel, got shapes {mean.shape}, {std.shape}"
+            )
         if not np.all(std > 0):
             raise ValueError(f"Normalize: std must be positive, got {std.tolist()}")
         self.mean, self.std = mean, std
@@ -125,7 +128,8 @@ class Normalize:
         channels = array.shape[-3]
         if self.mean.size not in (1, channels):
             raise ValueError(
-                f"Normalize: {self.mean.size} mean/std values for an image with {channels} channels (shape {array.shape})"
+                f"Normalize: {self.mean.size} mean/std values for an image with {channels} channels "
+                f"(shape {array.shape})"
             )
         # Computed in the image's own dtype: float32 stays float32, float64 stays float64.
         mean = self.mean.astype(array.dtype).reshape(-1, 1, 1)
@@ -165,7 +169,7 @@ class RandomCrop:
         array, was_tensor = _unwrap(x, "RandomCrop")
         single = array.ndim == 3
         batch = array[None] if single else array
-        n, c, height, width = batch.shape
+        n, _, height, width = batch.shape
         p = self.padding
         h, w = self.size
         if h > height + 2 * p or w > width + 2 * p:
@@ -177,10 +181,10 @@ class RandomCrop:
         rng = _generator(self.generator)
         top = rng.integers(0, height + 2 * p - h + 1, size=n)
         left = rng.integers(0, width + 2 * p - w + 1, size=n)
-        # out[i, :, r, s] = padded[i, :, top[i] + r, left[i] + s], gathered in one step.
-        rows = (top[:, None] + np.arange(h))[:, None, :, None]
-        cols = (left[:, None] + np.arange(w))[:, None, None, :]
-        out = padded[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None], rows, cols]
+        # windows[i, :, t, s] is the (h, w) window of image i whose top-left corner is (t, s)
+        # (a view, nothing copied); pick window (top[i], left[i]) for every image i at once.
+        windows = sliding_window_view(padded, (h, w), axis=(2, 3))
+        out = windows[np.arange(n), :, top, left]
         return _wrap(out[0] if single else out, was_tensor)
 
     def __repr__(self) -> str:
