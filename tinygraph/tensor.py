@@ -315,7 +315,9 @@ class Tensor:
     def __pow__(self, exponent):
         from .ops.elementwise import Pow, PowScalar
 
-        if isinstance(exponent, (int, float, np.number)) and not isinstance(exponent, bool):
+        if isinstance(exponent, (int, np.integer)) and not isinstance(exponent, bool):
+            return PowScalar.apply(self, exponent=int(exponent))  # int ** int stays int, as in PyTorch
+        if isinstance(exponent, (float, np.floating)):
             return PowScalar.apply(self, exponent=float(exponent))
         return Pow.apply(self, self._lift(exponent))
 

@@ -69,13 +69,16 @@ class PowScalar(Function):
     def forward(ctx, x, exponent):
         ctx.save_for_backward(x)
         ctx.exponent = exponent
-        return np.power(x, np.asarray(exponent, dtype=x.dtype))
+        # a Python-number exponent keeps float32 float32, and makes int ** 0.5 a float (not int ** 0)
+        return np.power(x, exponent)
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_arrays
         c = ctx.exponent
-        return grad * c * np.power(x, np.asarray(c - 1, dtype=x.dtype))  # d(x^c)/dx = c x^(c-1)
+        if c == 0:  # x^0 = 1 is constant; c x^(c-1) would give 0 * inf = nan at x = 0
+            return np.zeros_like(grad)
+        return grad * c * np.power(x, c - 1)  # d(x^c)/dx = c x^(c-1)
 
 
 class Pow(Function):
