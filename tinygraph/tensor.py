@@ -60,12 +60,14 @@ def _to_array(data, dtype=None) -> np.ndarray:
         array = data
     else:
         array = np.asarray(data)
-        if array.dtype == np.float64 and not isinstance(data, np.floating):
-            array = array.astype(_default_dtype)
-        elif array.dtype.kind in "iu" and array.dtype != np.uint8:
-            array = array.astype(np.int64)
-        elif array.dtype.kind not in "biuf":
+        if array.dtype.kind not in "biuf":
             raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} of dtype {array.dtype}")
+        # PyTorch's defaults apply only without an explicit dtype: going through float32 on the
+        # way to a requested float64 would lose digits
+        if dtype is None and array.dtype == np.float64 and not isinstance(data, np.floating):
+            array = array.astype(_default_dtype)
+        elif dtype is None and array.dtype.kind in "iu" and array.dtype != np.uint8:
+            array = array.astype(np.int64)
     if dtype is not None:
         array = array.astype(np.dtype(dtype), copy=False)
     return array
