@@ -94,6 +94,18 @@ def test_colliding_key_paths_stay_distinct(tmp_path):
     _assert_same(load(tmp_path / "c.npz"), state)
 
 
+def test_awkward_keys_round_trip(tmp_path):
+    state = {
+        "\x00": np.ones(1),
+        "": np.ones(2),
+        "..": {"..": np.ones(3)},
+        "é/ü": np.ones(4),
+        "__tinygraph__": np.ones(5),
+    }
+    save(state, tmp_path / "k.npz")
+    _assert_same(load(tmp_path / "k.npz"), state)
+
+
 def test_numpy_scalars_become_python_numbers(tmp_path):
     save({"a": np.float32(0.5), "b": np.int64(3), "c": np.bool_(True)}, tmp_path / "s.npz")
     out = load(tmp_path / "s.npz")
@@ -256,9 +268,11 @@ def test_pickled_entry_inside_an_npz_is_never_unpickled(tmp_path):
     assert not marker.exists()
 
 
-def test_missing_file_is_file_not_found(tmp_path):
+def test_missing_file_or_folder_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         load(tmp_path / "nope.npz")
+    with pytest.raises(FileNotFoundError, match="folder .*no_such_dir.* does not exist"):
+        save({"a": 1}, tmp_path / "no_such_dir" / "c.npz")
 
 
 # ----------------------------------------------------------------- property

@@ -56,6 +56,8 @@ def save(obj, path) -> None:
     meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree}).encode("utf-8")
 
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"save: cannot write {path!r}: the folder {directory!r} does not exist")
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -156,10 +158,15 @@ def _where(keypath: tuple) -> str:
     return "the top level" if not keypath else "key path " + "/".join(str(k) for k in keypath)
 
 
+def _segment(key: str) -> str:
+    """A key as one path segment of a zip entry name: printable, no slashes, never empty or '..'."""
+    segment = "".join(c if c.isprintable() and c not in "/\\" else "_" for c in key)
+    return "_" + segment if segment in ("", ".", "..") else segment
+
+
 def _entry_name(keypath: tuple, taken: dict) -> str:
     """A readable, unique zip entry name from the key path (``model/fc.weight``)."""
-    base = "/".join(str(k) for k in keypath) or "array"
-    base = base.replace("\\", "_")
+    base = "/".join(_segment(str(k)) for k in keypath) or "array"
     if base == META_ENTRY:
         base = "_" + base
     name, n = base, 1
