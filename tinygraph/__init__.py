@@ -8,7 +8,7 @@
     print(tg.graph(loss))
 """
 
-from . import functional
+from . import data, functional
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, GradcheckResult, gradcheck
 from .graph import Graph, graph
@@ -16,6 +16,7 @@ from .ops.elementwise import clamp
 from .ops.matmul import matmul
 from .ops.shape import cat, flatten, pad, permute, reshape, squeeze, stack, transpose, unsqueeze, where
 from .random import manual_seed
+from .serialization import load, save
 from .tensor import (
     Tensor,
     arange,
