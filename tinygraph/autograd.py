@@ -129,7 +129,17 @@ class Function:
         ctx.saved_arrays = ()
         ctx._freed = False
         _check_same_device(cls, tensors)
-        out_data = cls.forward(ctx, *(t.data for t in tensors), **params)
+        try:
+            out_data = cls.forward(ctx, *(t.data for t in tensors), **params)
+        except ValueError as err:
+            if "could not be broadcast" not in str(err):
+                raise
+            # NumPy's message names neither the op nor which tensors; say both
+            shapes = " and ".join(str(tuple(t.shape)) for t in tensors)
+            raise ValueError(
+                f"{ctx.name}: input shapes {shapes} do not broadcast (NumPy rules: aligned from the last dim, "
+                "each pair of sizes must be equal or one of them 1)"
+            ) from None
         if isinstance(out_data, np.generic):  # NumPy turns 0-d results into scalars; keep arrays
             out_data = np.asarray(out_data)
         record = _grad_mode.enabled and any(ctx.needs_input_grad)
