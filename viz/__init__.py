@@ -1,0 +1,46 @@
+"""viz: the pictures a CNN course needs, drawn with matplotlib only.
+
+Every function returns a ``matplotlib.figure.Figure`` (``animate_convolution`` returns the
+animation, whose ``.figure`` is the Figure), takes an optional ``ax`` to draw into and an
+optional ``save`` path (parent directories are created), and works without a display: when
+there is none and no backend was chosen, the file-only Agg backend is used.
+
+    import viz
+    viz.plot_kernels(model.conv1)                      # learned filters
+    viz.plot_feature_maps(model, x[0])                  # activations of every conv/ReLU/pool
+    viz.plot_loss_curves([plain, resnet], labels=["plain", "residual"])
+    viz.plot_graph(loss)                                # the autodiff graph; graph_text(loss) for terminals
+    viz.plot_confusion_matrix(y_true, y_pred, class_names)
+    viz.plot_predictions(images, probs, labels)
+    viz.plot_receptive_field({"3x3, 3x3": a, "3x3 dilated": b}, (1, 15, 15))
+    viz.animate_convolution(x, k, stride=2, padding=1, save="conv.gif")
+    viz.plot_gradient_flow({"plain": plain_net, "residual": res_net})
+"""
+
+from .animation import ConvolutionSteps, animate_convolution, convolution_steps
+from .confusion import confusion_matrix, plot_confusion_matrix, plot_predictions
+from .curves import plot_loss_curves
+from .feature_maps import capture_activations, plot_feature_maps
+from .gradient_flow import gradient_stats, plot_gradient_flow
+from .graph import graph_text, plot_graph
+from .kernels import plot_kernels
+from .receptive_field import plot_receptive_field, receptive_field
+
+__all__ = [
+    "ConvolutionSteps",
+    "animate_convolution",
+    "capture_activations",
+    "confusion_matrix",
+    "convolution_steps",
+    "gradient_stats",
+    "graph_text",
+    "plot_confusion_matrix",
+    "plot_feature_maps",
+    "plot_gradient_flow",
+    "plot_graph",
+    "plot_kernels",
+    "plot_loss_curves",
+    "plot_predictions",
+    "plot_receptive_field",
+    "receptive_field",
+]

@@ -1,0 +1,147 @@
+"""Plumbing shared by every picture: a backend that works without a display, figures drawn
+into an optional ``ax``, saving to an optional path, and turning Tensors into arrays.
+
+Every public ``viz`` function follows the same pattern::
+
+    fig, ax = figure_and_axes(ax, figsize=(6, 4))     # a new figure, or the caller's axes
+    ...draw on ax...
+    return finish(fig, save)                          # save if asked (parent dirs created), return fig
+
+Grid pictures (kernels, feature maps, ...) use :func:`figure_and_region` instead: given an
+``ax`` they draw their whole grid inside the space that ``ax`` occupied, so several pictures
+can be composed into one figure.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+
+import tinygraph as tg
+
+DEFAULT_DPI = 100
+
+
+def _headless() -> bool:
+    """True on a Linux/BSD machine with no X11 or Wayland display (a server, CI, a container)."""
+    if not sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _use_agg_when_headless() -> None:
+    """Choose the file-only Agg backend when there is no display and nobody chose a backend.
+
+    This must happen before ``matplotlib.pyplot`` is first imported; a backend the user picked
+    (``MPLBACKEND``, ``matplotlib.use``, a matplotlibrc, or an already imported pyplot) is kept.
+    """
+    if "matplotlib.pyplot" in sys.modules or os.environ.get("MPLBACKEND"):
+        return
+    chosen = getattr(matplotlib.rcParams, "_get_backend_or_none", lambda: None)()
+    if chosen is None and _headless():
+        matplotlib.use("Agg")
+
+
+def pyplot():
+    """``matplotlib.pyplot``, imported only after the backend question is settled."""
+    _use_agg_when_headless()
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def new_figure(figsize=(6.0, 4.0)):
+    """A fresh pyplot figure (so ``plt.show()`` and notebooks display it as usual)."""
+    return pyplot().figure(figsize=figsize)
+
+
+def figure_and_axes(ax=None, figsize=(6.0, 4.0)):
+    """``(fig, ax)``: the caller's axes and its figure, or a new figure with one axes."""
+    if ax is not None:
+        return root_figure(ax), ax
+    fig = new_figure(figsize)
+    return fig, fig.add_subplot(1, 1, 1)
+
+
+def figure_and_region(ax=None, figsize=(6.0, 4.0)):
+    """``(fig, region)``: where a multi-panel picture draws its own grid of axes.
+
+    Without ``ax`` the region is a new figure.  With ``ax`` the region is a subfigure that
+    takes the place of ``ax`` (which is removed), so the grid fits where the caller wanted
+    one panel.  ``region`` supports ``add_gridspec``, ``add_subplot`` and ``suptitle``.
+    """
+    if ax is None:
+        fig = new_figure(figsize)
+        return fig, fig
+    spec = ax.get_subplotspec()
+    if spec is None:
+        raise ValueError(
+            "viz: ax must be a grid axes (from plt.subplots or fig.add_subplot), not one placed by add_axes"
+        )
+    region = ax.figure.add_subfigure(spec)  # ax.figure: the (sub)figure that holds ax
+    root = root_figure(ax)
+    ax.remove()
+    return root, region
+
+
+def root_figure(artist):
+    """The top-level Figure an axes (or subfigure) belongs to: the one that can be saved."""
+    try:
+        return artist.get_figure(root=True)
+    except TypeError:  # matplotlib < 3.10: .figure is already the root
+        fig = artist.figure
+        while getattr(fig, "figure", fig) is not fig:  # a subfigure's .figure is its parent
+            fig = fig.figure
+        return fig
+
+
+def finish(fig, save=None, dpi: int = DEFAULT_DPI):
+    """Save ``fig`` to ``save`` (any format matplotlib knows, from the suffix) if given; return ``fig``."""
+    if save is not None:
+        path = Path(save)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return fig
+
+
+def to_numpy(x, fn: str, arg: str) -> np.ndarray:
+    """A NumPy copy-free view of a Tensor, array or nested list (a Tensor is detached first).
+
+    ``fn`` and ``arg`` name the caller and the argument for the error message.
+    """
+    if isinstance(x, tg.Tensor):
+        x = x.detach()
+        if x.device != "cpu":
+            x = x.cpu()
+        return np.asarray(x.data)
+    try:
+        return np.asarray(x)
+    except Exception as exc:  # pragma: no cover - exotic inputs
+        raise TypeError(f"{fn}: {arg} must be a Tensor or an array, got {type(x).__name__}") from exc
+
+
+def grid_shape(n: int, ncols: int | None = None) -> tuple:
+    """``(rows, cols)`` for ``n`` panels: ``ncols`` columns if given, else a near-square grid."""
+    if ncols is None:
+        ncols = max(1, int(np.ceil(np.sqrt(n))))
+    ncols = max(1, min(int(ncols), n))
+    return int(np.ceil(n / ncols)), ncols
+
+
+def hide_ticks(ax) -> None:
+    """Image panels: no ticks or tick labels, but keep the axes (so titles and frames stay)."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def minmax01(a: np.ndarray) -> np.ndarray:
+    """Rescale ``a`` linearly to [0, 1]; a constant array becomes 0.5 (mid grey)."""
+    a = np.asarray(a, dtype=np.float64)
+    lo, hi = a.min(), a.max()
+    if hi - lo == 0:
+        return np.full(a.shape, 0.5)
+    return (a - lo) / (hi - lo)

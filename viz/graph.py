@@ -1,0 +1,302 @@
+"""The recorded computation graph, drawn in layers from the inputs down to the loss.
+
+``tg.graph(t)`` gives the graph as data: op nodes, tensor nodes and edges tensor -> op -> tensor.
+For a readable picture we draw a simplified version of it (the "drawing graph"):
+
+* every op is a box labelled with the op name and its output shape (the intermediate tensor
+  between two ops is the edge between their boxes, so it is not drawn again);
+* parameter leaves (tensors that require grad and were made by no op) are folded into the
+  box of the op that uses them, as a line ``param (6, 1, 5, 5)``; constants of a single
+  value (the ``2`` in ``x * 2``) are folded in silently;
+* other leaves (the input batch, the labels) are tensor boxes, and so is the root (the loss).
+
+Layers come from longest-path layering: an op sits one layer below the deepest of its inputs,
+so every edge points down; leaves sit just above their first consumer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import tinygraph as tg
+
+from ._common import figure_and_axes, finish
+
+_OP_COLOR, _INPUT_COLOR, _ROOT_COLOR, _MORE_COLOR = "#dbe9f6", "#eeeeee", "#fde0c5", "#ffffff"
+
+
+def _fmt_shape(shape) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ")" if len(shape) != 1 else f"({shape[0]},)"
+
+
+def _as_graph(tensor_or_graph, names) -> tg.Graph:
+    if isinstance(tensor_or_graph, tg.Graph):
+        return tensor_or_graph
+    if not isinstance(tensor_or_graph, tg.Tensor):
+        raise TypeError(
+            f"plot_graph: expected a Tensor (e.g. the loss) or a tg.Graph, got {type(tensor_or_graph).__name__}"
+        )
+    if names is not None and hasattr(names, "named_parameters"):  # a model: label its parameters by name
+        names = {p: n for n, p in names.named_parameters()}
+    return tg.graph(tensor_or_graph, names=names)
+
+
+class DrawingGraph:
+    """The simplified graph that is drawn, with its layering (see the module docstring).
+
+    Attributes:
+        labels:  drawn node id -> text of its box
+        kinds:   drawn node id -> 'op' | 'input' | 'root'
+        edges:   list of (drawn src id, drawn dst id)
+        layer:   drawn node id -> layer index (0 = top)
+    Drawn node ids are the ids of the nodes of ``tg.graph`` they stand for.
+    """
+
+    def __init__(
+        self, g: tg.Graph, show_grad_norms: bool = True, collapse_params: bool = True, show_params: bool = False
+    ):
+        nodes = g.nodes
+        producer, output_of, inputs_of, consumers = {}, {}, {}, {}
+        for src, dst in g.edges:
+            if nodes[src].kind == "op":  # op -> its output tensor
+                producer[dst], output_of[src] = src, dst
+            else:  # tensor -> an op that uses it
+                inputs_of.setdefault(dst, []).append(src)
+                consumers.setdefault(src, []).append(dst)
+
+        def grad_text(node) -> str:
+            return f"  |grad|={node.grad_norm:.3g}" if show_grad_norms and node.grad_norm is not None else ""
+
+        def folded(node) -> bool:
+            if node.id in producer or not collapse_params:
+                return False
+            return node.requires_grad or len(node.shape) == 0  # a parameter, or a 0-d constant like the 2 in x * 2
+
+        self.labels, self.kinds, self.edges = {}, {}, []
+        for node in nodes:
+            if node.kind != "op":
+                continue
+            lines = [node.label]
+            if show_params and node.params:
+                lines.append(", ".join(f"{k}={v}" for k, v in node.params.items()))
+            lines.append(f"-> {_fmt_shape(node.shape)}{grad_text(nodes[output_of[node.id]])}")
+            for t in inputs_of.get(node.id, []):
+                leaf = nodes[t]
+                if folded(leaf) and leaf.requires_grad:
+                    lines.append(f"{leaf.label} {_fmt_shape(leaf.shape)}{grad_text(leaf)}")
+            self.labels[node.id], self.kinds[node.id] = "\n".join(lines), "op"
+            for t in inputs_of.get(node.id, []):
+                if t in producer:
+                    self.edges.append((producer[t], node.id))
+                elif not folded(nodes[t]):
+                    self.edges.append((t, node.id))
+        for node in nodes:  # drawn tensor boxes: unfolded leaves that feed some op, and the root
+            if node.kind == "tensor" and node.id not in producer and not folded(node) and node.id in consumers:
+                self.labels[node.id], self.kinds[node.id] = (
+                    f"{node.label}\n{_fmt_shape(node.shape)}{grad_text(node)}",
+                    "input",
+                )
+        root = nodes[g.root]
+        self.labels[g.root] = (
+            f"{root.label if root.label != 'tensor' else 'output'}\n{_fmt_shape(root.shape)}{grad_text(root)}"
+        )
+        self.kinds[g.root] = "input" if g.root not in producer else "root"
+        if g.root in producer:
+            self.edges.append((producer[g.root], g.root))
+        self.edges = list(dict.fromkeys(self.edges))  # an op that uses one tensor twice: one arrow
+        self.layer = self._layers()
+
+    def _layers(self) -> dict:
+        """Longest-path layering in topological order (Kahn's algorithm, no recursion)."""
+        preds = {n: [] for n in self.labels}
+        succs = {n: [] for n in self.labels}
+        for s, d in self.edges:
+            preds[d].append(s)
+            succs[s].append(d)
+        indegree = {n: len(p) for n, p in preds.items()}
+        ready = sorted(n for n, k in indegree.items() if k == 0)
+        layer, order = {}, []
+        while ready:
+            n = ready.pop()
+            order.append(n)
+            layer[n] = 1 + max((layer[p] for p in preds[n]), default=-1)
+            for d in succs[n]:
+                indegree[d] -= 1
+                if indegree[d] == 0:
+                    ready.append(d)
+        for n in order:  # a leaf floats down to just above its first consumer (no long arrows for labels)
+            if not preds[n] and succs[n]:
+                layer[n] = min(layer[d] for d in succs[n]) - 1
+        low = min(layer.values(), default=0)
+        return {n: v - low for n, v in layer.items()}
+
+    def keep_last(self, max_nodes: int) -> int:
+        """Drop the layers nearest the inputs until at most ``max_nodes`` remain; return how many were dropped.
+
+        Kept nodes that lost an input get an edge from one ``"... N more nodes"`` box (id -1).
+        """
+        if len(self.labels) <= max_nodes:
+            return 0
+        counts = np.bincount(list(self.layer.values()))
+        cut, kept = len(counts), 0
+        while cut > 0 and kept + counts[cut - 1] <= max_nodes - 1:  # -1: room for the "more" box
+            cut -= 1
+            kept += counts[cut]
+        if kept == 0:  # one layer alone is too wide: keep it anyway rather than draw nothing
+            cut, kept = len(counts) - 1, counts[-1]
+        dropped = [n for n, v in self.layer.items() if v < cut]
+        for n in dropped:
+            del self.labels[n], self.kinds[n], self.layer[n]
+        gone = set(dropped)
+        cut_edges = {d for s, d in self.edges if s in gone and d not in gone}
+        self.edges = [(s, d) for s, d in self.edges if s not in gone and d not in gone]
+        self.labels[-1], self.kinds[-1], self.layer[-1] = f"... {len(gone)} more nodes", "more", cut - 1
+        self.edges += [(-1, d) for d in sorted(cut_edges)]
+        low = min(self.layer.values())
+        self.layer = {n: v - low for n, v in self.layer.items()}
+        return len(gone)
+
+    def positions(self, sweeps: int = 4) -> dict:
+        """x, y of each node: y = -layer; x orders each layer by the mean x of its neighbours
+        (the barycenter heuristic, a few sweeps down and up) to keep arrows from crossing."""
+        preds = {n: [s for s, d in self.edges if d == n] for n in self.labels}
+        succs = {n: [d for s, d in self.edges if s == n] for n in self.labels}
+        rows = {}
+        for n in sorted(self.labels, key=lambda n: (self.layer[n], n)):
+            rows.setdefault(self.layer[n], []).append(n)
+        x = {}
+
+        def place(row):
+            for i, n in enumerate(row):
+                x[n] = i - (len(row) - 1) / 2
+
+        for row in rows.values():
+            place(row)
+        order = sorted(rows)
+        for sweep in range(sweeps):
+            layers, neighbours = (order[1:], preds) if sweep % 2 == 0 else (order[-2::-1], succs)
+            for lay in layers:
+                rows[lay].sort(key=lambda n: np.mean([x[m] for m in neighbours[n]]) if neighbours[n] else x[n])
+                place(rows[lay])
+        return {n: (x[n], -float(self.layer[n])) for n in self.labels}
+
+
+def plot_graph(
+    tensor_or_graph,
+    max_nodes: int = 80,
+    show_grad_norms: bool = True,
+    collapse_params: bool = True,
+    show_params: bool = False,
+    names=None,
+    title: str | None = None,
+    ax=None,
+    save=None,
+):
+    """Draw the computation graph that produced ``tensor`` (usually the loss), inputs at the top.
+
+    Picture: rounded blue boxes are ops (``conv2d`` / ``-> (8, 6, 28, 28)`` / ``weight
+    (6, 1, 5, 5)``), grey square boxes are the inputs fed in from outside (the image batch,
+    the labels), and the orange box at the bottom is the result. Arrows follow the data from
+    top to bottom in layers: an op sits one layer below the deepest op it depends on, so a
+    residual connection shows as an arrow skipping layers. After ``loss.backward()`` each
+    parameter line and leaf box also shows ``|grad|=`` (the L2 norm of its gradient).
+
+    Args:
+        tensor_or_graph: a Tensor (walked with ``tg.graph``) or a ``tg.Graph``.
+        max_nodes: draw at most this many boxes: the layers nearest the output are kept and
+            everything above them becomes one ``"... N more nodes"`` box.
+        show_grad_norms: add ``|grad|=`` where a gradient is known.
+        collapse_params: fold parameter leaves into the op that uses them (False: draw every
+            leaf as its own box).
+        show_params: add each op's keyword arguments (stride, padding, ...) to its box.
+        names: a model (its ``named_parameters()`` label the parameter lines) or a dict
+            ``{tensor: name}``; ignored when a Graph is given.
+        title: axes title (default: the number of ops and layers).
+        ax: axes to draw into.
+        save: path to save the figure to.
+
+    Every box is a text artist whose ``gid`` is ``"op:<id>"``, ``"tensor:<id>"`` or
+    ``"more"``, with ``<id>`` the node id in ``tg.graph``; arrows have ``gid``
+    ``"edge:<src>-><dst>"``.
+
+    Returns:
+        the matplotlib Figure.
+    """
+    g = _as_graph(tensor_or_graph, names)
+    dg = DrawingGraph(g, show_grad_norms=show_grad_norms, collapse_params=collapse_params, show_params=show_params)
+    dropped = dg.keep_last(max(2, int(max_nodes)))
+    pos = dg.positions()
+
+    n_layers = max(dg.layer.values()) + 1
+    widest = max(np.bincount(list(dg.layer.values())))
+    figsize = (min(40.0, max(5.0, 2.3 * widest)), min(60.0, max(3.0, 0.95 * n_layers)))
+    fig, ax = figure_and_axes(ax, figsize=figsize)
+
+    styles = {
+        "op": dict(boxstyle="round,pad=0.35", fc=_OP_COLOR, ec="#4a78a8"),
+        "input": dict(boxstyle="square,pad=0.35", fc=_INPUT_COLOR, ec="#777777"),
+        "root": dict(boxstyle="round,pad=0.35", fc=_ROOT_COLOR, ec="#c0772b"),
+        "more": dict(boxstyle="round,pad=0.35", fc=_MORE_COLOR, ec="#999999", ls="--"),
+    }
+    boxes = {}
+    for n, (x, y) in pos.items():
+        kind = dg.kinds[n]
+        gid = "more" if kind == "more" else (f"op:{n}" if kind == "op" else f"tensor:{n}")
+        boxes[n] = ax.text(
+            x,
+            y,
+            dg.labels[n],
+            ha="center",
+            va="center",
+            fontsize=7,
+            family="monospace",
+            bbox=styles[kind],
+            gid=gid,
+            zorder=3,
+        )
+    for s, d in dg.edges:
+        arrow = ax.annotate(
+            "",
+            xy=pos[d],
+            xytext=pos[s],
+            zorder=4,  # after the boxes: clipped to their edges
+            arrowprops=dict(
+                arrowstyle="-|>",
+                color="#555555",
+                lw=0.9,
+                shrinkA=1,
+                shrinkB=1,
+                patchA=boxes[s].get_bbox_patch(),
+                patchB=boxes[d].get_bbox_patch(),
+            ),
+        )
+        arrow.set_gid(f"edge:{s}->{d}")
+
+    xs = [p[0] for p in pos.values()]
+    ax.set_xlim(min(xs) - 0.7, max(xs) + 0.7)
+    ax.set_ylim(-(n_layers - 1) - 0.6, 0.6)
+    ax.axis("off")
+    n_ops = len(g.ops())
+    shown = f", showing the last {len(dg.labels) - 1} of {len(dg.labels) - 1 + dropped} boxes" if dropped else ""
+    ax.set_title(title or f"computation graph: {n_ops} ops in {n_layers} layers{shown}", fontsize=9)
+    return finish(fig, save)
+
+
+def graph_text(tensor_or_graph, layered: bool = False, show_grad_norms: bool = True, names=None) -> str:
+    """The graph as plain text for a terminal.
+
+    ``layered=False``: ``tg.graph``'s indented tree from the root back to the leaves.
+    ``layered=True``: the boxes of :func:`plot_graph`, one line per layer from the inputs
+    to the root, e.g. ``"layer 2: conv2d -> (8, 6, 28, 28) | weight (6, 1, 5, 5)"``.
+    """
+    g = _as_graph(tensor_or_graph, names)
+    if not layered:
+        return str(g)
+    dg = DrawingGraph(g, show_grad_norms=show_grad_norms)
+    pos = dg.positions()
+    lines = []
+    for lay in range(max(dg.layer.values()) + 1):
+        row = sorted((n for n in dg.labels if dg.layer[n] == lay), key=lambda n: pos[n][0])
+        texts = [dg.labels[n].replace("\n", " | ") for n in row]
+        lines.append(f"layer {lay}: " + "   ||   ".join(texts))
+    return "\n".join(lines)
