@@ -1,0 +1,400 @@
+"""2-D convolution kernels: the forward pass and the gradients for the input and the weight.
+
+Array in, array out: no Tensor, no autograd, no argument checks (``tinygraph.functional.conv``
+validates the arguments and computes the output size; these functions trust what they get).
+Arrays are C-contiguous float32 or float64, all of one dtype.
+
+Shapes and geometry (every pair is ``(height, width)``, a tuple of ints)::
+
+    x:       (N, C_in, H, W)
+    weight:  (C_out, C_in // groups, kH, kW)          bias: (C_out,) or None
+    out:     (N, C_out, OH, OW)                       out_size=(OH, OW), in_size=(H, W)
+    stride=(sH, sW)   padding=(pH, pW)   dilation=(dH, dW)   groups: int
+
+The formula every kernel here computes (or differentiates)::
+
+    out[n, co, oh, ow] = bias[co] + sum over ci < C_in/groups, i < kH, j < kW of
+                         weight[co, ci, i, j] * x[n, g*(C_in/groups) + ci, oh*sH - pH + i*dH, ow*sW - pW + j*dW]
+
+where ``g = co // (C_out/groups)`` is the group of output channel ``co`` and ``x`` is zero
+outside ``[0, H) x [0, W)`` (the zero padding).  ``padding`` is the padding *before* the first
+row and column; the padding after the last row/column only decides how many outputs there are,
+so it is implied by ``out_size``.  That is how ``padding='same'`` with an even kernel gets its
+extra row at the bottom and extra column at the right, as in PyTorch, with no special case here.
+
+Every kernel comes twice:
+
+* ``*_reference``: plain Python loops, the formula above written out.  Slow, obvious, the
+  oracle the tests hold the fast kernels to.  Read these first.
+* the fast kernel (same name without the suffix): im2col + one BLAS matrix product per group,
+  described in the "fast kernels" section below.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = [
+    "conv2d_forward",
+    "conv2d_backward_input",
+    "conv2d_backward_weight",
+    "conv2d_forward_reference",
+    "conv2d_backward_input_reference",
+    "conv2d_backward_weight_reference",
+    "im2col",
+    "col2im",
+]
+
+
+# =====================================================================================
+# Reference kernels: the textbook loops.
+# =====================================================================================
+
+
+def conv2d_forward_reference(x, weight, bias, stride, padding, dilation, groups, out_size):
+    """Convolution (cross-correlation, as in every deep-learning library), the obvious way.
+
+    Each output pixel is the bias plus the dot product of the filter with the window of the
+    input it sits on.  Returns ``out: (N, C_out, OH, OW)``.
+    """
+    N, C_in, H, W = x.shape
+    C_out, C_in_g, kH, kW = weight.shape
+    sH, sW = stride
+    pH, pW = padding
+    dH, dW = dilation
+    OH, OW = out_size
+    C_out_g = C_out // groups  # output channels per group
+    out = np.zeros((N, C_out, OH, OW), dtype=x.dtype)
+    for n in range(N):
+        for co in range(C_out):
+            g = co // C_out_g  # this filter sees only the input channels of its group
+            for oh in range(OH):
+                for ow in range(OW):
+                    total = 0.0 if bias is None else float(bias[co])
+                    for ci in range(C_in_g):
+                        c = g * C_in_g + ci
+                        for i in range(kH):
+                            for j in range(kW):
+                                ih = oh * sH - pH + i * dH
+                                iw = ow * sW - pW + j * dW
+                                if 0 <= ih < H and 0 <= iw < W:  # outside: zero padding, adds nothing
+                                    total += float(weight[co, ci, i, j]) * float(x[n, c, ih, iw])
+                    out[n, co, oh, ow] = total
+    return out
+
+
+def conv2d_backward_input_reference(grad_out, weight, stride, padding, dilation, groups, in_size):
+    """Gradient of the loss w.r.t. ``x``: ``grad_x: (N, C_in, H, W)``.
+
+    The same loops as the forward pass.  Each product ``weight[co, ci, i, j] * x[n, c, ih, iw]``
+    added into ``out[n, co, oh, ow]`` has ``d out / d x = weight``, so it sends
+    ``grad_out[n, co, oh, ow] * weight[co, ci, i, j]`` back to ``x[n, c, ih, iw]``; an input
+    pixel used by several windows adds up what each of them sends.
+    """
+    N, C_out, OH, OW = grad_out.shape
+    _, C_in_g, kH, kW = weight.shape
+    H, W = in_size
+    sH, sW = stride
+    pH, pW = padding
+    dH, dW = dilation
+    C_out_g = C_out // groups
+    grad_x = np.zeros((N, C_in_g * groups, H, W), dtype=grad_out.dtype)
+    for n in range(N):
+        for co in range(C_out):
+            g = co // C_out_g
+            for oh in range(OH):
+                for ow in range(OW):
+                    for ci in range(C_in_g):
+                        c = g * C_in_g + ci
+                        for i in range(kH):
+                            for j in range(kW):
+                                ih = oh * sH - pH + i * dH
+                                iw = ow * sW - pW + j * dW
+                                if 0 <= ih < H and 0 <= iw < W:
+                                    grad_x[n, c, ih, iw] += grad_out[n, co, oh, ow] * weight[co, ci, i, j]
+    return grad_x
+
+
+def conv2d_backward_weight_reference(x, grad_out, stride, padding, dilation, groups, kernel_size):
+    """Gradient of the loss w.r.t. ``weight``: ``grad_w: (C_out, C_in // groups, kH, kW)``.
+
+    The same loops again: ``d out[n, co, oh, ow] / d weight[co, ci, i, j] = x[n, c, ih, iw]``,
+    and one weight is used at every output pixel of every image, so its gradient sums
+    ``grad_out * x`` over all of them.  (The bias gradient is ``grad_out.sum((0, 2, 3))``.)
+    """
+    N, C_in, H, W = x.shape
+    _, C_out, OH, OW = grad_out.shape
+    kH, kW = kernel_size
+    sH, sW = stride
+    pH, pW = padding
+    dH, dW = dilation
+    C_in_g = C_in // groups
+    C_out_g = C_out // groups
+    grad_w = np.zeros((C_out, C_in_g, kH, kW), dtype=x.dtype)
+    for n in range(N):
+        for co in range(C_out):
+            g = co // C_out_g
+            for oh in range(OH):
+                for ow in range(OW):
+                    for ci in range(C_in_g):
+                        c = g * C_in_g + ci
+                        for i in range(kH):
+                            for j in range(kW):
+                                ih = oh * sH - pH + i * dH
+                                iw = ow * sW - pW + j * dW
+                                if 0 <= ih < H and 0 <= iw < W:
+                                    grad_w[co, ci, i, j] += grad_out[n, co, oh, ow] * x[n, c, ih, iw]
+    return grad_w
+
+
+# =====================================================================================
+# Fast kernels: im2col + BLAS.
+# =====================================================================================
+#
+# A convolution is a matrix product in disguise.  Copy every input window into a column of a
+# "column matrix" (im2col):
+#
+#     cols[(c*kH + i)*kW + j,  b*OH*OW + oh*OW + ow] = x[b, c, oh*sH - pH + i*dH, ow*sW - pW + j*dW]
+#
+# so cols has shape (C_in*kH*kW, B*OH*OW) for a chunk of B images.  Its rows come in `groups`
+# blocks of Kg = (C_in/groups)*kH*kW rows, one block per group, and then, per group g,
+#
+#     out (C_out/groups, B*OH*OW) = weight[g] (C_out/groups, Kg) @ cols[g] (Kg, B*OH*OW)
+#     grad_weight[g]             += grad_out[g] @ cols[g].T
+#     grad_cols[g]                = weight[g].T @ grad_out[g]      then col2im adds every
+#                                   column back onto the input pixels it was copied from.
+#
+# The products run in NumPy's BLAS (OpenBLAS, ~190 GFLOP/s float32 on the 2 reference
+# cores), which no loop we could write in Numba comes near; the copies run in Numba.
+#
+# Design choices, each measured on the benchmark cases (benchmarks/bench_kernels.py):
+# * One product per chunk of images, (C_out/g, Kg) @ (Kg, B*OH*OW), rather than one per image:
+#   small layers (LeNet: OH*OW = 100) get a wide matrix BLAS is efficient on.  The price is a
+#   transpose between (C_out, B, OH*OW) and NCHW order, done in the same pass as the bias add.
+# * Chunks of images whose column matrix is at most _COLS_BYTES: a 32x64x32x32 batch with 3x3
+#   kernels would need a 75 MB column matrix; allocating that costs page faults (~10 ms) and
+#   it falls out of the cache between im2col and the product.  The chunk buffer is allocated
+#   once per call and reused.
+# * The inner loops index row views with plain loop counters.  Numba supports negative
+#   indices, so `a[k + off]` with a signed `off` compiles to a per-element wrap-around check
+#   that LLVM can only vectorize as scatter/gather instructions (5x slower here).  Slicing the
+#   row first (`src = row[lo:hi]`) and indexing it with the loop counter gives plain vector
+#   loads and stores.
+# * The column matrix is rebuilt in backward_weight instead of being saved by forward: the
+#   rebuild costs about as much as streaming a saved copy back from memory, and keeps the
+#   memory of a training step at the size of the activations.
+
+_COLS_BYTES = 8 << 20  # column-matrix budget per chunk (fits the 32 MB L3 with room for the rest)
+_MIN_PLANES = 4  # at least this many (image, channel) planes per chunk, so 2 threads share col2im evenly
+
+
+@njit(cache=True)
+def _inside(offset, stride, size, n_out):
+    """Output positions ``o`` in ``[lo, hi)`` whose input index ``o*stride + offset`` is in ``[0, size)``.
+
+    Every other position reads the zero padding.  Integer ceilings: ``ceil(a / s) == (a + s - 1) // s``.
+    """
+    lo = 0 if offset >= 0 else (-offset + stride - 1) // stride
+    hi = (size - offset + stride - 1) // stride if size > offset else 0
+    hi = min(hi, n_out)
+    return min(lo, hi), hi
+
+
+@njit(cache=True)
+def _gather_window(plane, dst, off_h, off_w, stride):
+    """``dst[oh, ow] = plane[oh*sH + off_h, ow*sW + off_w]``, zero where that lies outside ``plane``.
+
+    plane: (H, W), one input channel; dst: (OH, OW), one row of the column matrix.
+    """
+    H, W = plane.shape
+    OH, OW = dst.shape
+    sH, sW = stride
+    oh_lo, oh_hi = _inside(off_h, sH, H, OH)
+    ow_lo, ow_hi = _inside(off_w, sW, W, OW)
+    n_in = ow_hi - ow_lo
+    for oh in range(OH):
+        out_row = dst[oh]
+        if oh < oh_lo or oh >= oh_hi:
+            for ow in range(OW):
+                out_row[ow] = 0.0
+            continue
+        for ow in range(ow_lo):
+            out_row[ow] = 0.0
+        start = ow_lo * sW + off_w
+        src = plane[oh * sH + off_h, start : start + (n_in - 1) * sW + 1 : sW]
+        body = out_row[ow_lo:ow_hi]
+        for t in range(n_in):
+            body[t] = src[t]
+        for ow in range(ow_hi, OW):
+            out_row[ow] = 0.0
+
+
+@njit(cache=True)
+def _scatter_window(src, plane, off_h, off_w, stride):
+    """The adjoint of ``_gather_window``: ``plane[oh*sH + off_h, ow*sW + off_w] += src[oh, ow]`` where inside."""
+    H, W = plane.shape
+    OH, OW = src.shape
+    sH, sW = stride
+    oh_lo, oh_hi = _inside(off_h, sH, H, OH)
+    ow_lo, ow_hi = _inside(off_w, sW, W, OW)
+    n_in = ow_hi - ow_lo
+    for oh in range(oh_lo, oh_hi):
+        start = ow_lo * sW + off_w
+        dst = plane[oh * sH + off_h, start : start + (n_in - 1) * sW + 1 : sW]
+        body = src[oh, ow_lo:ow_hi]
+        for t in range(n_in):
+            dst[t] += body[t]
+
+
+@njit(parallel=True, cache=True)
+def im2col(x, cols, kernel_size, stride, padding, dilation):
+    """Fill ``cols: (C*kH*kW, N, OH, OW)`` with the windows of ``x: (N, C, H, W)`` (see above); returns ``cols``.
+
+    Parallel over (image, channel, kernel row): each job writes its own ``kW`` rows of ``cols``.
+    """
+    N, C = x.shape[0], x.shape[1]
+    kH, kW = kernel_size
+    pH, pW = padding
+    dH, dW = dilation
+    for job in prange(N * C * kH):
+        n = job // (C * kH)
+        c = (job // kH) % C
+        i = job % kH
+        for j in range(kW):
+            _gather_window(x[n, c], cols[(c * kH + i) * kW + j, n], i * dH - pH, j * dW - pW, stride)
+    return cols
+
+
+@njit(parallel=True, cache=True)
+def col2im(cols, grad_x, kernel_size, stride, padding, dilation):
+    """Sum the columns ``cols: (C*kH*kW, N, OH, OW)`` back onto ``grad_x: (N, C, H, W)`` (overwritten); returns it.
+
+    Windows overlap, so several columns add into one input pixel.  Parallel over (image,
+    channel) planes: each job owns one plane of ``grad_x``, so no two threads add into the
+    same pixel.
+    """
+    N, C = grad_x.shape[0], grad_x.shape[1]
+    kH, kW = kernel_size
+    pH, pW = padding
+    dH, dW = dilation
+    for job in prange(N * C):
+        n = job // C
+        c = job % C
+        plane = grad_x[n, c]
+        plane[:] = 0.0
+        for i in range(kH):
+            for j in range(kW):
+                _scatter_window(cols[(c * kH + i) * kW + j, n], plane, i * dH - pH, j * dW - pW, stride)
+    return grad_x
+
+
+def _chunk_size(n_batch, c_in, rows, n_pix, itemsize):
+    """Images per chunk: the column matrix stays under _COLS_BYTES, with at least _MIN_PLANES planes."""
+    by_memory = _COLS_BYTES // max(1, rows * n_pix * itemsize)
+    by_threads = -(-_MIN_PLANES // c_in)
+    return max(1, min(n_batch, max(by_memory, by_threads)))
+
+
+def _chunks(n_batch, chunk):
+    """``(start, stop)`` of consecutive chunks of at most ``chunk`` images."""
+    return [(start, min(start + chunk, n_batch)) for start in range(0, n_batch, chunk)]
+
+
+def _as_group_matrices(weight, groups):
+    """weight (C_out, C_in/groups, kH, kW) -> (groups, C_out/groups, Kg), Kg = (C_in/groups)*kH*kW (a view)."""
+    return weight.reshape(groups, weight.shape[0] // groups, -1)
+
+
+def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, out_size):
+    """Fast forward pass; same arguments and result as ``conv2d_forward_reference``.
+
+    Differs from the reference: the windows are copied into a column matrix (``im2col``, in
+    parallel) and multiplied by the filters in one BLAS product per group and chunk of images,
+    instead of a seven-deep loop of scalar multiply-adds.  The bias is added in the pass that
+    puts the product's ``(C_out, B, OH*OW)`` result into NCHW order.
+    """
+    N, C_in = x.shape[:2]
+    C_out, _, kH, kW = weight.shape
+    OH, OW = out_size
+    n_pix = OH * OW
+    rows = C_in * kH * kW
+    w_mat = _as_group_matrices(weight, groups)
+    bias_col = (np.zeros(C_out, x.dtype) if bias is None else bias).reshape(C_out, 1, 1)
+    out = np.empty((N, C_out, OH, OW), dtype=x.dtype)
+    chunk = _chunk_size(N, C_in, rows, n_pix, x.itemsize)
+    cols_buf = np.empty(rows * chunk * n_pix, dtype=x.dtype)
+    prod_buf = np.empty(C_out * chunk * n_pix, dtype=x.dtype)
+    for start, stop in _chunks(N, chunk):
+        b = stop - start
+        cols = im2col(x[start:stop], cols_buf[: rows * b * n_pix].reshape(rows, b, OH, OW), (kH, kW), stride,
+                      padding, dilation)
+        prod = prod_buf[: C_out * b * n_pix].reshape(groups, C_out // groups, b * n_pix)
+        np.matmul(w_mat, cols.reshape(groups, -1, b * n_pix), out=prod)
+        # (C_out, b, OH*OW) -> (b, C_out, OH*OW), plus bias, in one pass
+        np.add(prod.reshape(C_out, b, n_pix).transpose(1, 0, 2), bias_col[:, :, 0], out=out[start:stop].reshape(b, C_out, n_pix))
+    return out
+
+
+def _grad_by_channel(grad_out, start, stop, buf):
+    """grad_out[start:stop] (b, C_out, OH, OW) -> (C_out, b*OH*OW), the layout of the column matrix's columns."""
+    b, C_out = stop - start, grad_out.shape[1]
+    n_pix = grad_out.shape[2] * grad_out.shape[3]
+    dst = buf[: C_out * b * n_pix].reshape(C_out, b, n_pix)
+    np.copyto(dst, grad_out[start:stop].reshape(b, C_out, n_pix).transpose(1, 0, 2))
+    return dst.reshape(C_out, b * n_pix)
+
+
+def conv2d_backward_input(grad_out, weight, stride, padding, dilation, groups, in_size):
+    """Fast gradient w.r.t. the input; same arguments and result as ``conv2d_backward_input_reference``.
+
+    Differs from the reference: instead of sending ``grad * weight`` to each input pixel one
+    product at a time, one BLAS product per group and chunk computes the gradient of every
+    column of the column matrix, ``weight[g].T @ grad_out[g]``, and ``col2im`` adds each
+    column back onto the pixels its window covers (in parallel over planes).
+    """
+    N, C_out, OH, OW = grad_out.shape
+    _, C_in_g, kH, kW = weight.shape
+    C_in = C_in_g * groups
+    n_pix = OH * OW
+    rows = C_in * kH * kW
+    w_t = _as_group_matrices(weight, groups).transpose(0, 2, 1)  # (groups, Kg, C_out/groups), a view
+    grad_x = np.empty((N, C_in) + tuple(in_size), dtype=grad_out.dtype)
+    chunk = _chunk_size(N, C_in, rows, n_pix, grad_out.itemsize)
+    grad_buf = np.empty(C_out * chunk * n_pix, dtype=grad_out.dtype)
+    cols_buf = np.empty(rows * chunk * n_pix, dtype=grad_out.dtype)
+    for start, stop in _chunks(N, chunk):
+        b = stop - start
+        g = _grad_by_channel(grad_out, start, stop, grad_buf)
+        grad_cols = cols_buf[: rows * b * n_pix].reshape(groups, -1, b * n_pix)
+        np.matmul(w_t, g.reshape(groups, C_out // groups, b * n_pix), out=grad_cols)
+        col2im(grad_cols.reshape(rows, b, OH, OW), grad_x[start:stop], (kH, kW), stride, padding, dilation)
+    return grad_x
+
+
+def conv2d_backward_weight(x, grad_out, stride, padding, dilation, groups, kernel_size):
+    """Fast gradient w.r.t. the weight; same arguments and result as ``conv2d_backward_weight_reference``.
+
+    Differs from the reference: the sum of ``grad_out * x`` over all images and output pixels
+    is one BLAS product per group and chunk, ``grad_out[g] @ cols[g].T``, on the column matrix
+    that ``im2col`` rebuilds (rather than saved by the forward pass: see the notes above).
+    """
+    N, C_in = x.shape[:2]
+    C_out, OH, OW = grad_out.shape[1:]
+    kH, kW = kernel_size
+    n_pix = OH * OW
+    rows = C_in * kH * kW
+    grad_w = np.zeros((groups, C_out // groups, rows // groups), dtype=x.dtype)
+    partial = np.empty_like(grad_w)
+    chunk = _chunk_size(N, C_in, rows, n_pix, x.itemsize)
+    grad_buf = np.empty(C_out * chunk * n_pix, dtype=x.dtype)
+    cols_buf = np.empty(rows * chunk * n_pix, dtype=x.dtype)
+    for start, stop in _chunks(N, chunk):
+        b = stop - start
+        cols = im2col(x[start:stop], cols_buf[: rows * b * n_pix].reshape(rows, b, OH, OW), (kH, kW), stride,
+                      padding, dilation)
+        g = _grad_by_channel(grad_out, start, stop, grad_buf)
+        np.matmul(g.reshape(groups, C_out // groups, b * n_pix), cols.reshape(groups, -1, b * n_pix).transpose(0, 2, 1),
+                  out=partial)
+        grad_w += partial
+    return grad_w.reshape(C_out, rows // (groups * kH * kW), kH, kW)
