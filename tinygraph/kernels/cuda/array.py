@@ -247,7 +247,7 @@ class CudaArray(np.lib.mixins.NDArrayOperatorsMixin):
             return self._strided_copy(shape, offset, strides)
         offsets = _advanced_offsets(self.shape, index)
         out = empty(offsets.shape, self.dtype)
-        elementwise.gather(out._flat, self._flat, cuda.to_device(offsets.reshape(-1)))
+        elementwise.gather(out._flat, self._flat, _upload(offsets))
         return out
 
     def __setitem__(self, index, value):
@@ -264,7 +264,7 @@ class CudaArray(np.lib.mixins.NDArrayOperatorsMixin):
         src = _as_operand(value, "setitem")
         _check_fits(src, offsets.shape, "setitem")
         elementwise.scatter_offsets(
-            self._flat, cuda.to_device(offsets.reshape(-1)), src.read(offsets.shape, self.dtype), kernel_shape(offsets.shape)
+            self._flat, _upload(offsets), src.read(offsets.shape, self.dtype), kernel_shape(offsets.shape)
         )
 
     # --------------------------------------------------------------- reductions
@@ -370,8 +370,9 @@ def to_device(array) -> CudaArray:
     """Copy a NumPy array (or anything ``np.asarray`` accepts) to the GPU."""
     if isinstance(array, CudaArray):
         return array
-    host = np.ascontiguousarray(array)
-    return CudaArray(cuda.to_device(host.reshape(-1)), host.shape, host.dtype)
+    host = np.asarray(array)
+    flat = np.ascontiguousarray(host.reshape(-1))  # (np.ascontiguousarray alone would make a 0-d array 1-d)
+    return CudaArray(cuda.to_device(flat), host.shape, host.dtype)
 
 
 def is_cuda_array(x) -> bool:
@@ -422,10 +423,12 @@ class _Array:
 def _operand_or_none(x):
     if isinstance(x, CudaArray):
         return _Array(x)
-    if isinstance(x, (bool, int, float)):
-        return _Scalar(x, type(x))  # Python numbers are "weak": float32 * 0.5 stays float32
-    if isinstance(x, np.generic):
+    if isinstance(x, np.generic):  # first: np.float64 is also a Python float, but a "strong" one
         return _Scalar(x, x.dtype)
+    if isinstance(x, bool):
+        return _Scalar(x, np.dtype(bool))
+    if isinstance(x, (int, float)):
+        return _Scalar(x, type(x))  # Python numbers are "weak": float32 * 0.5 stays float32
     if isinstance(x, np.ndarray):
         if x.ndim == 0:
             return _Scalar(x[()], x.dtype)
@@ -551,6 +554,11 @@ def _advanced_offsets(shape: tuple, index) -> np.ndarray:
     return np.arange(_prod(shape), dtype=np.int64).reshape(shape)[index]
 
 
+def _upload(offsets: np.ndarray):
+    """Offsets (any layout, e.g. a strided view from a basic index) -> a flat int64 device array."""
+    return cuda.to_device(np.ascontiguousarray(offsets.reshape(-1)))
+
+
 def _add_at(target, index, values):
     """``np.add.at(target, index, values)``: ``target[index] += values``, repeated indices accumulate."""
     if not isinstance(target, CudaArray):
@@ -558,7 +566,7 @@ def _add_at(target, index, values):
     offsets = _advanced_offsets(target.shape, index)
     src = _as_operand(values, "np.add.at")
     elementwise.scatter_add(
-        target._flat, cuda.to_device(offsets.reshape(-1)), src.read(offsets.shape, target.dtype), kernel_shape(offsets.shape)
+        target._flat, _upload(offsets), src.read(offsets.shape, target.dtype), kernel_shape(offsets.shape)
     )
 
 

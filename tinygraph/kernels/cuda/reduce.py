@@ -135,3 +135,24 @@ def reduce(name: str, out, x, shape: tuple, axes: tuple) -> None:
         _block_kernel(name, np.dtype(x.dtype))[out.size, REDUCE_THREADS](*args)
     else:
         _rows_kernel(name)[blocks_for(out.size), THREADS](*args)
+
+
+@cuda.jit(device=True)
+def block_sum(partial, t):
+    """Sum of the ``REDUCE_THREADS`` values in the shared array ``partial``; every thread gets it.
+
+    Each thread ``t`` has stored its own partial sum in ``partial[t]``.  Halving tree: in each
+    step the first half of the threads add the second half's values to theirs; ``syncthreads``
+    between steps so nobody reads a value before it is written.  Every thread of the block must
+    call this (a ``syncthreads`` that some threads skip hangs the block).
+    """
+    cuda.syncthreads()
+    step = REDUCE_THREADS // 2
+    while step > 0:
+        if t < step:
+            partial[t] += partial[t + step]
+        cuda.syncthreads()
+        step //= 2
+    total = partial[0]
+    cuda.syncthreads()  # all threads have read the total before the caller may reuse ``partial``
+    return total
