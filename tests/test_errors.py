@@ -119,6 +119,8 @@ def test_expand_to_an_incompatible_shape():
         tg.ones(2, 3).expand(2, 4)
     with raises(ValueError, "expand", "fewer dims"):
         tg.ones(2, 3).expand(3)
+    with raises(ValueError, "expand", "(-1, 3)", "(3,)"):
+        tg.ones(3).expand(-1, 3)
 
 
 def test_cat_and_stack_shape_mismatch():
@@ -128,6 +130,8 @@ def test_cat_and_stack_shape_mismatch():
         tg.cat([])
     with raises(ValueError, "stack", "tensor 1", "(2, 4)", "(2, 3)"):
         tg.stack([tg.ones(2, 3), tg.ones(2, 4)])
+    with raises(ValueError, "cat", "zero-dimensional"):
+        tg.cat([tg.tensor(1.0), tg.tensor(2.0)])
     with raises(IndexError, "cat", "dim 2"):
         tg.cat([tg.ones(2, 3), tg.ones(2, 3)], dim=2)
 

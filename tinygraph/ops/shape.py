@@ -119,6 +119,10 @@ def expand(x, shape: tuple):
     lead = len(shape) - x.ndim
     if lead < 0:
         raise ValueError(f"expand: target {tuple(shape)} has fewer dims than the tensor's shape {tuple(x.shape)}")
+    if any(n < 0 for n in shape[:lead]) or any(n < -1 for n in shape):
+        raise ValueError(
+            f"expand: invalid target {tuple(shape)} for shape {tuple(x.shape)} (-1 may only keep an existing dim)"
+        )
     target = tuple(x.shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(shape))
     for i, n in enumerate(x.shape):
         if n != 1 and n != target[i + lead]:
@@ -184,7 +188,9 @@ def cat(tensors, dim: int = 0):
     if not tensors:
         raise ValueError("cat: expected a non-empty list of tensors")
     first = tensors[0]
-    axis = _norm_dim(dim, max(first.ndim, 1), "cat")
+    if first.ndim == 0:
+        raise ValueError("cat: zero-dimensional tensors cannot be concatenated; use stack, or unsqueeze them first")
+    axis = _norm_dim(dim, first.ndim, "cat")
     for i, t in enumerate(tensors):
         if t.ndim != first.ndim or t.shape[:axis] + t.shape[axis + 1 :] != first.shape[:axis] + first.shape[axis + 1 :]:
             raise ValueError(
