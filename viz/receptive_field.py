@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import matplotlib
 import numpy as np
+from matplotlib.colors import ListedColormap
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
 import tinygraph as tg
 
@@ -133,15 +136,15 @@ def plot_receptive_field(
     x=None,
     channel=None,
     ncols: int | None = None,
-    cmap: str = "magma_r",
+    cmap: str = "Purples",
     ax=None,
     save=None,
 ):
     """Which input pixels one output pixel sees, for one network or several side by side.
 
     Picture: one panel per network, each the input grid with every pixel coloured by how
-    much the chosen output pixel depends on it (white = not at all, dark = strongly), and a
-    cyan box around the region. Titles say the size, e.g. ``"3x3 conv x2: 5x5 (25 px)"``.
+    much the chosen output pixel depends on it (white = not at all, light to dark purple =
+    weakly to strongly), and a cyan box around the region. Titles say the size, e.g. ``"3x3 conv x2: 5x5 (25 px)"``.
     Side by side, two stacked 3x3 convs show a solid 5x5 square, while a 3x3 conv with
     dilation 2 shows a 5x5 square with holes: a lattice of 9 pixels.
 
@@ -149,12 +152,12 @@ def plot_receptive_field(
         models: a model / callable / list of layers, or a dict ``{title: model}`` to compare.
         input_shape, output_position, x, channel: as in :func:`receptive_field`.
         ncols: panels per row.
-        cmap: colormap (sequential, white at zero).
+        cmap: a sequential colormap for the non-zero pixels (zeros are always white).
         ax: draw the panels in the place of this axes.
         save: path to save the figure to.
 
     Each panel's image (``gid`` ``"rf:<title>"``) holds the gradient map divided by its
-    maximum, so the receptive field is exactly where the image is non-zero.
+    maximum (zeros masked), so the receptive field is exactly where the image is non-zero.
 
     Returns:
         the matplotlib Figure.
@@ -164,6 +167,9 @@ def plot_receptive_field(
         raise ValueError("plot_receptive_field: got an empty dict of models")
     maps = {title: receptive_field(m, input_shape, output_position, x, channel) for title, m in entries.items()}
 
+    # Exactly-zero pixels (outside the field) are white; inside, even a tiny gradient gets a visible
+    # colour: the colormap starts a quarter of the way in instead of at its near-white end.
+    colors = ListedColormap(matplotlib.colormaps[cmap](np.linspace(0.25, 1.0, 256))).with_extremes(bad="white")
     n = len(maps)
     rows, cols = grid_shape(n, ncols)
     fig, region = figure_and_region(ax, figsize=(3.6 * cols, 3.8 * rows))
@@ -172,7 +178,11 @@ def plot_receptive_field(
         top = rf.max()
         shown = rf / top if top > 0 else rf
         h, w = shown.shape
-        a.imshow(shown, cmap=cmap, vmin=0, vmax=1, interpolation="nearest").set_gid(f"rf:{title}")
+        a.imshow(np.ma.masked_equal(shown, 0), cmap=colors, vmin=0, vmax=1, interpolation="nearest").set_gid(
+            f"rf:{title}"
+        )
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))  # pixel indices, not 2.5
+        a.yaxis.set_major_locator(MaxNLocator(integer=True))
         if max(h, w) <= 64:  # pixel grid, so single pixels and holes can be counted
             a.set_xticks(np.arange(-0.5, w, 1), minor=True)
             a.set_yticks(np.arange(-0.5, h, 1), minor=True)

@@ -1,0 +1,154 @@
+"""viz pictures that run convolutional networks: feature maps, receptive fields, a LeNet graph.
+
+The receptive-field expectations come from the geometry (a 3x3 kernel sees a 3x3 block, two
+of them a 5x5 block, a dilation-2 one a 3x3 lattice with holes), not from viz's output.
+"""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.image import AxesImage  # noqa: E402
+
+import tinygraph as tg  # noqa: E402
+import tinygraph.functional as F  # noqa: E402
+import viz  # noqa: E402
+from tinygraph import nn  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def images_by_gid(fig) -> dict:
+    return {im.get_gid(): im for im in fig.findobj(AxesImage) if im.get_gid()}
+
+
+# ------------------------------------------------------------------------------------ feature maps
+def small_cnn():
+    tg.manual_seed(3)
+    return nn.Sequential(
+        nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(3, 20, 3), nn.Flatten(), nn.Linear(80, 2)
+    )
+
+
+def test_feature_maps_show_every_channel_of_each_4d_layer_as_computed_by_the_layers():
+    model = small_cnn()
+    x = tg.randn(1, 8, 8)
+    fig = viz.plot_feature_maps(model, x, max_channels=16)
+    images = images_by_gid(fig)
+
+    expected, h = {}, x.reshape(1, 1, 8, 8)  # the same layers called one by one, without hooks
+    for name, layer in list(model.named_children())[:4]:
+        h = layer(h)
+        expected[name] = h.detach().numpy()[0]
+    # input + 3 + 3 + 3 + 16 (conv "3" has 20 channels, capped at 16); Flatten/Linear are not 4-D
+    assert len(images) == 1 + 3 + 3 + 3 + 16
+    for name, act in expected.items():
+        for c in range(min(act.shape[0], 16)):
+            np.testing.assert_allclose(np.asarray(images[f"{name}:{c}"].get_array()), act[c], rtol=1e-5, atol=1e-6)
+    titles = [sf._suptitle.get_text() for sf in fig.subfigs]
+    assert "0 (Conv2d): (3, 8, 8)" in titles
+    assert "3 (Conv2d): (20, 2, 2), first 16 channels" in titles
+
+
+def test_feature_maps_use_one_forward_pass_and_remove_their_hooks():
+    model = small_cnn()
+    calls = []
+    model.register_forward_hook(lambda m, i, o: calls.append(1))
+    fig = viz.plot_feature_maps(model, tg.randn(2, 1, 8, 8), layers=["1", "3"], show_input=False)
+    assert len(calls) == 1
+    assert all(not m._forward_hooks for name, m in model.named_modules() if name)
+    assert sorted({gid.split(":")[0] for gid in images_by_gid(fig)}) == ["1", "3"]
+
+
+def test_feature_maps_reject_unknown_layers_and_non_modules():
+    with pytest.raises(ValueError, match=r"unknown layer name\(s\) \['conv9'\].*'0'"):
+        viz.plot_feature_maps(small_cnn(), tg.randn(1, 8, 8), layers=["conv9"])
+    with pytest.raises(TypeError, match="tg.nn.Module"):
+        viz.plot_feature_maps(lambda x: x, tg.randn(1, 8, 8))
+    with pytest.raises(ValueError, match=r"\(C, H, W\)"):
+        viz.plot_feature_maps(small_cnn(), tg.randn(8, 8))
+
+
+# -------------------------------------------------------------------------------- receptive field
+def conv(k=3, dilation=1, stride=1):
+    return nn.Conv2d(1, 1, k, stride=stride, dilation=dilation, bias=False)
+
+
+def block(top, left, size, step=1):
+    mask = np.zeros((11, 11), dtype=bool)
+    mask[top : top + size : step, left : left + size : step] = True
+    return mask
+
+
+@pytest.mark.parametrize(
+    "layers, expected",
+    [
+        ([conv()], block(4, 4, 3)),  # one 3x3: a 3x3 block around the centre
+        ([conv(), conv()], block(3, 3, 5)),  # two 3x3: a 5x5 block
+        ([conv(dilation=2)], block(3, 3, 5, step=2)),  # dilation 2: a 3x3 lattice spread over 5x5
+        ([conv(stride=2), conv()], block(2, 2, 7)),  # stride 2 first: outputs 1..3 of it see inputs 2..8
+    ],
+)
+def test_receptive_field_comes_from_the_networks_gradients(layers, expected):
+    tg.manual_seed(0)
+    for layer in layers:
+        layer.reset_parameters()
+    rf = viz.receptive_field(layers, (1, 11, 11))
+    np.testing.assert_array_equal(rf > 0, expected)
+    assert all(layer.weight.grad is None and layer.weight.requires_grad for layer in layers)  # untouched
+
+
+def test_receptive_field_figure_compares_standard_and_dilated_side_by_side():
+    tg.manual_seed(0)
+    stacks = {"3x3": [conv()], "3x3, 3x3": [conv(), conv()], "3x3 dilated 2": [conv(dilation=2)]}
+    fig = viz.plot_receptive_field(stacks, (1, 11, 11))
+    images = images_by_gid(fig)
+    expected = {"3x3": block(4, 4, 3), "3x3, 3x3": block(3, 3, 5), "3x3 dilated 2": block(3, 3, 5, step=2)}
+    for title, mask in expected.items():
+        shown = np.asarray(images[f"rf:{title}"].get_array())
+        np.testing.assert_array_equal(shown > 0, mask)
+        assert shown.max() == pytest.approx(1.0)
+    titles = sorted(ax.get_title() for ax in fig.findobj(plt.Axes) if ax.get_title())
+    assert titles == ["3x3 dilated 2: 5x5 (9 px)", "3x3, 3x3: 5x5 (25 px)", "3x3: 3x3 (9 px)"]
+
+
+def test_receptive_field_of_a_module_at_a_chosen_position_and_clear_errors():
+    tg.manual_seed(0)
+    model = nn.Sequential(conv(), conv())
+    rf = viz.receptive_field(model, (1, 9, 9), output_position=(0, 0))
+    np.testing.assert_array_equal(rf > 0, np.pad(np.ones((5, 5), bool), ((0, 4), (0, 4))))
+    with pytest.raises(ValueError, match="outside the output"):
+        viz.receptive_field(model, (1, 9, 9), output_position=(5, 0))
+    with pytest.raises(ValueError, match="4-D"):
+        viz.receptive_field(nn.Sequential(conv(), nn.Flatten()), (1, 9, 9))
+    with pytest.raises(ValueError, match="input_shape"):
+        viz.receptive_field(model, (9, 9))
+
+
+# ------------------------------------------------------------------------------- graph of a LeNet
+def test_lenet_graph_has_one_box_per_op_and_folds_its_parameters():
+    tg.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+    )  # fmt: skip
+    loss = F.cross_entropy(model(tg.randn(2, 1, 28, 28)), tg.tensor([3, 7]))
+    loss.backward()
+    g = tg.graph(loss)
+    fig = viz.plot_graph(loss, names=model)  # the default max_nodes fits a LeNet
+    ax = fig.axes[0]
+    ops = [t for t in ax.texts if (t.get_gid() or "").startswith("op:")]
+    assert len(ops) == len(g.ops())
+    labels = " ".join(t.get_text() for t in ops)
+    for name, p in model.named_parameters():  # every parameter is a line of its op's box, with |grad|
+        assert f"{name} {'(' + ', '.join(map(str, p.shape)) + (',)' if p.ndim == 1 else ')')}" in labels
+    tensors = [t for t in ax.texts if (t.get_gid() or "").startswith("tensor:")]
+    assert [t.get_text() for t in tensors if t.get_text().startswith("output")] == ["output\n()"]
