@@ -1,8 +1,9 @@
 """The CNN kernels of ``tinygraph/kernels/cuda`` against the CPU kernels and independent references.
 
-* conv2d: forward against textbook loops (written here, float64); both backward kernels against
-  the ADJOINT identity <conv(x, w), g> = <x, dx(g)> = <w, dw(g)> (convolution is linear in x and
-  in w, so its gradients are the transposed maps), and against finite differences.
+* conv2d: all three kernels against the CPU reference loops (float64) and the fast CPU kernels
+  (float32); the backward kernels also against the ADJOINT identity <conv(x, w), g> = <x, dx(g)>
+  = <w, dw(g)> (convolution is linear in x and in w, so its gradients are the transposed maps) and
+  against central finite differences.
 * pooling and batch norm: against ``tinygraph.kernels.cpu`` (fast kernels and ``*_reference``).
 * cross-entropy and the optimizers: against NumPy formulas and tinygraph's own optimizers.
 
@@ -17,6 +18,7 @@ from _cuda_support import assert_same, host, skip_without_cuda
 pytestmark = pytest.mark.cuda
 skip_without_cuda()
 
+from tinygraph.kernels.cpu import conv as cpu_conv  # noqa: E402
 from tinygraph.kernels.cpu import norm as cpu_norm  # noqa: E402
 from tinygraph.kernels.cpu import pool as cpu_pool  # noqa: E402
 from tinygraph.kernels.cuda import conv, loss, norm, optim, pool  # noqa: E402
@@ -33,77 +35,70 @@ def rand(*shape, dtype=np.float64):
 # ---------------------------------------------------------------------------- conv2d
 
 
-def conv2d_loops(x, w, stride, padding, dilation, groups):
-    """out[n,k,oh,ow] = sum_{c in group, kh, kw} x[n, c, oh*s - p + kh*d, ...] * w[k, c - c0, kh, kw]."""
-    N, C, H, W = x.shape
-    K, Cg, kH, kW = w.shape
-    OH, OW = conv.conv2d_output_size((H, W), (kH, kW), stride, padding, dilation)
-    out = np.zeros((N, K, OH, OW))
-    for n in range(N):
-        for k in range(K):
-            c0 = (k // (K // groups)) * Cg
-            for oh in range(OH):
-                for ow in range(OW):
-                    total = 0.0
-                    for cg in range(Cg):
-                        for kh in range(kH):
-                            for kw in range(kW):
-                                ih = oh * stride[0] - padding[0] + kh * dilation[0]
-                                iw = ow * stride[1] - padding[1] + kw * dilation[1]
-                                if 0 <= ih < H and 0 <= iw < W:
-                                    total += x[n, c0 + cg, ih, iw] * w[k, cg, kh, kw]
-                    out[n, k, oh, ow] = total
-    return out
+def output_size(in_size, kernel, stride, padding, dilation, extra=(0, 0)):
+    """(H + pad_before + pad_after - d(k-1) - 1) // s + 1; ``extra`` is padding after beyond ``padding``."""
+    return tuple((n + 2 * p + e - d * (k - 1) - 1) // s + 1
+                 for n, k, s, p, d, e in zip(in_size, kernel, stride, padding, dilation, extra))
+
+
+def conv_reference(x, w, b, geometry, out_size):
+    return cpu_conv.conv2d_forward_reference(x, w, b, *geometry, out_size)
 
 
 CONV_CASES = [
-    # (N, C, H, W), K, (kH, kW), stride, padding, dilation, groups
-    ((2, 1, 5, 5), 2, (3, 3), (1, 1), (0, 0), (1, 1), 1),
-    ((1, 2, 6, 5), 3, (3, 2), (2, 1), (1, 0), (1, 1), 1),
-    ((2, 4, 5, 5), 4, (3, 3), (1, 2), (1, 1), (1, 1), 2),
-    ((1, 2, 7, 6), 2, (2, 3), (2, 2), (2, 1), (2, 2), 1),
-    ((1, 3, 4, 4), 3, (1, 1), (1, 1), (0, 0), (1, 1), 3),
+    # (N, C, H, W), K, (kH, kW), stride, padding, dilation, groups, extra padding after (as padding='same')
+    ((2, 1, 5, 5), 2, (3, 3), (1, 1), (0, 0), (1, 1), 1, (0, 0)),
+    ((1, 2, 6, 5), 3, (3, 2), (2, 1), (1, 0), (1, 1), 1, (0, 0)),
+    ((2, 4, 5, 5), 4, (3, 3), (1, 2), (1, 1), (1, 1), 2, (0, 0)),
+    ((1, 2, 7, 6), 2, (2, 3), (2, 2), (2, 1), (2, 2), 1, (0, 0)),
+    ((1, 3, 4, 4), 3, (1, 1), (1, 1), (0, 0), (1, 1), 3, (0, 0)),
+    ((1, 2, 4, 5), 2, (2, 2), (1, 1), (0, 0), (1, 1), 1, (1, 1)),  # padding='same' with an even kernel
 ]
 
 
 @pytest.mark.parametrize("case", CONV_CASES, ids=[f"case{i}" for i in range(len(CONV_CASES))])
-def test_conv2d_forward_and_backward(case):
-    xs, K, ks, stride, padding, dilation, groups = case
-    x, w = rand(*xs), rand(K, xs[1] // groups, *ks)
-    want = conv2d_loops(x, w, stride, padding, dilation, groups)
-    out = conv.conv2d_forward(dev(x), dev(w), stride, padding, dilation, groups)
-    assert_same(out, want, rtol=1e-10, atol=1e-12)
+def test_conv2d_matches_cpu_forward_adjoint_and_finite_differences(case):
+    xs, K, ks, stride, padding, dilation, groups, extra = case
+    x, w, b = rand(*xs), rand(K, xs[1] // groups, *ks), rand(K)
+    geometry = (stride, padding, dilation, groups)
+    out_size = output_size(xs[2:], ks, stride, padding, dilation, extra)
+    want = conv_reference(x, w, b, geometry, out_size)
+    assert_same(conv.conv2d_forward(dev(x), dev(w), dev(b), *geometry, out_size), want, rtol=1e-10, atol=1e-12)
+    want = conv_reference(x, w, None, geometry, out_size)
+    assert_same(conv.conv2d_forward(dev(x), dev(w), None, *geometry, out_size), want, rtol=1e-10, atol=1e-12)
 
     g = rand(*want.shape)
-    dx = conv.conv2d_backward_input(dev(g), dev(w), xs[2:], stride, padding, dilation, groups)
-    dw = conv.conv2d_backward_weight(dev(g), dev(x), ks, stride, padding, dilation, groups)
-    assert host(dx).shape == x.shape and host(dw).shape == w.shape
-    # adjoint identities: the backward kernels are the transposes of the forward map
-    np.testing.assert_allclose(np.sum(want * g), np.sum(x * host(dx)), rtol=1e-10)
-    np.testing.assert_allclose(np.sum(want * g), np.sum(w * host(dw)), rtol=1e-10)
-    # ... and element by element against finite differences of the loop reference
+    dx = host(conv.conv2d_backward_input(dev(g), dev(w), *geometry, xs[2:]))
+    dw = host(conv.conv2d_backward_weight(dev(x), dev(g), *geometry, ks))
+    assert_same(dx, cpu_conv.conv2d_backward_input_reference(g, w, *geometry, xs[2:]), rtol=1e-10, atol=1e-12)
+    assert_same(dw, cpu_conv.conv2d_backward_weight_reference(x, g, *geometry, ks), rtol=1e-10, atol=1e-12)
+    # adjoint identities: the backward kernels are the transposes of the (linear) forward map
+    np.testing.assert_allclose(np.sum(want * g), np.sum(x * dx), rtol=1e-10)
+    np.testing.assert_allclose(np.sum(want * g), np.sum(w * dw), rtol=1e-10)
+    # ... and a few elements against central finite differences
     eps = 1e-6
-    for _ in range(3):
+    for _ in range(2):
         i = tuple(RNG.integers(0, n) for n in x.shape)
         xp, xm = x.copy(), x.copy()
         xp[i] += eps
         xm[i] -= eps
-        fd = np.sum((conv2d_loops(xp, w, stride, padding, dilation, groups)
-                     - conv2d_loops(xm, w, stride, padding, dilation, groups)) * g) / (2 * eps)
-        assert host(dx)[i] == pytest.approx(fd, rel=1e-5, abs=1e-7)
+        fd = np.sum((conv_reference(xp, w, None, geometry, out_size) - conv_reference(xm, w, None, geometry, out_size))
+                    * g) / (2 * eps)
+        assert dx[i] == pytest.approx(fd, rel=1e-5, abs=1e-7)
 
 
-def test_conv2d_float32_and_long_weight_sums():
+def test_conv2d_float32_and_long_weight_sums_match_the_fast_cpu_kernel():
     # N*OH*OW > REDUCE_THREADS positions per weight: several strides of the block loop
-    x, w = rand(3, 2, 4, 4, dtype=np.float32), rand(2, 2, 2, 2, dtype=np.float32)
+    x, w, b = rand(3, 2, 4, 4, dtype=np.float32), rand(2, 2, 2, 2, dtype=np.float32), rand(2, dtype=np.float32)
     assert 3 * 3 * 3 > REDUCE_THREADS
-    want = conv2d_loops(x.astype(np.float64), w.astype(np.float64), (1, 1), (0, 0), (1, 1), 1)
-    out = conv.conv2d_forward(dev(x), dev(w), (1, 1), (0, 0), (1, 1), 1)
-    assert_same(out, want.astype(np.float32), rtol=1e-5, atol=1e-5)
+    geometry, out_size = ((1, 1), (0, 0), (1, 1), 1), (3, 3)
+    want = cpu_conv.conv2d_forward(x, w, b, *geometry, out_size)
+    assert_same(conv.conv2d_forward(dev(x), dev(w), dev(b), *geometry, out_size), want, rtol=1e-5, atol=1e-5)
     g = rand(*want.shape, dtype=np.float32)
-    dw = conv.conv2d_backward_weight(dev(g), dev(x), (2, 2), (1, 1), (0, 0), (1, 1), 1)
-    assert host(dw).dtype == np.float32
-    np.testing.assert_allclose(np.sum(want * g), np.sum(w * host(dw)), rtol=1e-4)
+    assert_same(conv.conv2d_backward_weight(dev(x), dev(g), *geometry, (2, 2)),
+                cpu_conv.conv2d_backward_weight(x, g, *geometry, (2, 2)), rtol=1e-4, atol=1e-5)
+    assert_same(conv.conv2d_backward_input(dev(g), dev(w), *geometry, (4, 4)),
+                cpu_conv.conv2d_backward_input(g, w, *geometry, (4, 4)), rtol=1e-4, atol=1e-5)
 
 
 # --------------------------------------------------------------------------- pooling
@@ -117,7 +112,7 @@ POOL_CASES = [
 
 
 def pool_out(xs, kernel, stride, padding, dilation):
-    return conv.conv2d_output_size(xs[2:], kernel, stride, padding, dilation)
+    return output_size(xs[2:], kernel, stride, padding, dilation)
 
 
 @pytest.mark.parametrize("case", POOL_CASES, ids=[f"case{i}" for i in range(len(POOL_CASES))])

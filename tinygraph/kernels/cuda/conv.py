@@ -1,10 +1,11 @@
 """2-D convolution on the GPU: forward, gradient w.r.t. the input, gradient w.r.t. the weight.
 
-Array in, array out (CudaArrays), no argument checks: ``tinygraph.functional.conv`` validates
-and computes the output size.  Shapes and geometry, as in PyTorch (cross-correlation)::
+Same functions, arguments and results as ``tinygraph/kernels/cpu/conv.py`` (read its docstring
+for the geometry), on CudaArrays; no argument checks (``tinygraph.functional.conv`` validates
+and computes the output size).  Shapes and geometry, as in PyTorch (cross-correlation)::
 
-    x: (N, C, H, W)    weight: (K, C // groups, kH, kW)    out: (N, K, OH, OW)
-    out[n, k, oh, ow] = sum over c in k's group, kh, kw of
+    x: (N, C, H, W)    weight: (K, C // groups, kH, kW)    bias: (K,) or None    out: (N, K, OH, OW)
+    out[n, k, oh, ow] = bias[k] + sum over c in k's group, kh, kw of
                         x[n, c, oh*sH - pH + kh*dH, ow*sW - pW + kw*dW] * weight[k, c - c0, kh, kw]
 
 (taps that fall outside the input read the zero padding).  Output channel ``k`` belongs to
@@ -35,15 +36,7 @@ from .array import CudaArray, empty
 from .launch import REDUCE_THREADS, THREADS, blocks_for
 from .reduce import block_sum
 
-__all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight", "conv2d_output_size"]
-
-
-def conv2d_output_size(in_size, kernel_size, stride, padding, dilation) -> tuple:
-    """``OH = (H + 2 pH - dH (kH - 1) - 1) // sH + 1``, and the same for the width."""
-    return tuple(
-        (n + 2 * p - d * (k - 1) - 1) // s + 1
-        for n, k, s, p, d in zip(in_size, kernel_size, stride, padding, dilation)
-    )
+__all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight"]
 
 
 @functools.cache
@@ -51,7 +44,7 @@ def _forward_kernel(dtype: np.dtype):
     scalar = dtype.type
 
     @cuda.jit
-    def forward(out, x, w, stride, padding, dilation, groups):
+    def forward(out, x, w, bias, has_bias, stride, padding, dilation, groups):
         i = cuda.grid(1)
         N, K, OH, OW = out.shape
         if i >= N * K * OH * OW:
@@ -66,7 +59,7 @@ def _forward_kernel(dtype: np.dtype):
         c0 = (k // (K // groups)) * Cg  # first input channel of k's group
         h0 = oh * stride[0] - padding[0]
         w0 = ow * stride[1] - padding[1]
-        acc = scalar(0)
+        acc = bias[k] if has_bias else scalar(0)
         for cg in range(Cg):
             for kh in range(kH):
                 ih = h0 + kh * dilation[0]
@@ -161,44 +154,47 @@ def _backward_weight_kernel(dtype: np.dtype):
     return backward_weight
 
 
-def _tuples(*pairs):
-    return tuple((int(p[0]), int(p[1])) for p in pairs)
+def _pair(p) -> tuple:
+    return int(p[0]), int(p[1])
 
 
-def conv2d_forward(x: CudaArray, weight: CudaArray, stride, padding, dilation, groups: int) -> CudaArray:
-    """``x: (N, C, H, W)``, ``weight: (K, C/groups, kH, kW)`` -> ``(N, K, OH, OW)`` (no bias)."""
-    stride, padding, dilation = _tuples(stride, padding, dilation)
-    N, _, H, W = x.shape
-    K, _, kH, kW = weight.shape
-    OH, OW = conv2d_output_size((H, W), (kH, kW), stride, padding, dilation)
-    out = empty((N, K, OH, OW), x.dtype)
+def conv2d_forward(x: CudaArray, weight: CudaArray, bias, stride, padding, dilation, groups: int, out_size):
+    """``x: (N, C, H, W)``, ``weight: (K, C/groups, kH, kW)``, ``bias: (K,)`` or None -> ``(N, K, OH, OW)``.
+
+    Same arguments as ``kernels.cpu.conv.conv2d_forward``: ``padding`` is the padding before the
+    first row/column, ``out_size = (OH, OW)`` (it implies the padding after the last ones).
+    """
+    N, K = x.shape[0], weight.shape[0]
+    out = empty((N, K) + _pair(out_size), x.dtype)
     if out.size:
         _forward_kernel(x.dtype)[blocks_for(out.size), THREADS](
-            out.device_array(), x.device_array(), weight.device_array(), stride, padding, dilation, int(groups)
+            out.device_array(), x.device_array(), weight.device_array(),
+            (bias if bias is not None else weight).device_array(), bias is not None,  # weight: an unused stand-in
+            _pair(stride), _pair(padding), _pair(dilation), int(groups),
         )
     return out
 
 
-def conv2d_backward_input(grad_out: CudaArray, weight: CudaArray, in_size, stride, padding, dilation, groups: int):
+def conv2d_backward_input(grad_out: CudaArray, weight: CudaArray, stride, padding, dilation, groups: int, in_size):
     """dL/dx ``(N, C, H, W)`` from dL/dout ``(N, K, OH, OW)``; ``in_size = (H, W)``."""
-    stride, padding, dilation = _tuples(stride, padding, dilation)
     N = grad_out.shape[0]
     C = weight.shape[1] * int(groups)
-    grad_x = empty((N, C, int(in_size[0]), int(in_size[1])), grad_out.dtype)
+    grad_x = empty((N, C) + _pair(in_size), grad_out.dtype)
     if grad_x.size:
         _backward_input_kernel(grad_out.dtype)[blocks_for(grad_x.size), THREADS](
-            grad_x.device_array(), grad_out.device_array(), weight.device_array(), stride, padding, dilation, int(groups)
+            grad_x.device_array(), grad_out.device_array(), weight.device_array(),
+            _pair(stride), _pair(padding), _pair(dilation), int(groups),
         )
     return grad_x
 
 
-def conv2d_backward_weight(grad_out: CudaArray, x: CudaArray, kernel_size, stride, padding, dilation, groups: int):
-    """dL/dweight ``(K, C/groups, kH, kW)`` from dL/dout ``(N, K, OH, OW)`` and the input ``x``."""
-    stride, padding, dilation = _tuples(stride, padding, dilation)
+def conv2d_backward_weight(x: CudaArray, grad_out: CudaArray, stride, padding, dilation, groups: int, kernel_size):
+    """dL/dweight ``(K, C/groups, kH, kW)`` from the input ``x`` and dL/dout ``(N, K, OH, OW)``."""
     K = grad_out.shape[1]
-    grad_w = empty((K, x.shape[1] // int(groups), int(kernel_size[0]), int(kernel_size[1])), grad_out.dtype)
+    grad_w = empty((K, x.shape[1] // int(groups)) + _pair(kernel_size), grad_out.dtype)
     if grad_w.size:
         _backward_weight_kernel(grad_out.dtype)[grad_w.size, REDUCE_THREADS](
-            grad_w.device_array(), grad_out.device_array(), x.device_array(), stride, padding, dilation, int(groups)
+            grad_w.device_array(), grad_out.device_array(), x.device_array(),
+            _pair(stride), _pair(padding), _pair(dilation), int(groups),
         )
     return grad_w
