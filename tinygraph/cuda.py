@@ -112,3 +112,49 @@ def synchronize() -> None:
     from numba import cuda
 
     cuda.synchronize()
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers for the layers above the kernels (functional, tensor, nn): device-neutral array code.
+# None of them imports numba for host arrays.
+
+
+def device_of(array) -> str:
+    """``'cuda'`` for a CudaArray, ``'cpu'`` for anything else (NumPy arrays and scalars)."""
+    return "cuda" if is_cuda_array(array) else "cpu"
+
+
+def canonical_device(device) -> str | None:
+    """``None``, ``'cpu'``, ``'cuda'`` (``'cuda:0'`` and ``tg.device``-like objects with a ``type`` too)."""
+    if device is None:
+        return None
+    name = str(getattr(device, "type", device))
+    if name == "cpu":
+        return "cpu"
+    if name == "cuda" or name.startswith("cuda:"):
+        if name not in ("cuda", "cuda:0"):
+            raise RuntimeError(f"device {device!r}: tinygraph uses one GPU, 'cuda' (= 'cuda:0')")
+        return "cuda"
+    raise RuntimeError(f"device {device!r}: expected 'cpu' or 'cuda'")
+
+
+def move(array, device: str):
+    """``array`` on ``device`` ('cpu' or 'cuda'): the explicit copy between host and GPU (as is when already there)."""
+    device = canonical_device(device)
+    if device == "cuda":
+        return array if is_cuda_array(array) else to_device(array)
+    return to_host(array)
+
+
+def kernels_for(array, family: str):
+    """The kernel module of ``family`` ('conv', 'pool', 'norm', ...) for the device ``array`` lives on."""
+    import importlib
+
+    return importlib.import_module(f"tinygraph.kernels.{device_of(array)}.{family}")
+
+
+def ascontiguous(array):
+    """``np.ascontiguousarray`` for host arrays; device arrays are always C-contiguous already."""
+    import numpy as np
+
+    return array if is_cuda_array(array) else np.ascontiguousarray(array)

@@ -79,6 +79,11 @@ def _tanh(x):
 
 
 @cuda.jit(device=True)
+def _erf(x):
+    return math.erf(x)
+
+
+@cuda.jit(device=True)
 def _square(x):
     return x * x
 
@@ -206,6 +211,7 @@ UNARY = {
     "log": _log,
     "sqrt": _sqrt,
     "tanh": _tanh,
+    "erf": _erf,  # not a NumPy ufunc: reached through array.erf (GELU)
     "square": _square,
     "logical_not": _logical_not,
     "isnan": _isnan,
