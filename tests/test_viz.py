@@ -210,6 +210,13 @@ def test_loss_curves_accept_a_dict_and_reject_bad_arguments():
         viz.plot_loss_curves(h, smooth=1.0)
 
 
+def test_all_nan_accuracy_of_a_regression_run_gets_no_panel():
+    h = make_history(validation=False)
+    h.train_acc = [float("nan")] * len(h.train_loss)
+    fig = viz.plot_loss_curves(h)
+    assert len(fig.axes) == 1 and "run 0:train_acc" not in lines_by_gid(fig)
+
+
 def test_loss_curves_into_one_given_axes_draw_the_loss_only():
     fig, ax = plt.subplots()
     assert viz.plot_loss_curves(make_history(), ax=ax) is fig
@@ -494,3 +501,23 @@ def test_animation_rejects_bad_geometry():
         viz.animate_convolution(np.zeros((2, 5, 5)), np.ones((3, 3)))
     with pytest.raises(ValueError, match="stride"):
         viz.animate_convolution(np.zeros((5, 5)), np.ones((3, 3)), stride=0)
+
+
+# ---------------------------------------------------------------------------------------- headless
+def test_viz_works_without_a_display_and_picks_agg(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MPLBACKEND")}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(viz.__file__).parent.parent), env.get("PYTHONPATH", "")])
+    code = (
+        "import numpy as np, viz, matplotlib; "
+        f"viz.plot_confusion_matrix([0, 1], [1, 1], save={str(tmp_path / 'cm.png')!r}); "
+        "print(matplotlib.get_backend())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().lower() == "agg"
+    assert (tmp_path / "cm.png").exists()

@@ -152,3 +152,23 @@ def test_lenet_graph_has_one_box_per_op_and_folds_its_parameters():
         assert f"{name} {'(' + ', '.join(map(str, p.shape)) + (',)' if p.ndim == 1 else ')')}" in labels
     tensors = [t for t in ax.texts if (t.get_gid() or "").startswith("tensor:")]
     assert [t.get_text() for t in tensors if t.get_text().startswith("output")] == ["output\n()"]
+
+
+# ------------------------------------------------------------------------------------ train/eval
+def test_pictures_of_a_training_model_run_in_eval_mode_and_leave_it_as_it_was():
+    tg.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, bias=False), nn.BatchNorm2d(2))
+    model[1].running_mean.data[:] = [0.5, -0.5]  # so eval-mode (running) and batch statistics differ
+    before = model[1].running_mean.numpy().copy()
+    x = tg.randn(1, 9, 9)
+    images = images_by_gid(viz.plot_feature_maps(model, x, layers="1"))
+    assert model.training and model[1].training
+    np.testing.assert_array_equal(model[1].running_mean.numpy(), before)  # not updated by the picture
+    model.eval()
+    expected = model(x.reshape(1, 1, 9, 9)).detach().numpy()[0]
+    model.train()
+    np.testing.assert_allclose(np.asarray(images["1:0"].get_array()), expected[0], rtol=1e-5, atol=1e-6)
+    # with batch statistics every output pixel would depend on the whole image; in eval mode: 3x3
+    rf = viz.receptive_field(model, (1, 9, 9))
+    np.testing.assert_array_equal(rf > 0, np.pad(np.ones((3, 3), bool), 3))
+    assert model.training

@@ -19,7 +19,11 @@ def _fields(history, label: str) -> dict:
             f"plot_loss_curves: {label} must be a tinygraph.train.History (or a dict with its fields "
             f"{', '.join(_FIELDS)}), got {type(history).__name__}"
         )
-    return {k: np.asarray(list(get(k) or []), dtype=np.float64) for k in _FIELDS}
+    out = {k: np.asarray(list(get(k) or []), dtype=np.float64) for k in _FIELDS}
+    for k, v in out.items():
+        if v.size and np.isnan(v).all():  # e.g. accuracy of a regression run: nothing to draw
+            out[k] = v[:0]
+    return out
 
 
 def ema(values, smooth: float) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import tinygraph as tg
+from tinygraph.nn.module import evaluating
 
 from ._common import figure_and_region, finish, grid_shape, hide_ticks, to_numpy
 
@@ -18,7 +19,9 @@ def capture_activations(model, x, layers=None) -> dict:
     """Run ``model(x)`` once and return ``{layer name: (module, output array)}`` for the chosen layers.
 
     The outputs are captured by forward hooks registered on the named modules (and removed
-    afterwards, even if the forward pass fails), under ``tg.no_grad()``. A module that runs
+    afterwards, even if the forward pass fails), under ``tg.no_grad()`` and in eval mode
+    (dropout off, batch norm on its running statistics, which are not updated); every
+    module's own train/eval mode is restored afterwards. A module that runs
     several times in one forward pass keeps its first output. ``layers=None`` picks every
     leaf module whose output is 4-D ``(N, C, H, W)``; otherwise ``layers`` is a name or a
     list of names from ``model.named_modules()``.
@@ -49,7 +52,7 @@ def capture_activations(model, x, layers=None) -> dict:
 
     handles = [modules[name].register_forward_hook(hook_for(name)) for name in wanted]
     try:
-        with tg.no_grad():
+        with tg.no_grad(), evaluating(model):  # no dropout, no running-statistics update
             model(x)
     finally:
         for handle in handles:
@@ -111,7 +114,7 @@ def plot_feature_maps(
         save: path to save the figure to.
 
     The activations come from forward hooks during ONE ``model(x)`` call under ``no_grad``
-    (see :func:`capture_activations`); panel images carry ``gid`` ``"<layer>:<channel>"``
+    in eval mode (see :func:`capture_activations`); panel images carry ``gid`` ``"<layer>:<channel>"``
     and hold the raw activation values of that channel.
 
     Returns:

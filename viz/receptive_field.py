@@ -9,6 +9,7 @@ size of the gradient shows how strongly each pixel counts (the centre more than 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 
 import matplotlib
@@ -18,6 +19,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
 import tinygraph as tg
+from tinygraph.nn.module import evaluating
 
 from ._common import figure_and_region, finish, grid_shape, to_numpy
 
@@ -76,8 +78,10 @@ def receptive_field(model_or_layers, input_shape, output_position=None, x=None, 
             *effective* field depend on the input (dead units cut paths).
         channel: one output channel, or ``None`` for the sum of all channels at that pixel.
 
-    The receptive field is ``result > 0``. Parameters of the model get no gradient from
-    this (their ``requires_grad`` is switched off during the pass and restored after).
+    The receptive field is ``result > 0``. The pass runs in eval mode (batch norm on running
+    statistics: in training mode the batch mean would make every pixel depend on every
+    other); modes are restored after. Parameters of the model get no gradient from this
+    (their ``requires_grad`` is switched off during the pass and restored after).
     """
     fn = "receptive_field"
     f, parts = _as_callable(model_or_layers)
@@ -96,7 +100,10 @@ def receptive_field(model_or_layers, input_shape, output_position=None, x=None, 
     try:
         for p in params:
             p.requires_grad = False  # measure d out / d input only; leave the parameters' .grad alone
-        with tg.enable_grad():
+        with tg.enable_grad(), contextlib.ExitStack() as modes:
+            for part in parts:  # eval mode: batch statistics would couple every pixel to every other
+                if hasattr(part, "modules"):
+                    modes.enter_context(evaluating(part))
             out = f(xt)
         if not isinstance(out, tg.Tensor) or out.ndim != 4:
             got = tuple(out.shape) if isinstance(out, tg.Tensor) else type(out).__name__
