@@ -224,6 +224,7 @@ def plot_graph(
     """
     g = _as_graph(tensor_or_graph, names)
     dg = DrawingGraph(g, show_grad_norms=show_grad_norms, collapse_params=collapse_params, show_params=show_params)
+    all_layers = max(dg.layer.values()) + 1
     dropped = dg.keep_last(max(2, int(max_nodes)))
     pos = dg.positions()
 
@@ -278,7 +279,7 @@ def plot_graph(
     ax.axis("off")
     n_ops = len(g.ops())
     shown = f", showing the last {len(dg.labels) - 1} of {len(dg.labels) - 1 + dropped} boxes" if dropped else ""
-    ax.set_title(title or f"computation graph: {n_ops} ops in {n_layers} layers{shown}", fontsize=9)
+    ax.set_title(title or f"computation graph: {n_ops} ops in {all_layers} layers{shown}", fontsize=9)
     return finish(fig, save)
 
 
