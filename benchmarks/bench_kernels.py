@@ -1,0 +1,258 @@
+"""Benchmark tinygraph's CNN kernels against PyTorch (when installed) and print a Markdown table.
+
+    python benchmarks/bench_kernels.py                    # every family, every case
+    python benchmarks/bench_kernels.py --cases resnet3x3 stem7x7 --repeats 30
+    python benchmarks/bench_kernels.py --no-compile      # skip the JIT start-up measurement
+
+For every case: the median wall time of the forward pass (no graph recorded) and of forward +
+backward (gradients for every input), after warm-up calls, through the public API
+(``tg.functional``), so the Function/autograd overhead is included as it is for PyTorch's
+autograd.  PyTorch runs in the same process with ``torch.set_num_threads(2)``; ``ratio`` is
+tinygraph's time / PyTorch's (lower is better, < 1 means tinygraph is faster).
+
+The machine has 2 cores, possibly shared: medians over ``--repeats`` runs, cases interleaved
+between the two libraries, and the load average printed with the table.
+
+Adding an op family (pooling, batch norm, ...): write a function ``(case, torch_module_or_None)
+-> dict of callables`` like ``conv2d_runners`` and append a ``Family`` to ``FAMILIES`` with its
+list of cases.  Nothing else changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import tinygraph as tg  # noqa: E402
+import tinygraph.functional as F  # noqa: E402
+
+
+@dataclass
+class Case:
+    """One benchmark problem: a name and the keyword arguments its family's runner understands."""
+
+    name: str
+    params: dict
+
+
+@dataclass
+class Family:
+    """An op family: its cases and a function building the callables to time for one case.
+
+    ``runners(case, torch)`` returns ``{"tg_fwd": f, "tg_fwdbwd": f, "torch_fwd": f, "torch_fwdbwd": f}``
+    (the torch entries only when ``torch`` is not None); each callable runs the op once.
+    """
+
+    name: str
+    cases: list
+    runners: object
+    columns: list = field(default_factory=list)  # case parameters shown in the table
+
+
+# ------------------------------------------------------------------ conv2d
+
+
+def _conv(name, n, c_in, hw, c_out, k, stride, pad, dilation):
+    return Case(name, dict(N=n, C_in=c_in, HW=hw, C_out=c_out, k=k, stride=stride, pad=pad, dilation=dilation))
+
+
+CONV2D_CASES = [
+    _conv("lenet-c1", 64, 1, 28, 6, 5, 1, 2, 1),
+    _conv("lenet-c2", 64, 6, 14, 16, 5, 1, 0, 1),
+    _conv("resnet3x3", 32, 64, 32, 64, 3, 1, 1, 1),
+    _conv("strided", 32, 64, 32, 128, 3, 2, 1, 1),
+    _conv("dilated", 16, 32, 32, 32, 3, 1, 2, 2),
+    _conv("stem7x7", 8, 3, 224, 64, 7, 2, 3, 1),
+]
+
+
+def conv2d_runners(case, torch, dtype=np.float32):
+    p = case.params
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((p["N"], p["C_in"], p["HW"], p["HW"])).astype(dtype)
+    w = (rng.standard_normal((p["C_out"], p["C_in"], p["k"], p["k"])) / np.sqrt(p["C_in"] * p["k"] ** 2)).astype(dtype)
+    b = rng.standard_normal(p["C_out"]).astype(dtype)
+    geometry = dict(stride=p["stride"], padding=p["pad"], dilation=p["dilation"])
+
+    tx, tw, tb = (tg.tensor(a, requires_grad=True) for a in (x, w, b))
+    grad = np.ones(F.conv2d(tx, tw, tb, **geometry).shape, dtype=dtype)
+
+    def tg_fwd():
+        with tg.no_grad():
+            F.conv2d(tx, tw, tb, **geometry)
+
+    def tg_fwdbwd():
+        tx.grad = tw.grad = tb.grad = None
+        F.conv2d(tx, tw, tb, **geometry).backward(grad)
+
+    runners = dict(tg_fwd=tg_fwd, tg_fwdbwd=tg_fwdbwd)
+    if torch is not None:
+        px, pw, pb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+        pgrad = torch.tensor(grad)
+
+        def torch_fwd():
+            with torch.no_grad():
+                torch.nn.functional.conv2d(px, pw, pb, **geometry)
+
+        def torch_fwdbwd():
+            px.grad = pw.grad = pb.grad = None
+            torch.nn.functional.conv2d(px, pw, pb, **geometry).backward(pgrad)
+
+        runners.update(torch_fwd=torch_fwd, torch_fwdbwd=torch_fwdbwd)
+    return runners
+
+
+def _conv2d_compile_script():
+    """Python source timing the first conv2d forward+backward call of a fresh process (JIT or cache load)."""
+    return (
+        "import time; t0 = time.perf_counter()\n"
+        "import numpy as np, tinygraph as tg\n"
+        "t1 = time.perf_counter()\n"
+        "x = tg.randn(2, 3, 8, 8, requires_grad=True); w = tg.randn(4, 3, 3, 3, requires_grad=True)\n"
+        "tg.functional.conv2d(x, w, padding=1).sum().backward()\n"
+        "t2 = time.perf_counter()\n"
+        "print(f'{t1 - t0:.3f} {t2 - t1:.3f}')\n"
+    )
+
+
+FAMILIES = [
+    Family(
+        "conv2d",
+        CONV2D_CASES,
+        conv2d_runners,
+        columns=["N", "C_in", "HW", "C_out", "k", "stride", "pad", "dilation"],
+    ),
+    # Family("max_pool2d", MAXPOOL_CASES, max_pool2d_runners, columns=[...]),  <- add more families here
+]
+
+
+# ------------------------------------------------------------------ timing
+
+
+def median_ms(fn, warmup: int, repeats: int) -> float:
+    """Median wall time of ``fn()`` in milliseconds, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def measure_case(family, case, torch, args):
+    runners = family.runners(case, torch)
+    result = {}
+    # interleave the libraries, so a burst of load from elsewhere hits both alike
+    rounds = max(1, args.rounds)
+    samples = {key: [] for key in runners}
+    for _ in range(rounds):
+        for key, fn in runners.items():
+            samples[key].append(median_ms(fn, args.warmup, max(1, args.repeats // rounds)))
+    for key, values in samples.items():
+        result[key] = statistics.median(values)
+    return result
+
+
+def first_call_latency(repo_root: str) -> dict:
+    """Seconds for ``import tinygraph`` and for the first conv2d fwd+bwd, cold (empty Numba cache) and warm.
+
+    Cold runs in a fresh, empty NUMBA_CACHE_DIR so every kernel is compiled; warm runs the same
+    script again with that cache now filled (what a second run of a training script sees).
+    """
+    script = _conv2d_compile_script()
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="tinygraph-numba-cache-") as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache, PYTHONPATH=repo_root)
+        for label in ("cold", "warm"):
+            proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+            import_s, first_s = (float(v) for v in proc.stdout.split())
+            out[label] = (import_s, first_s)
+    return out
+
+
+# ------------------------------------------------------------------ report
+
+
+def _fmt(ms):
+    return "-" if ms is None else (f"{ms:.2f}" if ms < 100 else f"{ms:.0f}")
+
+
+def _ratio(a, b):
+    return "-" if a is None or b is None else f"{a / b:.2f}"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--families", nargs="*", default=None, help="op families to run (default: all)")
+    parser.add_argument("--cases", nargs="*", default=None, help="case names to run (default: all)")
+    parser.add_argument("--repeats", type=int, default=15, help="timed calls per measurement (default 15)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed calls before timing (default 3)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per case; the median of the round medians is reported")
+    parser.add_argument("--no-torch", action="store_true", help="do not compare with PyTorch even if installed")
+    parser.add_argument("--no-compile", action="store_true", help="skip the cold/warm JIT start-up measurement")
+    args = parser.parse_args(argv)
+
+    torch = None
+    if not args.no_torch:
+        try:
+            import torch
+
+            torch.set_num_threads(2)
+        except ImportError:
+            torch = None
+
+    import numba
+
+    print(
+        f"tinygraph vs {'torch ' + torch.__version__ if torch else '(torch not installed)'}; numpy {np.__version__}, "
+        f"numba {numba.__version__} ({numba.config.NUMBA_NUM_THREADS} threads); {os.cpu_count()} CPUs; "
+        f"median of {args.rounds} interleaved rounds x {max(1, args.repeats // max(1, args.rounds))} calls "
+        f"after {args.warmup} warm-up calls; float32; times in ms"
+    )
+    for family in FAMILIES:
+        if args.families and family.name not in args.families:
+            continue
+        cases = [c for c in family.cases if not args.cases or c.name in args.cases]
+        if not cases:
+            continue
+        load_before = os.getloadavg()[0]
+        print(f"\n### {family.name}\n")
+        head = ["case"] + family.columns + ["tg fwd", "tg fwd+bwd"]
+        if torch:
+            head += ["torch fwd", "torch fwd+bwd", "ratio fwd", "ratio fwd+bwd"]
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+        for case in cases:
+            r = measure_case(family, case, torch, args)
+            row = [case.name] + [str(case.params[c]) for c in family.columns]
+            row += [_fmt(r["tg_fwd"]), _fmt(r["tg_fwdbwd"])]
+            if torch:
+                row += [_fmt(r["torch_fwd"]), _fmt(r["torch_fwdbwd"])]
+                row += [_ratio(r["tg_fwd"], r["torch_fwd"]), _ratio(r["tg_fwdbwd"], r["torch_fwdbwd"])]
+            print("| " + " | ".join(row) + " |", flush=True)
+        print(f"\nload average (1 min) before/after: {load_before:.2f} / {os.getloadavg()[0]:.2f}")
+
+    if not args.no_compile:
+        repo_root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+        lat = first_call_latency(repo_root)
+        print("\n### first call (fresh process): import tinygraph, then the first conv2d forward+backward\n")
+        print("| Numba cache | import tinygraph (s) | first conv2d fwd+bwd (s) |")
+        print("|---|---|---|")
+        for label, (import_s, first_s) in lat.items():
+            print(f"| {label} | {import_s:.2f} | {first_s:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
