@@ -356,3 +356,15 @@ def test_summary_counts_parameters_and_multiply_adds_of_linear_layers(capsys):
     assert [s.output_shape for s in result.layers] == [(3, 20), (3, 20), (3, 20), (3, 5)]
     assert model.training and int(model[2].num_batches_tracked.item()) == 0  # mode restored, BN untouched
     assert all(not mod._forward_hooks for mod in model.modules())  # hooks removed
+
+
+def test_dropout2d_drops_whole_channels_in_training_only():
+    tg.manual_seed(0)
+    layer = nn.Dropout2d(0.5)
+    x = tg.ones(4, 8, 3, 3)
+    y = layer(x).data
+    planes = y.reshape(32, 9)
+    assert set(np.unique(planes)) <= {0.0, 2.0}
+    assert all(len(np.unique(row)) == 1 for row in planes)  # each feature map all dropped or all kept
+    assert 0 < np.mean(planes[:, 0] == 0) < 1
+    np.testing.assert_array_equal(layer.eval()(x).data, x.data)

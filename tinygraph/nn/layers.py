@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
+from ..functional.dropout import dropout2d
 from ..tensor import get_default_dtype
 from . import init
 from .module import Module
@@ -18,6 +19,7 @@ __all__ = [
     "AvgPool2d",
     "Conv2d",
     "Dropout",
+    "Dropout2d",
     "Flatten",
     "GELU",
     "Identity",
@@ -272,6 +274,13 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+class Dropout2d(Dropout):
+    """Zero whole channels (feature maps) with probability ``p`` in training; x: (N, C, H, W)."""
+
+    def forward(self, x):
+        return dropout2d(x, self.p, self.training)
 
 
 class Flatten(Module):
