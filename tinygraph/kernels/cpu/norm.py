@@ -124,8 +124,13 @@ def batch_norm_backward_reference(grad_out, x, mean, inv_std, weight, batch_stat
 # Fast kernels (Numba)
 # =====================================================================================
 
+# The per-channel sums may be reassociated (``fastmath`` "reassoc") so LLVM can keep several
+# partial sums in SIMD registers instead of waiting on one running total.  No "no NaN/inf"
+# assumptions: a NaN in the input still shows up in the output.
+_SUM_MATH = {"reassoc", "contract"}
 
-@njit(parallel=True, cache=True)
+
+@njit(parallel=True, cache=True, fastmath=_SUM_MATH)
 def batch_norm_stats(x):
     """Fast per-channel mean and biased variance of ``x: (N, C, L)``; float64 ``(C,)`` arrays.
 
@@ -172,7 +177,7 @@ def batch_norm_forward(x, mean, inv_std, weight, bias):
     return y
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=_SUM_MATH)
 def batch_norm_backward(grad_out, x, mean, inv_std, weight, batch_stats):
     """Fast batch-norm backward; same contract as :func:`batch_norm_backward_reference`.
 

@@ -341,6 +341,36 @@ def _avg_window(oh, ow, in_size, kernel_size, stride, padding, count_include_pad
     return h0, h1, w0, w1, divisor
 
 
+# Sums: ``fastmath={"reassoc"}`` lets LLVM reorder the additions of a window sum and so use SIMD
+# (several partial sums); without it every add waits for the previous one.  Only reassociation is
+# allowed, not "no NaN/inf" assumptions, so NaN and inf still propagate as in the reference.
+_SUM_MATH = {"reassoc", "contract"}
+
+
+@njit(cache=True, fastmath=_SUM_MATH)
+def _window_sum(plane, h0, h1, w0, w1):
+    """Sum of ``plane[h0:h1, w0:w1]`` (float64 accumulator, also for float32 input).
+
+    Loops over row slices from index 0, which Numba knows to be non-negative: with a loop
+    from ``w0`` it must allow for negative (wrap-around) indices, and that check stops SIMD.
+    """
+    total = 0.0
+    for ih in range(h0, h1):
+        row = plane[ih, w0:w1]
+        for j in range(row.shape[0]):
+            total += row[j]
+    return total
+
+
+@njit(cache=True)
+def _window_add(plane, h0, h1, w0, w1, value):
+    """``plane[h0:h1, w0:w1] += value``, row by row (see ``_window_sum`` for why slices)."""
+    for ih in range(h0, h1):
+        row = plane[ih, w0:w1]
+        for j in range(row.shape[0]):
+            row[j] += value
+
+
 @njit(cache=True)
 def _avg_pool_plane(x, out, kernel_size, stride, padding, count_include_pad, divisor_override):
     H, W = x.shape
@@ -350,11 +380,8 @@ def _avg_pool_plane(x, out, kernel_size, stride, padding, count_include_pad, div
             h0, h1, w0, w1, divisor = _avg_window(
                 oh, ow, (H, W), kernel_size, stride, padding, count_include_pad, divisor_override
             )
-            total = 0.0  # float64 accumulator, also for float32 input
-            for ih in range(h0, h1):
-                for iw in range(w0, w1):
-                    total += x[ih, iw]
-            out[oh, ow] = total / divisor if (h1 > h0 and w1 > w0) else 0.0
+            empty = h1 <= h0 or w1 <= w0  # cannot happen for valid arguments; PyTorch gives 0
+            out[oh, ow] = 0.0 if empty else _window_sum(x, h0, h1, w0, w1) / divisor
 
 
 @njit(cache=True)
@@ -366,12 +393,8 @@ def _avg_pool_plane_backward(grad_out, grad_x, kernel_size, stride, padding, cou
             h0, h1, w0, w1, divisor = _avg_window(
                 oh, ow, (H, W), kernel_size, stride, padding, count_include_pad, divisor_override
             )
-            if h1 <= h0 or w1 <= w0:
-                continue
-            share = grad_out[oh, ow] / divisor
-            for ih in range(h0, h1):
-                for iw in range(w0, w1):
-                    grad_x[ih, iw] += share
+            if h1 > h0 and w1 > w0:
+                _window_add(grad_x, h0, h1, w0, w1, grad_out[oh, ow] / divisor)
 
 
 @njit(parallel=True, cache=True)
@@ -426,15 +449,12 @@ def adaptive_avg_pool2d_forward(x, out_size):
     out = np.empty((N, C, OH, OW), dtype=x.dtype)
     for p in prange(N * C):
         n, c = p // C, p % C
+        plane = x[n, c]
         for oh in range(OH):
             h0, h1 = _adaptive_range(oh, H, OH)
             for ow in range(OW):
                 w0, w1 = _adaptive_range(ow, W, OW)
-                total = 0.0
-                for ih in range(h0, h1):
-                    for iw in range(w0, w1):
-                        total += x[n, c, ih, iw]
-                out[n, c, oh, ow] = total / ((h1 - h0) * (w1 - w0))
+                out[n, c, oh, ow] = _window_sum(plane, h0, h1, w0, w1) / ((h1 - h0) * (w1 - w0))
     return out
 
 
@@ -446,12 +466,10 @@ def adaptive_avg_pool2d_backward(grad_out, in_size):
     grad_x = np.zeros((N, C, H, W), dtype=grad_out.dtype)
     for p in prange(N * C):
         n, c = p // C, p % C
+        plane = grad_x[n, c]
         for oh in range(OH):
             h0, h1 = _adaptive_range(oh, H, OH)
             for ow in range(OW):
                 w0, w1 = _adaptive_range(ow, W, OW)
-                share = grad_out[n, c, oh, ow] / ((h1 - h0) * (w1 - w0))
-                for ih in range(h0, h1):
-                    for iw in range(w0, w1):
-                        grad_x[n, c, ih, iw] += share
+                _window_add(plane, h0, h1, w0, w1, grad_out[n, c, oh, ow] / ((h1 - h0) * (w1 - w0)))
     return grad_x
