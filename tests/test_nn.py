@@ -336,7 +336,10 @@ def test_layer_argument_errors_are_clear():
         nn.Conv2d(1, 1, (3, 3, 3))
     with pytest.raises(ValueError, match="stride 1"):
         nn.Conv2d(1, 1, 3, stride=2, padding="same")
-    assert nn.Conv2d(1, 1, 5, dilation=2, padding="same").padding == (4, 4)
+    same = nn.Conv2d(2, 3, 4, dilation=2, padding="same")  # an even kernel: PyTorch pads one more at the end
+    assert same(tg.randn(1, 2, 7, 9)).shape == (1, 3, 7, 9) and "padding=same" in repr(same)
+    with pytest.raises(ValueError, match="padding must be"):
+        nn.Conv2d(1, 1, 3, padding="full")
     with pytest.raises(ValueError, match="Dropout"):
         nn.Dropout(1.5)
 

@@ -84,7 +84,7 @@ class Conv2d(Module):
     x: (N, C_in, H, W) -> (N, C_out, H_out, W_out), with
     ``H_out = floor((H + 2 p - d (k - 1) - 1) / s) + 1`` (same for W).
     ``weight: (C_out, C_in / groups, kH, kW)``, ``bias: (C_out,)``.
-    ``padding`` may also be ``'valid'`` (0) or ``'same'`` (output as large as the input; stride 1 only).
+    ``padding`` may also be ``'valid'`` (none) or ``'same'`` (output as large as the input; stride 1 only).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
@@ -107,20 +107,15 @@ class Conv2d(Module):
         self.bias = _empty_parameter((out_channels,), dtype) if bias else None
         self.reset_parameters()
 
-    def _resolve_padding(self, padding) -> tuple[int, int]:
-        if padding == "valid":
-            return (0, 0)
-        if padding == "same":
-            # A kernel spans d(k-1)+1 pixels; padding half the excess on each side keeps the size.
-            spans = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
-            if self.stride != (1, 1) or any(s % 2 for s in spans):
-                raise ValueError(
-                    f"Conv2d: padding='same' needs stride 1 and an odd effective kernel size, got "
-                    f"kernel_size={self.kernel_size}, dilation={self.dilation}, stride={self.stride}"
-                )
-            return (spans[0] // 2, spans[1] // 2)
+    def _resolve_padding(self, padding):
+        """An ``(h, w)`` pair, or the string ``'valid'``/``'same'`` (passed on to ``conv2d`` as PyTorch does)."""
         if isinstance(padding, str):
-            raise ValueError(f"Conv2d: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+            if padding not in ("valid", "same"):
+                raise ValueError(f"Conv2d: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+            if padding == "same" and self.stride != (1, 1):
+                raise ValueError(f"Conv2d: padding='same' needs stride 1 (the output keeps the input size), "
+                                 f"got stride={self.stride}")
+            return padding
         return _pair(padding, "padding", "Conv2d", 0)
 
     def reset_parameters(self) -> None:
@@ -132,7 +127,7 @@ class Conv2d(Module):
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if self.padding != (0, 0):
-            s += f", padding={self.padding}"
+            s += f", padding={self.padding}"  # a pair, or the string: padding=same
         if self.dilation != (1, 1):
             s += f", dilation={self.dilation}"
         if self.groups != 1:
