@@ -1,0 +1,162 @@
+"""Property tests for conv2d over random geometries: shapes, fast == reference == NumPy oracle, gradients.
+
+Three implementations are compared on random batch sizes, channels, image sizes, kernels,
+strides, paddings (ints, pairs, 'same', 'valid'), dilations and groups:
+
+* the fast kernels (``tinygraph.kernels.cpu.conv``: im2col + BLAS),
+* the textbook reference loops beside them (the oracle the fast kernels are held to),
+* a NumPy formulation written here: pad explicitly with ``np.pad``, gather every window with
+  fancy indexing, contract with ``einsum``.  It shares no code with the reference, so the
+  oracle itself is checked.
+
+Gradients: the reference backward kernels by the adjoint identity (convolution is linear in x
+and in the weight, so <conv(x, w), g> == <x, grad_x(g, w)> == <w, grad_w(x, g)>), the fast ones
+against the reference, and the whole op (``tg.functional.conv2d``) against central finite
+differences in float64 (``tg.gradcheck``).
+"""
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygraph as tg
+from tinygraph.functional.conv import conv2d, conv2d_padding
+from tinygraph.kernels.cpu import conv as K
+
+# ------------------------------------------------------------------ strategies and the NumPy oracle
+
+
+@st.composite
+def conv_cases(draw, max_size=8, max_channels=3):
+    """(x shape, weight shape, stride, padding argument, dilation, groups) with a non-empty output."""
+    groups = draw(st.integers(1, 3))
+    c_in, c_out = groups * draw(st.integers(1, max_channels)), groups * draw(st.integers(1, max_channels))
+    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    d = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = draw(st.one_of(st.just("same"), st.just("valid"), st.integers(0, 3), st.tuples(st.integers(0, 3), st.integers(0, 3))))
+    s = (1, 1) if padding == "same" else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    top, bottom, left, right = conv2d_padding(padding, k, s, d)
+    # the padded input must hold at least one dilated kernel
+    min_h = max(1, d[0] * (k[0] - 1) + 1 - top - bottom)
+    min_w = max(1, d[1] * (k[1] - 1) + 1 - left - right)
+    H = draw(st.integers(min_h, max(min_h, max_size)))
+    W = draw(st.integers(min_w, max(min_w, max_size)))
+    n = draw(st.integers(1, 3))
+    return (n, c_in, H, W), (c_out, c_in // groups) + k, s, padding, d, groups
+
+
+def expected_out_len(L, pad_total, k, s, d):
+    """The formula of the issue, with a real division and floor: floor((L + 2p - d(k-1) - 1)/s) + 1."""
+    return math.floor((L + pad_total - d * (k - 1) - 1) / s) + 1
+
+
+def numpy_conv2d(x, w, b, stride, pads, dilation, groups):
+    """Independent oracle: explicit zero padding, windows gathered by fancy indexing, einsum."""
+    top, bottom, left, right = pads
+    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    N, C, Hp, Wp = xp.shape
+    C_out, C_g, kH, kW = w.shape
+    OH = (Hp - dilation[0] * (kH - 1) - 1) // stride[0] + 1
+    OW = (Wp - dilation[1] * (kW - 1) - 1) // stride[1] + 1
+    rows = np.arange(OH)[:, None] * stride[0] + np.arange(kH)[None, :] * dilation[0]  # (OH, kH)
+    cols = np.arange(OW)[:, None] * stride[1] + np.arange(kW)[None, :] * dilation[1]  # (OW, kW)
+    windows = xp[:, :, rows[:, :, None, None], cols[None, None, :, :]]  # (N, C, OH, kH, OW, kW)
+    windows = windows.reshape(N, groups, C_g, OH, kH, OW, kW)
+    filters = w.reshape(groups, C_out // groups, C_g, kH, kW)
+    out = np.einsum("ngcpiqj,gocij->ngopq", windows, filters).reshape(N, C_out, OH, OW)
+    return out if b is None else out + b[:, None, None]
+
+
+def resolve(x_shape, w_shape, stride, padding, dilation):
+    """Kernel arguments for a case: (top, left) padding, the output size, and all four pads."""
+    pads = conv2d_padding(padding, w_shape[2:], stride, dilation)
+    out_size = tuple(
+        expected_out_len(x_shape[2 + i], pads[2 * i] + pads[2 * i + 1], w_shape[2 + i], stride[i], dilation[i])
+        for i in range(2)
+    )
+    return (pads[0], pads[2]), out_size, pads
+
+
+def arrays(x_shape, w_shape, seed, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(w_shape[0]).astype(dtype)
+    return x, w, b
+
+
+# ------------------------------------------------------------------ properties
+
+
+@given(conv_cases(), st.integers(0, 2**16))
+def test_output_shape_matches_formula(case, seed):
+    x_shape, w_shape, stride, padding, dilation, groups = case
+    x, w, b = arrays(x_shape, w_shape, seed, np.float32)
+    out = conv2d(tg.tensor(x), tg.tensor(w), tg.tensor(b), stride=stride, padding=padding, dilation=dilation, groups=groups)
+    pads = conv2d_padding(padding, w_shape[2:], stride, dilation)
+    expected = tuple(
+        expected_out_len(x_shape[2 + i], pads[2 * i] + pads[2 * i + 1], w_shape[2 + i], stride[i], dilation[i])
+        for i in range(2)
+    )
+    assert out.shape == (x_shape[0], w_shape[0]) + expected
+    if padding == "same":
+        assert expected == x_shape[2:]
+
+
+@settings(max_examples=20)
+@given(conv_cases(max_size=7), st.integers(0, 2**16))
+def test_reference_matches_numpy_oracle(case, seed):
+    x_shape, w_shape, stride, padding, dilation, groups = case
+    x, w, b = arrays(x_shape, w_shape, seed)
+    top_left, out_size, pads = resolve(x_shape, w_shape, stride, padding, dilation)
+    ref = K.conv2d_forward_reference(x, w, b, stride, top_left, dilation, groups, out_size)
+    np.testing.assert_allclose(ref, numpy_conv2d(x, w, b, stride, pads, dilation, groups), rtol=1e-10, atol=1e-10)
+
+
+@settings(max_examples=20)
+@given(conv_cases(max_size=7), st.integers(0, 2**16))
+def test_reference_backward_is_the_adjoint(case, seed):
+    # conv is linear in x and in w: <conv(x, w), g> = <x, grad_x(g, w)> = <w, grad_w(x, g)>
+    x_shape, w_shape, stride, padding, dilation, groups = case
+    x, w, _ = arrays(x_shape, w_shape, seed)
+    top_left, out_size, _ = resolve(x_shape, w_shape, stride, padding, dilation)
+    g = np.random.default_rng(seed + 1).standard_normal((x_shape[0], w_shape[0]) + out_size)
+    geometry = (stride, top_left, dilation, groups)
+    y = K.conv2d_forward_reference(x, w, None, *geometry, out_size)
+    gx = K.conv2d_backward_input_reference(g, w, *geometry, x_shape[2:])
+    gw = K.conv2d_backward_weight_reference(x, g, *geometry, w_shape[2:])
+    assert gx.shape == x.shape and gw.shape == w.shape
+    inner = np.sum(y * g)
+    np.testing.assert_allclose(np.sum(x * gx), inner, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(np.sum(w * gw), inner, rtol=1e-9, atol=1e-9)
+
+
+@settings(max_examples=25)
+@given(conv_cases(), st.integers(0, 2**16), st.sampled_from([np.float32, np.float64]))
+def test_fast_equals_reference(case, seed, dtype):
+    x_shape, w_shape, stride, padding, dilation, groups = case
+    x, w, b = arrays(x_shape, w_shape, seed, dtype)
+    top_left, out_size, _ = resolve(x_shape, w_shape, stride, padding, dilation)
+    g = np.random.default_rng(seed + 1).standard_normal((x_shape[0], w_shape[0]) + out_size).astype(dtype)
+    geometry = (stride, top_left, dilation, groups)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    pairs = [
+        (K.conv2d_forward(x, w, b, *geometry, out_size), K.conv2d_forward_reference(x, w, b, *geometry, out_size)),
+        (K.conv2d_backward_input(g, w, *geometry, x_shape[2:]), K.conv2d_backward_input_reference(g, w, *geometry, x_shape[2:])),
+        (K.conv2d_backward_weight(x, g, *geometry, w_shape[2:]), K.conv2d_backward_weight_reference(x, g, *geometry, w_shape[2:])),
+    ]
+    for fast, ref in pairs:
+        assert fast.dtype == dtype and fast.shape == ref.shape
+        np.testing.assert_allclose(fast, ref, **tol)
+
+
+@settings(max_examples=15)
+@given(conv_cases(max_size=5, max_channels=2), st.integers(0, 2**16))
+def test_gradients_match_finite_differences(case, seed):
+    x_shape, w_shape, stride, padding, dilation, groups = case
+    x, w, b = (tg.tensor(a, requires_grad=True) for a in arrays(x_shape, w_shape, seed))
+    assert tg.gradcheck(
+        lambda x, w, b: conv2d(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups), x, w, b
+    )
