@@ -120,17 +120,18 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **params):
         """Run the op on Tensors (or plain numbers) and record it when gradients are wanted."""
-        from .tensor import Tensor, as_tensor
-
-        tensors = tuple(t if isinstance(t, Tensor) else as_tensor(t) for t in inputs)
+        # This runs for every op, so it avoids generator expressions and imports (list comprehensions are faster).
+        Tensor = tensor_module.Tensor
+        tensors = [t if isinstance(t, Tensor) else tensor_module.as_tensor(t) for t in inputs]
         ctx = cls()
-        ctx.needs_input_grad = tuple(t.requires_grad for t in tensors)
+        ctx.needs_input_grad = tuple([t.requires_grad for t in tensors])
         ctx.params = params
         ctx.saved_arrays = ()
         ctx._freed = False
-        _check_same_device(cls, tensors)
+        if len(tensors) > 1:
+            _check_same_device(cls, tensors)
         try:
-            out_data = cls.forward(ctx, *(t.data for t in tensors), **params)
+            out_data = cls.forward(ctx, *[t.data for t in tensors], **params)
         except ValueError as err:
             if "could not be broadcast" not in str(err):
                 raise
@@ -155,9 +156,9 @@ class Function:
 
 
 def _check_same_device(cls, tensors) -> None:
-    if len(tensors) > 1:
-        devices = {t.device for t in tensors}
-        if len(devices) > 1:
+    device = tensors[0].device
+    for t in tensors:
+        if t.device != device:
             shapes = ", ".join(f"{tuple(t.shape)} on {t.device}" for t in tensors)
             raise RuntimeError(
                 f"{cls.op_name or cls.__name__}: inputs are on different devices ({shapes}); "
@@ -198,8 +199,6 @@ def backward(tensor, gradient=None, retain_graph: bool = False) -> None:
     single-element tensor (then it is 1).  Saved arrays are freed afterwards unless
     ``retain_graph=True``, so a second backward through the same graph is an error.
     """
-    from .tensor import Tensor
-
     if not tensor.requires_grad:
         raise RuntimeError(
             "backward(): this tensor does not require grad and has no grad_fn; "
@@ -213,7 +212,7 @@ def backward(tensor, gradient=None, retain_graph: bool = False) -> None:
             )
         seed = np.ones(tensor.shape, dtype=tensor.dtype)
     else:
-        seed = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient)
+        seed = gradient.data if isinstance(gradient, tensor_module.Tensor) else np.asarray(gradient)
         if seed.shape != tensor.shape:
             raise RuntimeError(
                 f"backward(): gradient has shape {seed.shape} but the output has shape {tuple(tensor.shape)}"
@@ -262,9 +261,12 @@ def backward(tensor, gradient=None, retain_graph: bool = False) -> None:
 
 def _accumulate_leaf(leaf, g: np.ndarray) -> None:
     """Gradients add up across uses and across backward() calls, as in PyTorch."""
-    from .tensor import Tensor
-
     if leaf.grad is None:
-        leaf.grad = Tensor._wrap(np.array(g, dtype=leaf.dtype, copy=True), requires_grad=False)
+        leaf.grad = tensor_module.Tensor._wrap(np.array(g, dtype=leaf.dtype, copy=True), requires_grad=False)
     else:
         leaf.grad.data = np.asarray(leaf.grad.data + g)  # 0-d + 0-d would give a NumPy scalar
+
+
+# tensor.py imports this module and this module needs Tensor: importing the module object (not its names)
+# works whichever of the two is imported first; its attributes are looked up when an op runs.
+from . import tensor as tensor_module  # noqa: E402
