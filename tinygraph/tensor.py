@@ -15,7 +15,13 @@ from collections import namedtuple
 
 import numpy as np
 
+# Modules, not names: the op modules import autograd, which imports this module, so whichever is
+# imported first sees the others half-built. Their classes are looked up when an op runs.
 from . import autograd
+from .ops import elementwise as elementwise_ops
+from .ops import matmul as matmul_ops
+from .ops import reduce as reduce_ops
+from .ops import shape as shape_ops
 from .random import default_generator
 
 float32 = np.dtype(np.float32)
@@ -231,9 +237,7 @@ class Tensor:
         return self
 
     def clone(self) -> Tensor:
-        from .ops.elementwise import Clone
-
-        return Clone.apply(self)
+        return elementwise_ops.Clone.apply(self)
 
     def to(self, device=None, dtype=None) -> Tensor:
         """``x.to('cpu')`` or ``x.to(tg.float64)``; also ``x.to(device, dtype)``."""
@@ -248,9 +252,7 @@ class Tensor:
         return self
 
     def type(self, dtype) -> Tensor:
-        from .ops.elementwise import Cast
-
-        return Cast.apply(self, dtype=np.dtype(dtype))
+        return elementwise_ops.Cast.apply(self, dtype=np.dtype(dtype))
 
     def float(self) -> Tensor:
         return self.type(float32)
@@ -275,76 +277,50 @@ class Tensor:
         return Tensor._wrap(_to_array(other))
 
     def __add__(self, other):
-        from .ops.elementwise import Add
-
-        return Add.apply(self, self._lift(other))
+        return elementwise_ops.Add.apply(self, self._lift(other))
 
     def __radd__(self, other):
-        from .ops.elementwise import Add
-
-        return Add.apply(self._lift(other), self)
+        return elementwise_ops.Add.apply(self._lift(other), self)
 
     def __sub__(self, other):
-        from .ops.elementwise import Sub
-
-        return Sub.apply(self, self._lift(other))
+        return elementwise_ops.Sub.apply(self, self._lift(other))
 
     def __rsub__(self, other):
-        from .ops.elementwise import Sub
-
-        return Sub.apply(self._lift(other), self)
+        return elementwise_ops.Sub.apply(self._lift(other), self)
 
     def __mul__(self, other):
-        from .ops.elementwise import Mul
-
-        return Mul.apply(self, self._lift(other))
+        return elementwise_ops.Mul.apply(self, self._lift(other))
 
     def __rmul__(self, other):
-        from .ops.elementwise import Mul
-
-        return Mul.apply(self._lift(other), self)
+        return elementwise_ops.Mul.apply(self._lift(other), self)
 
     def __truediv__(self, other):
-        from .ops.elementwise import Div
-
-        return Div.apply(self, self._lift(other))
+        return elementwise_ops.Div.apply(self, self._lift(other))
 
     def __rtruediv__(self, other):
-        from .ops.elementwise import Div
-
-        return Div.apply(self._lift(other), self)
+        return elementwise_ops.Div.apply(self._lift(other), self)
 
     def __pow__(self, exponent):
-        from .ops.elementwise import Pow, PowScalar
-
         if isinstance(exponent, (int, np.integer)) and not isinstance(exponent, bool):
-            return PowScalar.apply(self, exponent=int(exponent))  # int ** int stays int, as in PyTorch
+            return elementwise_ops.PowScalar.apply(self, exponent=int(exponent))  # int ** int stays int, as in PyTorch
         if isinstance(exponent, (float, np.floating)):
-            return PowScalar.apply(self, exponent=float(exponent))
-        return Pow.apply(self, self._lift(exponent))
+            return elementwise_ops.PowScalar.apply(self, exponent=float(exponent))
+        return elementwise_ops.Pow.apply(self, self._lift(exponent))
 
     def __rpow__(self, base):
-        from .ops.elementwise import Pow
-
-        return Pow.apply(self._lift(base), self)
+        return elementwise_ops.Pow.apply(self._lift(base), self)
 
     def __neg__(self):
-        from .ops.elementwise import Neg
-
-        return Neg.apply(self)
+        return elementwise_ops.Neg.apply(self)
 
     def __pos__(self):
         return self
 
     def __matmul__(self, other):
-        from .ops.matmul import matmul
-
-        return matmul(self, self._lift(other))
+        return matmul_ops.matmul(self, self._lift(other))
 
     def __rmatmul__(self, other):
-        from .ops.matmul import matmul
-
-        return matmul(self._lift(other), self)
+        return matmul_ops.matmul(self._lift(other), self)
 
     def matmul(self, other) -> Tensor:
         return self.__matmul__(other)
@@ -428,41 +404,27 @@ class Tensor:
 
     # ------------------------------------------------------- unary math
     def exp(self):
-        from .ops.elementwise import Exp
-
-        return Exp.apply(self)
+        return elementwise_ops.Exp.apply(self)
 
     def log(self):
-        from .ops.elementwise import Log
-
-        return Log.apply(self)
+        return elementwise_ops.Log.apply(self)
 
     def sqrt(self):
-        from .ops.elementwise import Sqrt
-
-        return Sqrt.apply(self)
+        return elementwise_ops.Sqrt.apply(self)
 
     def abs(self):
-        from .ops.elementwise import Abs
-
-        return Abs.apply(self)
+        return elementwise_ops.Abs.apply(self)
 
     def clamp(self, min=None, max=None):
-        from .ops.elementwise import clamp
-
-        return clamp(self, min, max)
+        return elementwise_ops.clamp(self, min, max)
 
     clip = clamp
 
     def maximum(self, other):
-        from .ops.elementwise import Maximum
-
-        return Maximum.apply(self, self._lift(other))
+        return elementwise_ops.Maximum.apply(self, self._lift(other))
 
     def minimum(self, other):
-        from .ops.elementwise import Minimum
-
-        return Minimum.apply(self, self._lift(other))
+        return elementwise_ops.Minimum.apply(self, self._lift(other))
 
     def relu(self):
         from .functional import relu
@@ -491,35 +453,26 @@ class Tensor:
 
     # ------------------------------------------------------- reductions
     def sum(self, dim=None, keepdim: bool = False):
-        from .ops.reduce import Sum
-
-        return Sum.apply(self, axes=_normalize_dims(dim, self.ndim, "sum"), keepdim=keepdim)
+        return reduce_ops.Sum.apply(self, axes=_normalize_dims(dim, self.ndim, "sum"), keepdim=keepdim)
 
     def mean(self, dim=None, keepdim: bool = False):
-        from .ops.reduce import Mean
-
-        return Mean.apply(self, axes=_normalize_dims(dim, self.ndim, "mean"), keepdim=keepdim)
+        return reduce_ops.Mean.apply(self, axes=_normalize_dims(dim, self.ndim, "mean"), keepdim=keepdim)
 
     def var(self, dim=None, keepdim: bool = False, unbiased: bool = True, correction: int | None = None):
         """Variance; divides by ``n - correction`` (``correction=1``, Bessel's, unless ``unbiased=False``)."""
-        from .ops.reduce import Var
-
         if correction is None:
             correction = 1 if unbiased else 0
-        return Var.apply(self, axes=_normalize_dims(dim, self.ndim, "var"), keepdim=keepdim, correction=correction)
+        axes = _normalize_dims(dim, self.ndim, "var")
+        return reduce_ops.Var.apply(self, axes=axes, keepdim=keepdim, correction=correction)
 
     def std(self, dim=None, keepdim: bool = False, unbiased: bool = True, correction: int | None = None):
         return self.var(dim, keepdim, unbiased, correction).sqrt()
 
     def amax(self, dim=None, keepdim: bool = False):
-        from .ops.reduce import Max
-
-        return Max.apply(self, axes=_normalize_dims(dim, self.ndim, "amax"), keepdim=keepdim)
+        return reduce_ops.Max.apply(self, axes=_normalize_dims(dim, self.ndim, "amax"), keepdim=keepdim)
 
     def amin(self, dim=None, keepdim: bool = False):
-        from .ops.reduce import Min
-
-        return Min.apply(self, axes=_normalize_dims(dim, self.ndim, "amin"), keepdim=keepdim)
+        return reduce_ops.Min.apply(self, axes=_normalize_dims(dim, self.ndim, "amin"), keepdim=keepdim)
 
     def max(self, dim=None, keepdim: bool = False):
         """``x.max()``: the largest value.  ``x.max(dim)``: ``(values, indices)`` along ``dim``, as in PyTorch.
@@ -550,46 +503,30 @@ class Tensor:
 
     # ------------------------------------------------------- shape
     def reshape(self, *shape):
-        from .ops.shape import reshape
-
-        return reshape(self, _shape_args(shape))
+        return shape_ops.reshape(self, _shape_args(shape))
 
     view = reshape
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1):
-        from .ops.shape import flatten
-
-        return flatten(self, start_dim, end_dim)
+        return shape_ops.flatten(self, start_dim, end_dim)
 
     def squeeze(self, dim=None):
-        from .ops.shape import squeeze
-
-        return squeeze(self, dim)
+        return shape_ops.squeeze(self, dim)
 
     def unsqueeze(self, dim: int):
-        from .ops.shape import unsqueeze
-
-        return unsqueeze(self, dim)
+        return shape_ops.unsqueeze(self, dim)
 
     def permute(self, *dims):
-        from .ops.shape import permute
-
-        return permute(self, _shape_args(dims))
+        return shape_ops.permute(self, _shape_args(dims))
 
     def transpose(self, dim0: int, dim1: int):
-        from .ops.shape import transpose
-
-        return transpose(self, dim0, dim1)
+        return shape_ops.transpose(self, dim0, dim1)
 
     def expand(self, *shape):
-        from .ops.shape import expand
-
-        return expand(self, _shape_args(shape))
+        return shape_ops.expand(self, _shape_args(shape))
 
     def __getitem__(self, index):
-        from .ops.shape import getitem
-
-        return getitem(self, index)
+        return shape_ops.getitem(self, index)
 
     def contiguous(self):
         return self
