@@ -7,6 +7,8 @@ upstream gradient broadcasts over them.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..autograd import Function
@@ -23,8 +25,8 @@ def _keep_reduced_axes(grad: np.ndarray, input_shape: tuple, axes, keepdim: bool
 
 def _count(shape: tuple, axes) -> int:
     if axes is None:
-        return int(np.prod(shape))
-    return int(np.prod([shape[a] for a in axes]))
+        return math.prod(shape)
+    return math.prod(shape[a] for a in axes)
 
 
 class Sum(Function):

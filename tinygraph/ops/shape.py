@@ -6,6 +6,8 @@ Shape logic and its error messages live here, so kernels never see it.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..autograd import Function
@@ -34,7 +36,7 @@ class Reshape(Function):
 def reshape(x, shape: tuple):
     """``x: (...)`` -> ``shape``; one entry may be -1 (inferred)."""
     shape = tuple(int(n) for n in shape)
-    known = int(np.prod([n for n in shape if n != -1]))
+    known = math.prod(n for n in shape if n != -1)
     if shape.count(-1) > 1 or any(n < -1 for n in shape):
         raise ValueError(f"reshape: invalid shape {shape} (at most one -1, no other negative sizes)")
     size = x.data.size
@@ -56,7 +58,7 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1):
     start, end = _norm_dim(start_dim, x.ndim, "flatten"), _norm_dim(end_dim, x.ndim, "flatten")
     if start > end:
         raise ValueError(f"flatten: start_dim ({start_dim}) must not come after end_dim ({end_dim})")
-    shape = x.shape[:start] + (int(np.prod(x.shape[start : end + 1])),) + x.shape[end + 1 :]
+    shape = x.shape[:start] + (math.prod(x.shape[start : end + 1]),) + x.shape[end + 1 :]
     return reshape(x, shape)
 
 
