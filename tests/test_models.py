@@ -166,3 +166,18 @@ def test_small_cnn_overfits_a_tiny_batch():
     assert loss.item() < 1e-2
     model.eval()
     assert np.all(model(x).data.argmax(1) == y.data)
+
+
+@pytest.mark.slow
+def test_digits_cnn_recipe_reaches_98_percent():
+    from tinygraph.data import DataLoader, Digits
+    from tinygraph.train import fit
+
+    recipe = models.DIGITS_RECIPE
+    tg.manual_seed(0)
+    model = models.DigitsCNN()
+    opt = optim.Adam(model.parameters(), lr=recipe["lr"])
+    history = fit(model, DataLoader(Digits(train=True), batch_size=recipe["batch_size"], shuffle=True),
+                  F.cross_entropy, opt, recipe["epochs"], val_loader=DataLoader(Digits(train=False), batch_size=256),
+                  scheduler=optim.CosineAnnealingLR(opt, T_max=recipe["epochs"]))
+    assert history.val_acc[-1] >= 0.98

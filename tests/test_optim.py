@@ -5,6 +5,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tinygraph as tg
 from tinygraph import nn, optim
@@ -103,6 +105,33 @@ def test_adam_and_adamw_match_the_formula(cls, kwargs):
         kwargs = dict(kwargs, weight_decay=kwargs.get("weight_decay", 1e-2), decoupled=True)
     for a, b in zip(ours, _adam_reference(p0, grads, **kwargs)):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+@given(lr=st.floats(0.0, 1.0), momentum=st.floats(0.0, 0.99), dampening=st.floats(0.0, 0.9),
+       weight_decay=st.floats(0.0, 0.5), nesterov=st.booleans(), seed=st.integers(0, 2**16))
+def test_sgd_matches_the_formula_for_any_hyperparameters(lr, momentum, dampening, weight_decay, nesterov, seed):
+    if nesterov:  # PyTorch's (and our) rule: nesterov needs momentum and no dampening
+        momentum, dampening = max(momentum, 0.1), 0.0
+    kwargs = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
+    p0 = np.random.default_rng(seed).standard_normal((4,))
+    grads = _gradient_sequence((4,), seed=seed + 1)
+    ours = _run_tinygraph(lambda ps: optim.SGD(ps, **kwargs), p0, grads)
+    for a, b in zip(ours, _sgd_reference(p0, grads, **kwargs)):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12)
+
+
+@given(lr=st.floats(1e-4, 0.1), beta1=st.floats(0.0, 0.99), beta2=st.floats(0.5, 0.9999),
+       eps=st.floats(1e-10, 1e-3), weight_decay=st.floats(0.0, 0.5), amsgrad=st.booleans(),
+       decoupled=st.booleans(), seed=st.integers(0, 2**16))
+def test_adam_matches_the_formula_for_any_hyperparameters(lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled,
+                                                          seed):
+    kwargs = dict(lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+    cls = optim.AdamW if decoupled else optim.Adam
+    p0 = np.random.default_rng(seed).standard_normal((4,))
+    grads = _gradient_sequence((4,), seed=seed + 1)
+    ours = _run_tinygraph(lambda ps: cls(ps, **kwargs), p0, grads)
+    for a, b in zip(ours, _adam_reference(p0, grads, decoupled=decoupled, **kwargs)):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.skipif(torch is None, reason="torch not installed")
