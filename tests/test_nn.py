@@ -272,10 +272,12 @@ def test_named_sequential_and_module_list():
 
     s = nn.Sequential(OrderedDict(fc=nn.Linear(2, 2), act=nn.Tanh()))
     assert list(s.state_dict()) == ["fc.weight", "fc.bias"] and s.fc is s[0]
+    assert [n for n, _ in s[1:].named_children()] == ["act"]
     ml = nn.ModuleList([nn.Linear(2, 2) for _ in range(3)])
     ml.append(nn.Linear(2, 1))
     ml.insert(0, nn.Identity())
     assert len(ml) == 5 and isinstance(ml[0], nn.Identity) and ml[4].out_features == 1
+    assert isinstance(ml[1:3], nn.ModuleList) and list(ml[1:3]) == [ml[1], ml[2]]
     assert len(list(ml.parameters())) == 8
     assert [n for n, _ in ml.named_children()] == ["0", "1", "2", "3", "4"]
 

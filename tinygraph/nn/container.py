@@ -31,9 +31,12 @@ class _IndexedModules(Module):
 
     def __getitem__(self, idx):
         if isinstance(idx, slice):
-            return type(self)(*self._values()[idx]) if isinstance(self, Sequential) \
-                else type(self)(self._values()[idx])
+            return self._from_items(list(self._modules.items())[idx])
         return self._values()[self._index(idx)]
+
+    @classmethod
+    def _from_items(cls, items: list):  # pragma: no cover - each container defines it
+        raise NotImplementedError
 
     def __setitem__(self, idx: int, module: Module) -> None:
         key = list(self._modules)[self._index(idx)]
@@ -44,10 +47,13 @@ class _IndexedModules(Module):
         doomed = keys[idx] if isinstance(idx, slice) else [keys[self._index(idx)]]
         for key in doomed:
             delattr(self, key)
-        survivors = self._values()  # renumber so names stay 0..n-1, as in PyTorch
+        self._renumber(self._values())
+
+    def _renumber(self, modules: list) -> None:
+        """Re-register ``modules`` as children "0", "1", ... (after a deletion or insertion, as in PyTorch)."""
         for key in list(self._modules):
             delattr(self, key)
-        for i, m in enumerate(survivors):
+        for i, m in enumerate(modules):
             self.add_module(str(i), m)
 
     def append(self, module: Module):
@@ -78,6 +84,10 @@ class Sequential(_IndexedModules):
                     raise TypeError(f"Sequential: argument {i} is a {type(m).__name__}, not a tg.nn.Module")
                 self.add_module(str(i), m)
 
+    @classmethod
+    def _from_items(cls, items: list) -> Sequential:
+        return cls(OrderedDict(items))  # a slice keeps the children's names, as in PyTorch
+
     def forward(self, x):
         for module in self._modules.values():
             x = module(x)
@@ -92,13 +102,14 @@ class ModuleList(_IndexedModules):
         if modules is not None:
             self.extend(modules)
 
+    @classmethod
+    def _from_items(cls, items: list) -> ModuleList:
+        return cls(m for _, m in items)
+
     def insert(self, index: int, module: Module) -> None:
         items = self._values()
         items.insert(index, module)
-        for key in list(self._modules):
-            delattr(self, key)
-        for i, m in enumerate(items):
-            self.add_module(str(i), m)
+        self._renumber(items)
 
     def __iadd__(self, modules):
         return self.extend(modules)

@@ -66,7 +66,7 @@ class LRScheduler:
         return {k: v for k, v in self.__dict__.items() if k not in self._not_saved}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.__dict__.update({k: list(v) if isinstance(v, tuple) else v for k, v in state_dict.items()})
+        self.__dict__.update(state_dict)
         for group, lr in zip(self.optimizer.param_groups, self._last_lr):
             group["lr"] = lr
 
