@@ -14,8 +14,7 @@ F = tg.functional
 def _stage_shapes(model, x, names):
     shapes = {}
     modules = dict(model.named_modules())
-    handles = [modules[n].register_forward_hook(lambda m, i, out, n=n: shapes.__setitem__(n, out.shape))
-               for n in names]
+    handles = [modules[n].register_forward_hook(lambda m, i, out, n=n: shapes.__setitem__(n, out.shape)) for n in names]
     with tg.no_grad():
         out = model(x)
     for h in handles:
@@ -26,13 +25,29 @@ def _stage_shapes(model, x, names):
 # ------------------------------------------------------------------- shapes
 def test_lenet5_shapes_and_parameter_count():
     model = models.LeNet5()
-    out, shapes = _stage_shapes(model, tg.randn(2, 1, 28, 28),
-                                ["features.conv1", "features.pool1", "features.conv2", "features.pool2",
-                                 "classifier.flatten", "classifier.fc1", "classifier.fc2"])
+    out, shapes = _stage_shapes(
+        model,
+        tg.randn(2, 1, 28, 28),
+        [
+            "features.conv1",
+            "features.pool1",
+            "features.conv2",
+            "features.pool2",
+            "classifier.flatten",
+            "classifier.fc1",
+            "classifier.fc2",
+        ],
+    )
     assert out == (2, 10)
-    assert shapes == {"features.conv1": (2, 6, 28, 28), "features.pool1": (2, 6, 14, 14),
-                      "features.conv2": (2, 16, 10, 10), "features.pool2": (2, 16, 5, 5),
-                      "classifier.flatten": (2, 400), "classifier.fc1": (2, 120), "classifier.fc2": (2, 84)}
+    assert shapes == {
+        "features.conv1": (2, 6, 28, 28),
+        "features.pool1": (2, 6, 14, 14),
+        "features.conv2": (2, 16, 10, 10),
+        "features.pool2": (2, 16, 5, 5),
+        "classifier.flatten": (2, 400),
+        "classifier.fc1": (2, 120),
+        "classifier.fc2": (2, 84),
+    }
     by_hand = (6 * 1 * 5 * 5 + 6) + (16 * 6 * 5 * 5 + 16) + (400 * 120 + 120) + (120 * 84 + 84) + (84 * 10 + 10)
     assert sum(p.numel() for p in model.parameters()) == by_hand == 61706
     classic = models.LeNet5(classic=True)
@@ -41,11 +56,18 @@ def test_lenet5_shapes_and_parameter_count():
 
 
 def test_digits_cnn_shapes():
-    out, shapes = _stage_shapes(models.DigitsCNN(), tg.randn(3, 1, 8, 8),
-                                ["features.conv2", "features.pool1", "features.pool2", "classifier.flatten"])
+    out, shapes = _stage_shapes(
+        models.DigitsCNN(),
+        tg.randn(3, 1, 8, 8),
+        ["features.conv2", "features.pool1", "features.pool2", "classifier.flatten"],
+    )
     assert out == (3, 10)
-    assert shapes == {"features.conv2": (3, 32, 8, 8), "features.pool1": (3, 32, 4, 4),
-                      "features.pool2": (3, 64, 2, 2), "classifier.flatten": (3, 256)}
+    assert shapes == {
+        "features.conv2": (3, 32, 8, 8),
+        "features.pool1": (3, 32, 4, 4),
+        "features.pool2": (3, 64, 2, 2),
+        "classifier.flatten": (3, 256),
+    }
 
 
 @pytest.mark.parametrize("in_channels, size, final", [(1, 28, 7), (3, 32, 8)])
@@ -53,8 +75,12 @@ def test_small_resnet_shapes(in_channels, size, final):
     model = models.SmallResNet(in_channels=in_channels)
     out, shapes = _stage_shapes(model, tg.randn(2, in_channels, size, size), ["stem", "stage1", "stage2", "stage3"])
     assert out == (2, 10)
-    assert shapes == {"stem": (2, 16, size, size), "stage1": (2, 16, size, size),
-                      "stage2": (2, 32, -(-size // 2), -(-size // 2)), "stage3": (2, 64, final, final)}
+    assert shapes == {
+        "stem": (2, 16, size, size),
+        "stage1": (2, 16, size, size),
+        "stage2": (2, 32, -(-size // 2), -(-size // 2)),
+        "stage3": (2, 64, final, final),
+    }
 
 
 def test_dilated_cnn_shapes_and_receptive_field_by_backpropagation():
@@ -177,7 +203,13 @@ def test_digits_cnn_recipe_reaches_98_percent():
     tg.manual_seed(0)
     model = models.DigitsCNN()
     opt = optim.Adam(model.parameters(), lr=recipe["lr"])
-    history = fit(model, DataLoader(Digits(train=True), batch_size=recipe["batch_size"], shuffle=True),
-                  F.cross_entropy, opt, recipe["epochs"], val_loader=DataLoader(Digits(train=False), batch_size=256),
-                  scheduler=optim.CosineAnnealingLR(opt, T_max=recipe["epochs"]))
+    history = fit(
+        model,
+        DataLoader(Digits(train=True), batch_size=recipe["batch_size"], shuffle=True),
+        F.cross_entropy,
+        opt,
+        recipe["epochs"],
+        val_loader=DataLoader(Digits(train=False), batch_size=256),
+        scheduler=optim.CosineAnnealingLR(opt, T_max=recipe["epochs"]),
+    )
     assert history.val_acc[-1] >= 0.98

@@ -232,8 +232,15 @@ def test_to_dtype_keeps_parameter_objects_and_cuda_is_a_clear_error():
 
 
 def test_repr_is_pytorch_like():
-    m = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                      nn.Linear(16, 2, bias=False), nn.BatchNorm1d(2), nn.Dropout(0.25))
+    m = nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16, 2, bias=False),
+        nn.BatchNorm1d(2),
+        nn.Dropout(0.25),
+    )
     assert repr(m) == (
         "Sequential(\n"
         "  (0): Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))\n"
@@ -317,15 +324,21 @@ def _check_module_gradients(model, x, eps=1e-6):
 
 def test_small_mlp_gradients_match_finite_differences():
     tg.manual_seed(4)
-    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 4), nn.Sigmoid(), nn.Linear(4, 2),
-                          nn.BatchNorm1d(2)).double()
+    model = nn.Sequential(
+        nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 4), nn.Sigmoid(), nn.Linear(4, 2), nn.BatchNorm1d(2)
+    ).double()
     _check_module_gradients(model, tg.randn(5, 3, dtype=tg.float64))
 
 
 def test_activation_layers_match_functional():
     x = tg.randn(3, 4)
-    for layer, fn in [(nn.ReLU(), F.relu), (nn.Sigmoid(), F.sigmoid), (nn.Tanh(), F.tanh),
-                      (nn.LeakyReLU(0.2), lambda t: F.leaky_relu(t, 0.2)), (nn.Softmax(dim=1), lambda t: F.softmax(t, 1))]:
+    for layer, fn in [
+        (nn.ReLU(), F.relu),
+        (nn.Sigmoid(), F.sigmoid),
+        (nn.Tanh(), F.tanh),
+        (nn.LeakyReLU(0.2), lambda t: F.leaky_relu(t, 0.2)),
+        (nn.Softmax(dim=1), lambda t: F.softmax(t, 1)),
+    ]:
         np.testing.assert_array_equal(layer(x).data, fn(x).data)
     np.testing.assert_array_equal(nn.Identity()(x).data, x.data)
     assert nn.Flatten()(tg.randn(2, 3, 4, 5)).shape == (2, 60)

@@ -107,8 +107,14 @@ def test_adam_and_adamw_match_the_formula(cls, kwargs):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
 
 
-@given(lr=st.floats(0.0, 1.0), momentum=st.floats(0.0, 0.99), dampening=st.floats(0.0, 0.9),
-       weight_decay=st.floats(0.0, 0.5), nesterov=st.booleans(), seed=st.integers(0, 2**16))
+@given(
+    lr=st.floats(0.0, 1.0),
+    momentum=st.floats(0.0, 0.99),
+    dampening=st.floats(0.0, 0.9),
+    weight_decay=st.floats(0.0, 0.5),
+    nesterov=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
 def test_sgd_matches_the_formula_for_any_hyperparameters(lr, momentum, dampening, weight_decay, nesterov, seed):
     if nesterov:  # PyTorch's (and our) rule: nesterov needs momentum and no dampening
         momentum, dampening = max(momentum, 0.1), 0.0
@@ -120,11 +126,19 @@ def test_sgd_matches_the_formula_for_any_hyperparameters(lr, momentum, dampening
         np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12)
 
 
-@given(lr=st.floats(1e-4, 0.1), beta1=st.floats(0.0, 0.99), beta2=st.floats(0.5, 0.9999),
-       eps=st.floats(1e-10, 1e-3), weight_decay=st.floats(0.0, 0.5), amsgrad=st.booleans(),
-       decoupled=st.booleans(), seed=st.integers(0, 2**16))
-def test_adam_matches_the_formula_for_any_hyperparameters(lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled,
-                                                          seed):
+@given(
+    lr=st.floats(1e-4, 0.1),
+    beta1=st.floats(0.0, 0.99),
+    beta2=st.floats(0.5, 0.9999),
+    eps=st.floats(1e-10, 1e-3),
+    weight_decay=st.floats(0.0, 0.5),
+    amsgrad=st.booleans(),
+    decoupled=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_adam_matches_the_formula_for_any_hyperparameters(
+    lr, beta1, beta2, eps, weight_decay, amsgrad, decoupled, seed
+):
     kwargs = dict(lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
     cls = optim.AdamW if decoupled else optim.Adam
     p0 = np.random.default_rng(seed).standard_normal((4,))
@@ -229,9 +243,14 @@ def test_argument_errors():
         optim.SGD([{"params": p}, {"params": p}], lr=0.1)
 
 
-@pytest.mark.parametrize("make", [lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
-                                  lambda ps: optim.Adam(ps, lr=0.01, amsgrad=True),
-                                  lambda ps: optim.AdamW(ps, lr=0.01)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+        lambda ps: optim.Adam(ps, lr=0.01, amsgrad=True),
+        lambda ps: optim.AdamW(ps, lr=0.01),
+    ],
+)
 def test_state_dict_resumes_exactly_through_a_checkpoint(tmp_path, make):
     p0 = np.random.default_rng(7).standard_normal((3,)).astype(np.float32)
     grads = [g.astype(np.float32) for g in _gradient_sequence((3,), steps=6, seed=8)]
@@ -278,11 +297,17 @@ def _lrs(make_scheduler, epochs=12, base_lr=0.1):
 def test_schedules_follow_their_closed_forms():
     t = np.arange(12)
     np.testing.assert_allclose(_lrs(lambda o: optim.StepLR(o, 5, gamma=0.5)), 0.1 * 0.5 ** (t // 5), rtol=1e-15)
-    np.testing.assert_allclose(_lrs(lambda o: optim.MultiStepLR(o, [7, 3], gamma=0.1)),
-                               0.1 * 0.1 ** ((t >= 3).astype(int) + (t >= 7)), rtol=1e-15)
+    np.testing.assert_allclose(
+        _lrs(lambda o: optim.MultiStepLR(o, [7, 3], gamma=0.1)),
+        0.1 * 0.1 ** ((t >= 3).astype(int) + (t >= 7)),
+        rtol=1e-15,
+    )
     np.testing.assert_allclose(_lrs(lambda o: optim.ExponentialLR(o, 0.9)), 0.1 * 0.9**t, rtol=1e-14)
-    np.testing.assert_allclose(_lrs(lambda o: optim.CosineAnnealingLR(o, T_max=10, eta_min=0.001)),
-                               0.001 + (0.1 - 0.001) * (1 + np.cos(np.pi * t / 10)) / 2, rtol=1e-14)
+    np.testing.assert_allclose(
+        _lrs(lambda o: optim.CosineAnnealingLR(o, T_max=10, eta_min=0.001)),
+        0.001 + (0.1 - 0.001) * (1 + np.cos(np.pi * t / 10)) / 2,
+        rtol=1e-14,
+    )
     np.testing.assert_allclose(_lrs(lambda o: optim.LambdaLR(o, lambda e: 1 / (e + 1))), 0.1 / (t + 1), rtol=1e-15)
     cosine = _lrs(lambda o: optim.CosineAnnealingLR(o, T_max=10))
     assert cosine[0] == 0.1 and cosine[10] == pytest.approx(0, abs=1e-15) and cosine[5] == pytest.approx(0.05)
@@ -290,10 +315,14 @@ def test_schedules_follow_their_closed_forms():
 
 @pytest.mark.skipif(torch is None, reason="torch not installed")
 def test_schedules_match_torch():
-    cases = [("StepLR", dict(step_size=3, gamma=0.5)), ("MultiStepLR", dict(milestones=[2, 5], gamma=0.3)),
-             ("ExponentialLR", dict(gamma=0.8)), ("CosineAnnealingLR", dict(T_max=8, eta_min=0.01))]
+    cases = [
+        ("StepLR", dict(step_size=3, gamma=0.5)),
+        ("MultiStepLR", dict(milestones=[2, 5], gamma=0.3)),
+        ("ExponentialLR", dict(gamma=0.8)),
+        ("CosineAnnealingLR", dict(T_max=8, eta_min=0.01)),
+    ]
     for name, kwargs in cases:
-        ours = _lrs(lambda o: getattr(optim, name)(o, **kwargs), epochs=9)
+        ours = _lrs(lambda o, name=name, kwargs=kwargs: getattr(optim, name)(o, **kwargs), epochs=9)
         topt = torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1)
         tsched = getattr(torch.optim.lr_scheduler, name)(topt, **kwargs)
         theirs = []
@@ -332,8 +361,9 @@ def test_clip_grad_norm_scales_all_gradients_together():
     assert float(total) == pytest.approx(expected, rel=1e-12)
     clipped = np.concatenate([p.grad.data.ravel() for p in params])
     assert np.linalg.norm(clipped) == pytest.approx(1.0, rel=1e-5)
-    np.testing.assert_allclose(clipped / np.linalg.norm(clipped),
-                               np.concatenate([g.ravel() for g in grads]) / expected, rtol=1e-10)
+    np.testing.assert_allclose(
+        clipped / np.linalg.norm(clipped), np.concatenate([g.ravel() for g in grads]) / expected, rtol=1e-10
+    )
 
 
 def test_clip_grad_norm_leaves_small_gradients_and_supports_inf_norm():

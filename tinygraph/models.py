@@ -56,22 +56,30 @@ class LeNet5(nn.Module):
         super().__init__()
         act = nn.Tanh if classic else nn.ReLU
         pool = nn.AvgPool2d if classic else nn.MaxPool2d
-        self.features = nn.Sequential(OrderedDict([
-            ("conv1", nn.Conv2d(in_channels, 6, 5, padding=2)),
-            ("relu1", act()),
-            ("pool1", pool(2)),
-            ("conv2", nn.Conv2d(6, 16, 5)),
-            ("relu2", act()),
-            ("pool2", pool(2)),
-        ]))
-        self.classifier = nn.Sequential(OrderedDict([
-            ("flatten", nn.Flatten()),
-            ("fc1", nn.Linear(16 * 5 * 5, 120)),
-            ("relu3", act()),
-            ("fc2", nn.Linear(120, 84)),
-            ("relu4", act()),
-            ("fc3", nn.Linear(84, num_classes)),
-        ]))
+        self.features = nn.Sequential(
+            OrderedDict(
+                [
+                    ("conv1", nn.Conv2d(in_channels, 6, 5, padding=2)),
+                    ("relu1", act()),
+                    ("pool1", pool(2)),
+                    ("conv2", nn.Conv2d(6, 16, 5)),
+                    ("relu2", act()),
+                    ("pool2", pool(2)),
+                ]
+            )
+        )
+        self.classifier = nn.Sequential(
+            OrderedDict(
+                [
+                    ("flatten", nn.Flatten()),
+                    ("fc1", nn.Linear(16 * 5 * 5, 120)),
+                    ("relu3", act()),
+                    ("fc2", nn.Linear(120, 84)),
+                    ("relu4", act()),
+                    ("fc3", nn.Linear(84, num_classes)),
+                ]
+            )
+        )
 
     def forward(self, x):
         return self.classifier(self.features(x))
@@ -101,21 +109,30 @@ class DigitsCNN(nn.Module):
         super().__init__()
 
         def conv_bn_relu(name, c_in, c_out):
-            return [(name, nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)),
-                    ("bn" + name[-1], nn.BatchNorm2d(c_out)), ("relu" + name[-1], nn.ReLU())]
+            return [
+                (name, nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)),
+                ("bn" + name[-1], nn.BatchNorm2d(c_out)),
+                ("relu" + name[-1], nn.ReLU()),
+            ]
 
-        self.features = nn.Sequential(OrderedDict(
-            conv_bn_relu("conv1", in_channels, width)
-            + conv_bn_relu("conv2", width, width)
-            + [("pool1", nn.MaxPool2d(2))]
-            + conv_bn_relu("conv3", width, 2 * width)
-            + [("pool2", nn.MaxPool2d(2))]
-        ))
-        self.classifier = nn.Sequential(OrderedDict([
-            ("flatten", nn.Flatten()),
-            ("dropout", nn.Dropout(dropout)),
-            ("fc", nn.Linear(2 * width * 2 * 2, num_classes)),
-        ]))
+        self.features = nn.Sequential(
+            OrderedDict(
+                conv_bn_relu("conv1", in_channels, width)
+                + conv_bn_relu("conv2", width, width)
+                + [("pool1", nn.MaxPool2d(2))]
+                + conv_bn_relu("conv3", width, 2 * width)
+                + [("pool2", nn.MaxPool2d(2))]
+            )
+        )
+        self.classifier = nn.Sequential(
+            OrderedDict(
+                [
+                    ("flatten", nn.Flatten()),
+                    ("dropout", nn.Dropout(dropout)),
+                    ("fc", nn.Linear(2 * width * 2 * 2, num_classes)),
+                ]
+            )
+        )
 
     def forward(self, x):
         return self.classifier(self.features(x))
@@ -139,15 +156,20 @@ class SmallResNet(nn.Module):
     ``skip=False`` builds the same network without shortcuts, for plain-vs-residual comparisons.
     """
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 10, widths=(16, 32, 64), blocks: int = 1,
-                 skip: bool = True):
+    def __init__(
+        self, in_channels: int = 1, num_classes: int = 10, widths=(16, 32, 64), blocks: int = 1, skip: bool = True
+    ):
         super().__init__()
         w1, w2, w3 = widths
-        self.stem = nn.Sequential(OrderedDict([
-            ("conv", nn.Conv2d(in_channels, w1, 3, padding=1, bias=False)),
-            ("bn", nn.BatchNorm2d(w1)),
-            ("relu", nn.ReLU()),
-        ]))
+        self.stem = nn.Sequential(
+            OrderedDict(
+                [
+                    ("conv", nn.Conv2d(in_channels, w1, 3, padding=1, bias=False)),
+                    ("bn", nn.BatchNorm2d(w1)),
+                    ("relu", nn.ReLU()),
+                ]
+            )
+        )
         self.stage1 = self._stage(w1, w1, blocks, 1, skip)
         self.stage2 = self._stage(w1, w2, blocks, 2, skip)
         self.stage3 = self._stage(w2, w3, blocks, 2, skip)
@@ -189,9 +211,11 @@ class DilatedCNN(nn.Module):
         self.dilations = tuple(int(d) for d in dilations)
         layers, c_in = [], in_channels
         for i, d in enumerate(self.dilations, 1):
-            layers += [(f"conv{i}", nn.Conv2d(c_in, channels, 3, padding=d, dilation=d, bias=False)),
-                       (f"bn{i}", nn.BatchNorm2d(channels)),
-                       (f"relu{i}", nn.ReLU())]
+            layers += [
+                (f"conv{i}", nn.Conv2d(c_in, channels, 3, padding=d, dilation=d, bias=False)),
+                (f"bn{i}", nn.BatchNorm2d(channels)),
+                (f"relu{i}", nn.ReLU()),
+            ]
             c_in = channels
         self.features = nn.Sequential(OrderedDict(layers))
         self.pool = nn.AdaptiveAvgPool2d(1)

@@ -153,8 +153,9 @@ class _Progress:
         rate = images / elapsed if elapsed > 0 else 0.0
         eta = f"  ETA {_format_time(elapsed / i * (n - i))}" if n else ""
         acc_text = "" if math.isnan(acc) else f"  acc {100 * acc:5.1f}%"
-        self.stream.write(f"\repoch {epoch}/{epochs}  batch {i}/{n or '?'}  loss {loss:.4f}{acc_text}  "
-                          f"{rate:,.0f} img/s{eta}   ")
+        self.stream.write(
+            f"\repoch {epoch}/{epochs}  batch {i}/{n or '?'}  loss {loss:.4f}{acc_text}  {rate:,.0f} img/s{eta}   "
+        )
         self.stream.flush()
 
     def end_epoch(self, history: History):
@@ -203,8 +204,19 @@ def _restore(checkpoint: dict, path, model, optimizer, scheduler, train_loader) 
 
 
 # ------------------------------------------------------------------- the loop
-def fit(model: Module, train_loader, loss_fn, optimizer, epochs: int, val_loader=None, scheduler=None,
-        callbacks=(), checkpoint_path=None, resume: bool = False, progress=None) -> History:
+def fit(
+    model: Module,
+    train_loader,
+    loss_fn,
+    optimizer,
+    epochs: int,
+    val_loader=None,
+    scheduler=None,
+    callbacks=(),
+    checkpoint_path=None,
+    resume: bool = False,
+    progress=None,
+) -> History:
     """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
 
     train_loader: iterable of ``(x, y)`` batches, e.g. a ``tg.data.DataLoader``; iterated once per epoch
@@ -257,8 +269,16 @@ def fit(model: Module, train_loader, loss_fn, optimizer, epochs: int, val_loader
             if right is not None:
                 correct += right
                 labelled += y.data.size
-            bar.update(epoch + 1, epochs, i, n, loss_sum / seen, correct / labelled if labelled else math.nan,
-                       seen, time.perf_counter() - started)
+            bar.update(
+                epoch + 1,
+                epochs,
+                i,
+                n,
+                loss_sum / seen,
+                correct / labelled if labelled else math.nan,
+                seen,
+                time.perf_counter() - started,
+            )
             for c in callbacks:
                 c.on_batch_end(epoch, i - 1, value, history)
         history.epoch_time.append(time.perf_counter() - started)
@@ -316,7 +336,7 @@ def predict(model: Module, data, batch_size: int = 256, output: str = "probs") -
         x = as_tensor(data)
         if batch_size <= 0:
             raise ValueError(f"predict: batch_size must be positive, got {batch_size}")
-        batches = (x[i:i + batch_size] for i in range(0, x.shape[0], batch_size))
+        batches = (x[i : i + batch_size] for i in range(0, x.shape[0], batch_size))
     else:
         batches = (_split_batch(b)[0] for b in data)
     chunks = []

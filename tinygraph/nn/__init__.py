@@ -1,9 +1,9 @@
 """``tg.nn``: modules (layers with parameters), containers, initialisers and the residual block.
 
-    import tinygraph as tg
-    model = tg.nn.Sequential(tg.nn.Conv2d(1, 8, 3, padding=1), tg.nn.ReLU(), tg.nn.Flatten(),
-                             tg.nn.Linear(8 * 8 * 8, 10))
-    logits = model(tg.randn(4, 1, 8, 8))          # (4, 10)
+import tinygraph as tg
+model = tg.nn.Sequential(tg.nn.Conv2d(1, 8, 3, padding=1), tg.nn.ReLU(), tg.nn.Flatten(),
+                         tg.nn.Linear(8 * 8 * 8, 10))
+logits = model(tg.randn(4, 1, 8, 8))          # (4, 10)
 """
 
 from . import functional, init, utils

@@ -21,9 +21,17 @@ __all__ = ["BatchNorm1d", "BatchNorm2d"]
 
 class _BatchNorm(Module):
     _expected_ndims: tuple = ()
+    _layout: str = ""
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, dtype=None):
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        dtype=None,
+    ):
         super().__init__()
         if num_features <= 0:
             raise ValueError(f"{type(self).__name__}: num_features must be positive, got {num_features}")
@@ -56,7 +64,7 @@ class _BatchNorm(Module):
         if x.ndim not in self._expected_ndims:
             wanted = " or ".join(f"{n}D" for n in self._expected_ndims)
             raise ValueError(
-                f"{type(self).__name__}: expected {wanted} input (N, C{', ...' if max(self._expected_ndims) > 2 else ''}), "
+                f"{type(self).__name__}: expected {wanted} input {self._layout}, "
                 f"got {x.ndim}D input of shape {tuple(x.shape)}"
             )
         if x.shape[1] != self.num_features:
@@ -87,17 +95,21 @@ class _BatchNorm(Module):
         )
 
     def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
 
 
 class BatchNorm2d(_BatchNorm):
     """Per-channel normalisation of images.  x: (N, C, H, W) -> same shape; statistics over (N, H, W)."""
 
     _expected_ndims = (4,)
+    _layout = "(N, C, H, W)"
 
 
 class BatchNorm1d(_BatchNorm):
     """Per-feature normalisation.  x: (N, C) or (N, C, L) -> same shape; statistics over N (and L)."""
 
     _expected_ndims = (2, 3)
+    _layout = "(N, C) or (N, C, L)"

@@ -37,8 +37,11 @@ __all__ = [
 def _pair(value, name: str, layer: str, minimum: int) -> tuple[int, int]:
     """``3`` -> ``(3, 3)``; ``(3, 5)`` stays; anything else is a clear error."""
     pair = (value, value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
-    if (not isinstance(pair, (tuple, list)) or len(pair) != 2
-            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair)):
+    if (
+        not isinstance(pair, (tuple, list))
+        or len(pair) != 2
+        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair)
+    ):
         raise TypeError(f"{layer}: {name} must be an int or a pair of ints, got {value!r}")
     pair = (int(pair[0]), int(pair[1]))
     if min(pair) < minimum:
@@ -87,8 +90,18 @@ class Conv2d(Module):
     ``padding`` may also be ``'valid'`` (none) or ``'same'`` (output as large as the input; stride 1 only).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
-                 groups: int = 1, bias: bool = True, dtype=None):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups: int = 1,
+        bias: bool = True,
+        dtype=None,
+    ):
         super().__init__()
         name = "Conv2d"
         if in_channels <= 0 or out_channels <= 0:
@@ -113,8 +126,9 @@ class Conv2d(Module):
             if padding not in ("valid", "same"):
                 raise ValueError(f"Conv2d: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
             if padding == "same" and self.stride != (1, 1):
-                raise ValueError(f"Conv2d: padding='same' needs stride 1 (the output keeps the input size), "
-                                 f"got stride={self.stride}")
+                raise ValueError(
+                    f"Conv2d: padding='same' needs stride 1 (the output keeps the input size), got stride={self.stride}"
+                )
             return padding
         return _pair(padding, "padding", "Conv2d", 0)
 
@@ -142,8 +156,9 @@ class MaxPool2d(Module):
     """Maximum over ``kernel_size`` windows.  x: (N, C, H, W) -> (N, C, H_out, W_out);
     ``stride`` defaults to ``kernel_size`` (non-overlapping windows)."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
-                 ceil_mode: bool = False):
+    def __init__(
+        self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False, ceil_mode: bool = False
+    ):
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
@@ -151,12 +166,21 @@ class MaxPool2d(Module):
         self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
     def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
-                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+        return F.max_pool2d(
+            x,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            ceil_mode=self.ceil_mode,
+            return_indices=self.return_indices,
+        )
 
     def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
 
 
 class AvgPool2d(Module):
@@ -169,8 +193,14 @@ class AvgPool2d(Module):
         self.padding, self.ceil_mode, self.count_include_pad = padding, ceil_mode, count_include_pad
 
     def forward(self, x):
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, ceil_mode=self.ceil_mode,
-                            count_include_pad=self.count_include_pad)
+        return F.avg_pool2d(
+            x,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            ceil_mode=self.ceil_mode,
+            count_include_pad=self.count_include_pad,
+        )
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"

@@ -175,15 +175,21 @@ class Module:
             raise TypeError(f"{kind} name must be a str, got {type(name).__name__}")
         if name == "" or "." in name:
             raise KeyError(f"{kind} name must be non-empty and contain no '.', got {name!r}")
-        if name in self.__dict__ and name not in self._parameters and name not in self._buffers \
-                and name not in self._modules:
+        if (
+            name in self.__dict__
+            and name not in self._parameters
+            and name not in self._buffers
+            and name not in self._modules
+        ):
             raise KeyError(f"attribute '{name}' already exists on {type(self).__name__}")
 
     def register_parameter(self, name: str, param) -> None:
         """``register_parameter("w", Parameter(...))``, or ``None`` for an optional, absent parameter."""
         self._check_new_name("parameter", name)
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"register_parameter: '{name}' must be a tg.nn.Parameter or None, got {type(param).__name__}")
+            raise TypeError(
+                f"register_parameter: '{name}' must be a tg.nn.Parameter or None, got {type(param).__name__}"
+            )
         self._unregister(name)
         self._parameters[name] = param
         object.__setattr__(self, name, param)
@@ -270,7 +276,9 @@ class Module:
         for part in target.split(".") if target else []:
             child = module._modules.get(part)
             if child is None:
-                raise AttributeError(f"get_submodule: {type(module).__name__} has no submodule '{part}' (in {target!r})")
+                raise AttributeError(
+                    f"get_submodule: {type(module).__name__} has no submodule '{part}' (in {target!r})"
+                )
             module = child
         return module
 

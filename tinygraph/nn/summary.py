@@ -29,11 +29,11 @@ __all__ = ["LayerSummary", "ModelSummary", "summary"]
 
 @dataclass
 class LayerSummary:
-    name: str           # dotted path in the model, e.g. "layer1.0.conv1"
-    type: str           # class name, e.g. "Conv2d"
+    name: str  # dotted path in the model, e.g. "layer1.0.conv1"
+    type: str  # class name, e.g. "Conv2d"
     output_shape: tuple  # shape of the output (a tuple of shapes for several outputs)
-    params: int         # parameters owned by this layer itself
-    macs: int           # multiply-adds of this call
+    params: int  # parameters owned by this layer itself
+    macs: int  # multiply-adds of this call
 
 
 @dataclass
@@ -49,13 +49,13 @@ class ModelSummary:
 
     def __str__(self) -> str:
         header = ("Layer (type)", "Output shape", "Params", "Mult-adds")
-        rows = [(f"{s.name} ({s.type})", _shape_text(s.output_shape), f"{s.params:,}", f"{s.macs:,}")
-                for s in self.layers]
+        rows = [
+            (f"{s.name} ({s.type})", _shape_text(s.output_shape), f"{s.params:,}", f"{s.macs:,}") for s in self.layers
+        ]
         widths = [max(len(r[i]) for r in rows + [header]) for i in range(4)]
 
         def line(cells):
-            return (f"{cells[0]:<{widths[0]}}  {cells[1]:<{widths[1]}}  "
-                    f"{cells[2]:>{widths[2]}}  {cells[3]:>{widths[3]}}")
+            return f"{cells[0]:<{widths[0]}}  {cells[1]:<{widths[1]}}  {cells[2]:>{widths[2]}}  {cells[3]:>{widths[3]}}"
 
         rule = "-" * len(line(header))
         return "\n".join(
@@ -116,8 +116,16 @@ def summary(model: Module, input_shape, dtype=None, verbose: bool = True) -> Mod
     def record(name):
         def hook(module, inputs, output):
             own = sum(p.data.size for p in module.parameters(recurse=False))
-            layers.append(LayerSummary(name or type(module).__name__, type(module).__name__,
-                                       _output_shape(output), int(own), _macs(module, output)))
+            layers.append(
+                LayerSummary(
+                    name or type(module).__name__,
+                    type(module).__name__,
+                    _output_shape(output),
+                    int(own),
+                    _macs(module, output),
+                )
+            )
+
         return hook
 
     for name, module in model.named_modules():

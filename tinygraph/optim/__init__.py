@@ -1,10 +1,10 @@
 """``tg.optim``: optimizers (SGD, Adam, AdamW), learning-rate schedules and gradient clipping.
 
-    opt = tg.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    sched = tg.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
-    for x, y in loader:
-        opt.zero_grad(); tg.functional.cross_entropy(model(x), y).backward(); opt.step()
-    sched.step()   # once per epoch
+opt = tg.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+sched = tg.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
+for x, y in loader:
+    opt.zero_grad(); tg.functional.cross_entropy(model(x), y).backward(); opt.step()
+sched.step()   # once per epoch
 """
 
 from . import lr_scheduler

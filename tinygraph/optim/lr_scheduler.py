@@ -35,8 +35,10 @@ class LRScheduler:
             if last_epoch == -1:
                 group.setdefault("initial_lr", group["lr"])
             elif "initial_lr" not in group:
-                raise KeyError(f"{type(self).__name__}: param group {i} has no 'initial_lr' to resume from "
-                               f"(last_epoch={last_epoch}); construct with last_epoch=-1 first")
+                raise KeyError(
+                    f"{type(self).__name__}: param group {i} has no 'initial_lr' to resume from "
+                    f"(last_epoch={last_epoch}); construct with last_epoch=-1 first"
+                )
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
         self.step()
@@ -131,7 +133,9 @@ class LambdaLR(LRScheduler):
         groups = len(optimizer.param_groups)
         self.lr_lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * groups
         if len(self.lr_lambdas) != groups:
-            raise ValueError(f"LambdaLR: expected {groups} lr_lambdas (one per param group), got {len(self.lr_lambdas)}")
+            raise ValueError(
+                f"LambdaLR: expected {groups} lr_lambdas (one per param group), got {len(self.lr_lambdas)}"
+            )
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list:

@@ -20,8 +20,15 @@ __all__ = ["SGD"]
 
 
 class SGD(Optimizer):
-    def __init__(self, params, lr=required, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False):
+    def __init__(
+        self,
+        params,
+        lr=required,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ):
         if lr is not required and lr < 0.0:
             raise ValueError(f"SGD: invalid learning rate lr={lr} (must be >= 0)")
         if momentum < 0.0:
@@ -29,8 +36,10 @@ class SGD(Optimizer):
         if weight_decay < 0.0:
             raise ValueError(f"SGD: invalid weight_decay={weight_decay} (must be >= 0)")
         if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError(f"SGD: nesterov momentum needs momentum > 0 and dampening = 0, "
-                             f"got momentum={momentum}, dampening={dampening}")
+            raise ValueError(
+                f"SGD: nesterov momentum needs momentum > 0 and dampening = 0, "
+                f"got momentum={momentum}, dampening={dampening}"
+            )
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
         super().__init__(params, defaults)
 
