@@ -302,6 +302,8 @@ def test_var_matches_numpy_with_and_without_bessel_correction(data):
     expected = np.var(x, axis=dim, keepdims=keepdim, ddof=1 if unbiased else 0)
     assert_matches(tg.tensor(x).var(dim, keepdim=keepdim, unbiased=unbiased), expected)
     check_grad(lambda t: t.var(dim, keepdim=keepdim, unbiased=unbiased), x)
+    std = np.std(x, axis=dim, keepdims=keepdim, ddof=1 if unbiased else 0)
+    assert_matches(tg.tensor(x).std(dim, keepdim=keepdim, unbiased=unbiased), std)
 
 
 @given(x=arrays(st.just(())))
