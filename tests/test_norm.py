@@ -35,6 +35,10 @@ def numpy_batch_norm(x, weight, bias, eps):
     )
 
 
+def builds(kernel):
+    return kernel.serial, kernel.parallel
+
+
 def as_ncl(x):
     return np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
 
@@ -48,27 +52,30 @@ def test_kernels_fast_equal_reference_equal_numpy(shape, dtype, seed, batch_stat
     x = (rng.standard_normal(shape) * 3 + 5).astype(dtype)  # a large mean: two-pass variance matters
     w, b = rng.standard_normal(shape[1]).astype(dtype), rng.standard_normal(shape[1]).astype(dtype)
     x3 = as_ncl(x)
-    mean, var = K.batch_norm_stats(x3)
     ref_mean, ref_var = K.batch_norm_stats_reference(x3)
     axes = (0,) + tuple(range(2, x.ndim))
     tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(ref_mean, x.astype(np.float64).mean(axis=axes), **tol)
     np.testing.assert_allclose(ref_var, x.astype(np.float64).var(axis=axes), **tol)
-    np.testing.assert_allclose(mean, ref_mean, **tol)
-    np.testing.assert_allclose(var, ref_var, **tol)
-
-    inv_std = 1.0 / np.sqrt(var + 1e-5)
-    y = K.batch_norm_forward(x3, mean, inv_std, w, b)
-    assert y.dtype == dtype
-    np.testing.assert_allclose(K.batch_norm_forward_reference(x3, mean, inv_std, w, b), y, **tol)
-    np.testing.assert_allclose(y.reshape(shape), numpy_batch_norm(x.astype(np.float64), w, b, 1e-5), **tol)
-
+    inv_std = 1.0 / np.sqrt(ref_var + 1e-5)
+    y_ref = K.batch_norm_forward_reference(x3, ref_mean, inv_std, w, b)
+    np.testing.assert_allclose(y_ref.reshape(shape), numpy_batch_norm(x.astype(np.float64), w, b, 1e-5), **tol)
     g = rng.standard_normal(x3.shape).astype(dtype)
-    fast = K.batch_norm_backward(g, x3, mean, inv_std, w, batch_stats)
-    ref = K.batch_norm_backward_reference(g, x3, mean, inv_std, w, batch_stats)
-    assert fast[0].dtype == dtype
-    for a, r in zip(fast, ref):
-        np.testing.assert_allclose(a, r, rtol=1e-4 if dtype == np.float32 else 1e-9, atol=1e-4 if dtype == np.float32 else 1e-9)
+    grads_ref = K.batch_norm_backward_reference(g, x3, ref_mean, inv_std, w, batch_stats)
+    grad_tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-9)
+
+    # both compiled builds: small inputs run the serial one, large ones the parallel one
+    for stats, forward, backward in zip(*(builds(k) for k in (K.batch_norm_stats, K.batch_norm_forward, K.batch_norm_backward))):
+        mean, var = stats(x3)
+        np.testing.assert_allclose(mean, ref_mean, **tol)
+        np.testing.assert_allclose(var, ref_var, **tol)
+        y = forward(x3, ref_mean, inv_std, w, b)
+        assert y.dtype == dtype
+        np.testing.assert_allclose(y, y_ref, **tol)
+        grads = backward(g, x3, ref_mean, inv_std, w, batch_stats)
+        assert grads[0].dtype == dtype
+        for a, r in zip(grads, grads_ref):
+            np.testing.assert_allclose(a, r, **grad_tol)
 
 
 def test_reference_backward_matches_finite_differences_of_reference_forward():

@@ -122,6 +122,11 @@ def distinct_values(shape, seed):
     return rng.permutation(int(np.prod(shape))).reshape(shape).astype(np.float64)
 
 
+def builds(kernel):
+    """Both compiled builds of a fast kernel: small inputs run the serial one, large ones the parallel one."""
+    return kernel.serial, kernel.parallel
+
+
 seeds = st.integers(0, 2**31 - 1)
 dtypes = st.sampled_from([np.float32, np.float64])
 
@@ -143,13 +148,14 @@ def test_max_pool_fast_equals_reference_equals_numpy(case, dtype, seed):
     shape, k, s, p, d, ceil_mode = case
     x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
     out_size = out_size_of(shape, k, s, p, d, ceil_mode)
-    fast, fast_idx = K.max_pool2d_forward(x, k, s, p, d, out_size)
     ref, ref_idx = K.max_pool2d_forward_reference(x, k, s, p, d, out_size)
     oracle, oracle_idx = numpy_max_pool(x, k, s, p, d, out_size)
     np.testing.assert_array_equal(ref, oracle)
     np.testing.assert_array_equal(ref_idx, oracle_idx)
-    np.testing.assert_array_equal(fast, ref)
-    np.testing.assert_array_equal(fast_idx, ref_idx)
+    for build in builds(K.max_pool2d_forward):
+        fast, fast_idx = build(x, k, s, p, d, out_size)
+        np.testing.assert_array_equal(fast, ref)
+        np.testing.assert_array_equal(fast_idx, ref_idx)
 
 
 @given(pool_cases(), seeds, st.integers(1, 3))
@@ -189,7 +195,6 @@ def test_max_pool_backward_fast_equals_reference_and_oracle_scatter(case, seed):
     out_size = out_size_of(shape, k, s, p, d, ceil_mode)
     _, idx = K.max_pool2d_forward(x, k, s, p, d, out_size)
     g = rng.standard_normal(shape[:2] + out_size)
-    fast = K.max_pool2d_backward(g, idx, shape[2:])
     ref = K.max_pool2d_backward_reference(g, idx, shape[2:])
     oracle = np.zeros((shape[0] * shape[1], shape[2] * shape[3]))
     _, oracle_idx = numpy_max_pool(x, k, s, p, d, out_size)
@@ -197,8 +202,9 @@ def test_max_pool_backward_fast_equals_reference_and_oracle_scatter(case, seed):
     for plane in range(len(oracle)):  # np.add.at accumulates where windows share a winner
         valid = flat_idx[plane] >= 0
         np.add.at(oracle[plane], flat_idx[plane][valid], g.reshape(len(oracle), -1)[plane][valid])
-    np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(fast, oracle.reshape(shape), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ref, oracle.reshape(shape), rtol=1e-12, atol=1e-12)
+    for build in builds(K.max_pool2d_backward):
+        np.testing.assert_allclose(build(g, idx, shape[2:]), ref, rtol=1e-12, atol=1e-12)
 
 
 @settings(max_examples=20)
@@ -230,12 +236,12 @@ def test_avg_pool_fast_equals_reference_equals_numpy(case, dtype, seed, count_in
     x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
     out_size = out_size_of(shape, k, s, p, (1, 1), ceil_mode)
     override = divisor_override or 0
-    fast = K.avg_pool2d_forward(x, k, s, p, out_size, count_include_pad, override)
     ref = K.avg_pool2d_forward_reference(x, k, s, p, out_size, count_include_pad, override)
     oracle = numpy_avg_pool(x, k, s, p, out_size, count_include_pad, divisor_override)
     tol = 1e-6 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(ref, oracle, rtol=tol, atol=tol)
-    np.testing.assert_allclose(fast, ref, rtol=tol, atol=tol)
+    for build in builds(K.avg_pool2d_forward):
+        np.testing.assert_allclose(build(x, k, s, p, out_size, count_include_pad, override), ref, rtol=tol, atol=tol)
     out = avg_pool2d(tg.tensor(x), k, s, p, ceil_mode, count_include_pad, divisor_override)
     assert out.shape == shape[:2] + out_size and out.dtype == dtype
 
@@ -247,9 +253,10 @@ def test_avg_pool_backward_is_the_adjoint_and_matches_reference(case, seed, coun
     rng = np.random.default_rng(seed)
     out_size = out_size_of(shape, k, s, p, (1, 1), ceil_mode)
     x, g = rng.standard_normal(shape), rng.standard_normal(shape[:2] + out_size)
-    fast = K.avg_pool2d_backward(g, shape[2:], k, s, p, count_include_pad, 0)
     ref = K.avg_pool2d_backward_reference(g, shape[2:], k, s, p, count_include_pad, 0)
-    np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-12)
+    for build in builds(K.avg_pool2d_backward):
+        fast = build(g, shape[2:], k, s, p, count_include_pad, 0)
+        np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-12)
     # pooling is linear, so its backward is its transpose: <pool(x), g> == <x, pool^T(g)>
     forward = numpy_avg_pool(x, k, s, p, out_size, count_include_pad)
     np.testing.assert_allclose(np.sum(forward * g), np.sum(x * fast), rtol=1e-10, atol=1e-10)
@@ -280,14 +287,15 @@ def test_adaptive_avg_pool_fast_equals_reference_equals_matrix_form(case, dtype,
     A_h, A_w = adaptive_matrix(shape[2], out_size[0]), adaptive_matrix(shape[3], out_size[1])
     oracle = A_h @ x.astype(np.float64) @ A_w.T
     ref = K.adaptive_avg_pool2d_forward_reference(x, out_size)
-    fast = K.adaptive_avg_pool2d_forward(x, out_size)
     tol = 1e-6 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(ref, oracle, rtol=tol, atol=tol)
-    np.testing.assert_allclose(fast, ref, rtol=tol, atol=tol)
+    for build in builds(K.adaptive_avg_pool2d_forward):
+        np.testing.assert_allclose(build(x, out_size), ref, rtol=tol, atol=tol)
     # backward: the transpose of the same matrices
     g = rng.standard_normal(shape[:2] + out_size)
     grad_oracle = A_h.T @ g @ A_w
-    np.testing.assert_allclose(K.adaptive_avg_pool2d_backward(g, shape[2:]), grad_oracle, rtol=1e-12, atol=1e-12)
+    for build in builds(K.adaptive_avg_pool2d_backward):
+        np.testing.assert_allclose(build(g, shape[2:]), grad_oracle, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(
         K.adaptive_avg_pool2d_backward_reference(g, shape[2:]), grad_oracle, rtol=1e-12, atol=1e-12
     )
@@ -307,3 +315,15 @@ def test_global_average_pool_is_the_plane_mean(dtype):
     out = adaptive_avg_pool2d(tg.tensor(x), 1)
     assert out.shape == (3, 4, 1, 1) and out.dtype == dtype
     np.testing.assert_allclose(out.data[..., 0, 0], x.mean(axis=(2, 3)), rtol=1e-6)
+
+
+def test_inputs_above_the_threshold_take_the_parallel_build_and_agree():
+    shape = (2, 8, 64, 64)
+    assert np.prod(shape) >= K.PARALLEL_MIN_SIZE
+    x = distinct_values(shape, 0)
+    out, idx = K.max_pool2d_forward(x, (3, 3), (2, 2), (1, 1), (1, 1), (32, 32))
+    oracle, oracle_idx = numpy_max_pool(x, (3, 3), (2, 2), (1, 1), (1, 1), (32, 32))
+    np.testing.assert_array_equal(out, oracle)
+    np.testing.assert_array_equal(idx, oracle_idx)
+    avg = K.avg_pool2d_forward(x, (3, 3), (2, 2), (1, 1), (32, 32), False, 0)
+    np.testing.assert_allclose(avg, numpy_avg_pool(x, (3, 3), (2, 2), (1, 1), (32, 32), False), rtol=1e-12)

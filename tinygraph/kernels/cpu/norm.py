@@ -32,6 +32,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .pool import serial_when_small  # small inputs skip the thread start-up; see its docstring
+
 __all__ = [
     "batch_norm_stats",
     "batch_norm_forward",
@@ -130,6 +132,7 @@ def batch_norm_backward_reference(grad_out, x, mean, inv_std, weight, batch_stat
 _SUM_MATH = {"reassoc", "contract"}
 
 
+@serial_when_small
 @njit(parallel=True, cache=True, fastmath=_SUM_MATH)
 def batch_norm_stats(x):
     """Fast per-channel mean and biased variance of ``x: (N, C, L)``; float64 ``(C,)`` arrays.
@@ -158,6 +161,7 @@ def batch_norm_stats(x):
     return mean, var
 
 
+@serial_when_small
 @njit(parallel=True, cache=True)
 def batch_norm_forward(x, mean, inv_std, weight, bias):
     """Fast ``y = weight * (x - mean) * inv_std + bias``; same contract as the reference.
@@ -177,6 +181,7 @@ def batch_norm_forward(x, mean, inv_std, weight, bias):
     return y
 
 
+@serial_when_small
 @njit(parallel=True, cache=True, fastmath=_SUM_MATH)
 def batch_norm_backward(grad_out, x, mean, inv_std, weight, batch_stats):
     """Fast batch-norm backward; same contract as :func:`batch_norm_backward_reference`.

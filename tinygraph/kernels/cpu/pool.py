@@ -22,16 +22,21 @@ Why the fast kernels are faster than the reference:
 
 1. They are compiled (Numba), and ``prange`` runs the ``N*C`` independent planes on all cores.
    Each plane writes only its own output (and, backward, its own gradient plane), so threads
-   never race, even where pooling windows overlap.
+   never race, even where pooling windows overlap.  Small inputs run a serial build of the same
+   code instead, because waking threads costs more than the work (``serial_when_small``).
 2. Instead of testing every tap of every window against the borders, they first compute the
    range of taps that land inside the input (``_first_tap``/``_end_tap``), so the inner loops
    have no bounds checks and no branches other than the comparison itself.
-3. Nothing is allocated inside the loops; outputs are allocated once per call.
+3. Window sums (average pooling) loop over row slices and may be reassociated, so they run as
+   SIMD partial sums (see ``_window_sum``); the reference adds one value at a time.
+4. Nothing is allocated inside the loops; outputs are allocated once per call.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import types
 
 import numpy as np
 from numba import njit, prange
@@ -226,6 +231,37 @@ def adaptive_avg_pool2d_backward_reference(grad_out, in_size):
 # drivers that run the planes in parallel.
 # =====================================================================================
 
+#: Inputs with fewer elements than this run the serial build of a kernel (see ``serial_when_small``).
+PARALLEL_MIN_SIZE = 1 << 16
+
+
+def serial_when_small(parallel_kernel):
+    """Compile a ``prange`` kernel twice and pick a build per call by the size of its first argument.
+
+    Starting the worker threads of a parallel loop costs more than a small op: on this 2-core
+    machine a 2x4x4 max pool took 30-100 us through the parallel build and 1.5 us through the
+    serial one (and 11 us with ``numba.set_num_threads(1)``), and under load from other
+    processes the parallel build lost even at 300k elements.  Compiled without
+    ``parallel=True``, ``prange`` is a plain ``range``, so the serial build is the very same
+    source.  It is given its own name (``<name>_serial``) so the two builds get separate
+    entries in Numba's on-disk cache (which keys files by function name, not by flags).
+
+    The returned function has ``.parallel`` and ``.serial`` attributes, so tests can hold both
+    builds to the reference.
+    """
+    source = parallel_kernel.py_func
+    twin = types.FunctionType(source.__code__, source.__globals__, source.__name__ + "_serial", source.__defaults__)
+    twin.__qualname__ = source.__qualname__ + "_serial"
+    serial_kernel = njit(cache=True)(twin)
+
+    @functools.wraps(source)
+    def kernel(first, *args, **kwargs):
+        build = parallel_kernel if first.size >= PARALLEL_MIN_SIZE else serial_kernel
+        return build(first, *args, **kwargs)
+
+    kernel.parallel, kernel.serial = parallel_kernel, serial_kernel
+    return kernel
+
 
 @njit(cache=True)
 def _first_tap(start, dilation):
@@ -273,6 +309,7 @@ def _max_pool_plane(x, out, argmax, kernel_size, stride, padding, dilation):
             argmax[oh, ow] = best_at
 
 
+@serial_when_small
 @njit(parallel=True, cache=True)
 def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size):
     """Fast max pooling; same contract as :func:`max_pool2d_forward_reference`.
@@ -291,6 +328,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size):
     return out, argmax
 
 
+@serial_when_small
 @njit(parallel=True, cache=True)
 def max_pool2d_backward(grad_out, argmax, in_size):
     """Fast max-pool backward; same contract as :func:`max_pool2d_backward_reference`.
@@ -397,6 +435,7 @@ def _avg_pool_plane_backward(grad_out, grad_x, kernel_size, stride, padding, cou
                 _window_add(grad_x, h0, h1, w0, w1, grad_out[oh, ow] / divisor)
 
 
+@serial_when_small
 @njit(parallel=True, cache=True)
 def avg_pool2d_forward(x, kernel_size, stride, padding, out_size, count_include_pad, divisor_override):
     """Fast average pooling; same contract as :func:`avg_pool2d_forward_reference`.
@@ -413,6 +452,7 @@ def avg_pool2d_forward(x, kernel_size, stride, padding, out_size, count_include_
     return out
 
 
+@serial_when_small
 @njit(parallel=True, cache=True)
 def avg_pool2d_backward(grad_out, in_size, kernel_size, stride, padding, count_include_pad, divisor_override):
     """Fast average-pool backward; same contract as :func:`avg_pool2d_backward_reference`.
@@ -437,6 +477,7 @@ def _adaptive_range(i, in_len, out_len):
     return (i * in_len) // out_len, ((i + 1) * in_len + out_len - 1) // out_len
 
 
+@serial_when_small
 @njit(parallel=True, cache=True)
 def adaptive_avg_pool2d_forward(x, out_size):
     """Fast adaptive average pooling; same contract as :func:`adaptive_avg_pool2d_forward_reference`.
@@ -458,6 +499,7 @@ def adaptive_avg_pool2d_forward(x, out_size):
     return out
 
 
+@serial_when_small
 @njit(parallel=True, cache=True)
 def adaptive_avg_pool2d_backward(grad_out, in_size):
     """Fast adaptive-average-pool backward; same contract as the reference, planes in parallel."""
