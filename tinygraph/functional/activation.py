@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from ..autograd import Function
+from ..kernels.cpu.special import erf
 from ..tensor import _normalize_dim
 
 
@@ -69,7 +70,7 @@ class GELU(Function):
 
     @staticmethod
     def forward(ctx, x):
-        cdf = 0.5 * (1 + _erf(x / math.sqrt(2)))
+        cdf = 0.5 * (1 + erf(x / math.sqrt(2)))
         ctx.save_for_backward(x, cdf)
         return x * cdf
 
@@ -78,11 +79,6 @@ class GELU(Function):
         x, cdf = ctx.saved_arrays
         pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
         return grad * (cdf + x * pdf)  # d/dx [x Phi(x)] = Phi(x) + x phi(x)
-
-
-def _erf(x: np.ndarray) -> np.ndarray:
-    """Vectorised error function (NumPy has none); math.erf per element keeps full precision."""
-    return np.vectorize(math.erf, otypes=[x.dtype])(x) if x.size else x.copy()
 
 
 class Softmax(Function):

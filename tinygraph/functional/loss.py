@@ -115,7 +115,8 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     rows = np.arange(labels.size)
     q = np.zeros((labels.size, num_classes), dtype=input.dtype)
     q[rows[used], labels[used]] = (1 - label_smoothing) * w[labels[used]]
-    q[used] += (label_smoothing / num_classes) * w
+    if label_smoothing:
+        q[used] += (label_smoothing / num_classes) * w
     losses = SoftTargetCrossEntropy.apply(_class_last(input), q)
     losses = losses.reshape(target_array.shape)
     denominator = float(w[labels[used]].sum())
