@@ -274,9 +274,11 @@ def _first_tap(start, dilation):
 @njit(cache=True)
 def _end_tap(start, k, dilation, size):
     """One past the last tap j < k with ``start + j*dilation < size`` (drops the trailing padding)."""
+    if start + (k - 1) * dilation < size:
+        return k  # the usual case, a window inside the input: no integer division (slow) needed
     if start >= size:
         return 0
-    return min(k, (size - start + dilation - 1) // dilation)
+    return (size - start + dilation - 1) // dilation
 
 
 @njit(cache=True)
