@@ -83,7 +83,7 @@ def device_name() -> str | None:
 def require(op: str = "to('cuda')") -> None:
     """Raise a RuntimeError saying why, unless CUDA is available."""
     if not is_available():
-        raise RuntimeError(f"{op}: CUDA is not available: {unavailable_reason()}")
+        raise RuntimeError(f"{op}: CUDA is not available: {unavailable_reason()}. (Everything else runs on 'cpu'.)")
 
 
 def to_device(array):
