@@ -21,7 +21,8 @@ skip_without_cuda()
 from tinygraph.kernels.cpu import conv as cpu_conv  # noqa: E402
 from tinygraph.kernels.cpu import norm as cpu_norm  # noqa: E402
 from tinygraph.kernels.cpu import pool as cpu_pool  # noqa: E402
-from tinygraph.kernels.cuda import conv, loss, norm, optim, pool  # noqa: E402
+from tinygraph.kernels.cpu import special as cpu_special  # noqa: E402
+from tinygraph.kernels.cuda import conv, loss, norm, optim, pool, special  # noqa: E402
 from tinygraph.kernels.cuda.array import to_device as dev  # noqa: E402
 from tinygraph.kernels.cuda.launch import REDUCE_THREADS  # noqa: E402
 
@@ -256,3 +257,12 @@ def test_fused_adam_matches_tinygraph_adam(cls, weight_decay, amsgrad):
         optim.adam_step(pd, dev(g), m, v, 0.01, 0.9, 0.99, 1e-8, weight_decay, t, decoupled=cls == "AdamW",
                         max_exp_avg_sq=vmax if amsgrad else None)
     assert_same(pd, p.data, rtol=1e-10)
+
+
+# --------------------------------------------------------------------------- special
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_erf_matches_cpu(dtype):
+    x = np.array([[-3.0, -0.5, 0.0], [0.25, 1.0, 6.0]], dtype=dtype)
+    assert_same(special.erf(dev(x)), cpu_special.erf(x), rtol=1e-6)

@@ -37,7 +37,7 @@ from . import elementwise, reduce as _reduce
 from .launch import broadcast_strides, contiguous_strides, kernel_shape, kernel_strides
 from .matmul import matmul as _matmul_launch
 
-__all__ = ["CudaArray", "to_device", "empty", "zeros", "full", "is_cuda_array", "erf"]
+__all__ = ["CudaArray", "to_device", "empty", "zeros", "full", "is_cuda_array"]
 
 DEVICE = "cuda"
 
@@ -377,14 +377,6 @@ def to_device(array) -> CudaArray:
 
 def is_cuda_array(x) -> bool:
     return isinstance(x, CudaArray)
-
-
-def erf(x: CudaArray) -> CudaArray:
-    """The error function elementwise (NumPy has no ``erf`` ufunc; GELU needs it)."""
-    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
-    out = empty(x.shape, dtype)
-    elementwise.unary("erf", out._flat, kernel_shape(x.shape), x._operand(x.shape))
-    return out
 
 
 # ================================================================= operands and scalars

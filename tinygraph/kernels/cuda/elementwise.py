@@ -211,7 +211,7 @@ UNARY = {
     "log": _log,
     "sqrt": _sqrt,
     "tanh": _tanh,
-    "erf": _erf,  # not a NumPy ufunc: reached through array.erf (GELU)
+    "erf": _erf,  # not a NumPy ufunc: reached through special.erf (GELU)
     "square": _square,
     "logical_not": _logical_not,
     "isnan": _isnan,
