@@ -73,6 +73,10 @@ def test_conv2d_matches_cpu_forward_adjoint_and_finite_differences(case):
     dw = host(conv.conv2d_backward_weight(dev(x), dev(g), *geometry, ks))
     assert_same(dx, cpu_conv.conv2d_backward_input_reference(g, w, *geometry, xs[2:]), rtol=1e-10, atol=1e-12)
     assert_same(dw, cpu_conv.conv2d_backward_weight_reference(x, g, *geometry, ks), rtol=1e-10, atol=1e-12)
+    both = conv.conv2d_backward(dev(g), dev(x), dev(w), *geometry, xs[2:], ks)
+    assert_same(both[0], dx, rtol=1e-12)
+    assert_same(both[1], dw, rtol=1e-12)
+    assert conv.conv2d_backward(dev(g), None, dev(w), *geometry, xs[2:], ks, need_weight=False)[1] is None
     # adjoint identities: the backward kernels are the transposes of the (linear) forward map
     np.testing.assert_allclose(np.sum(want * g), np.sum(x * dx), rtol=1e-10)
     np.testing.assert_allclose(np.sum(want * g), np.sum(w * dw), rtol=1e-10)

@@ -36,7 +36,7 @@ from .array import CudaArray, empty
 from .launch import REDUCE_THREADS, THREADS, blocks_for
 from .reduce import block_sum
 
-__all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight"]
+__all__ = ["conv2d_forward", "conv2d_backward", "conv2d_backward_input", "conv2d_backward_weight"]
 
 
 @functools.cache
@@ -198,3 +198,14 @@ def conv2d_backward_weight(x: CudaArray, grad_out: CudaArray, stride, padding, d
             _pair(stride), _pair(padding), _pair(dilation), int(groups),
         )
     return grad_w
+
+
+def conv2d_backward(grad_out: CudaArray, x, weight, stride, padding, dilation, groups: int, in_size, kernel_size,
+                    need_input: bool = True, need_weight: bool = True):
+    """Both gradients, ``(grad_x or None, grad_w or None)``: same contract as the CPU ``conv2d_backward``.
+
+    The two are separate kernels here (different thread mappings), so this only runs the wanted ones.
+    """
+    grad_x = conv2d_backward_input(grad_out, weight, stride, padding, dilation, groups, in_size) if need_input else None
+    grad_w = conv2d_backward_weight(x, grad_out, stride, padding, dilation, groups, kernel_size) if need_weight else None
+    return grad_x, grad_w
