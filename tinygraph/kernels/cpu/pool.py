@@ -27,8 +27,8 @@ Why the fast kernels are faster than the reference:
 2. Instead of testing every tap of every window against the borders, they first compute the
    range of taps that land inside the input (``_first_tap``/``_end_tap``), so the inner loops
    have no bounds checks and no branches other than the comparison itself.
-3. Window sums (average pooling) loop over row slices and may be reassociated, so they run as
-   SIMD partial sums (see ``_window_sum``); the reference adds one value at a time.
+3. The large window sums of adaptive pooling loop over row slices and may be reassociated, so
+   they run as SIMD partial sums (see ``_window_sum``); the reference adds one value at a time.
 4. Nothing is allocated inside the loops; outputs are allocated once per call.
 """
 
@@ -354,32 +354,23 @@ def max_pool2d_backward(grad_out, argmax, in_size):
 
 
 @njit(cache=True)
-def _avg_window(oh, ow, in_size, kernel_size, stride, padding, count_include_pad, divisor_override):
-    """Rows [h0, h1), columns [w0, w1) of one average window clipped to the input, and its divisor.
+def _avg_span(o, stride, padding, k, size):
+    """Window of output ``o`` along one axis: ``[lo, hi)`` clipped to the input, and its length in the padded input.
 
-    PyTorch's rule: the window is first clipped to the PADDED input (this is what ceil_mode
-    windows that hang past the padding lose), that size is the divisor with
-    ``count_include_pad``; then it is clipped to the real input, whose size is the divisor
-    without it.
+    PyTorch's rule: the window is first clipped to the PADDED input (that is all a ceil_mode
+    window hanging past the padding loses); that length is what ``count_include_pad`` divides
+    by.  Then it is clipped to the real input.
     """
-    H, W = in_size
-    kH, kW = kernel_size
-    sH, sW = stride
-    pH, pW = padding
-    h0 = oh * sH - pH
-    w0 = ow * sW - pW
-    h1 = min(h0 + kH, H + pH)
-    w1 = min(w0 + kW, W + pW)
-    padded_size = (h1 - h0) * (w1 - w0)
-    h0, w0 = max(h0, 0), max(w0, 0)
-    h1, w1 = min(h1, H), min(w1, W)
+    lo = o * stride - padding
+    hi = min(lo + k, size + padding)
+    return max(lo, 0), min(hi, size), hi - lo
+
+
+@njit(cache=True)
+def _avg_divisor(h0, h1, w0, w1, padded_area, count_include_pad, divisor_override):
     if divisor_override != 0:
-        divisor = divisor_override
-    elif count_include_pad:
-        divisor = padded_size
-    else:
-        divisor = (h1 - h0) * (w1 - w0)
-    return h0, h1, w0, w1, divisor
+        return divisor_override
+    return padded_area if count_include_pad else (h1 - h0) * (w1 - w0)
 
 
 # Sums: ``fastmath={"reassoc"}`` lets LLVM reorder the additions of a window sum and so use SIMD
@@ -390,7 +381,7 @@ _SUM_MATH = {"reassoc", "contract"}
 
 @njit(cache=True, fastmath=_SUM_MATH)
 def _window_sum(plane, h0, h1, w0, w1):
-    """Sum of ``plane[h0:h1, w0:w1]`` (float64 accumulator, also for float32 input).
+    """Sum of ``plane[h0:h1, w0:w1]`` (float64 accumulator, also for float32 input), for large windows.
 
     Loops over row slices from index 0, which Numba knows to be non-negative: with a loop
     from ``w0`` it must allow for negative (wrap-around) indices, and that check stops SIMD.
@@ -417,12 +408,16 @@ def _avg_pool_plane(x, out, kernel_size, stride, padding, count_include_pad, div
     H, W = x.shape
     OH, OW = out.shape
     for oh in range(OH):
+        h0, h1, padded_h = _avg_span(oh, stride[0], padding[0], kernel_size[0], H)
         for ow in range(OW):
-            h0, h1, w0, w1, divisor = _avg_window(
-                oh, ow, (H, W), kernel_size, stride, padding, count_include_pad, divisor_override
-            )
+            w0, w1, padded_w = _avg_span(ow, stride[1], padding[1], kernel_size[1], W)
+            total = 0.0  # float64 accumulator, also for float32 input
+            for ih in range(h0, h1):  # pooling windows are small: plain loops beat row slices here
+                for iw in range(w0, w1):
+                    total += x[ih, iw]
+            divisor = _avg_divisor(h0, h1, w0, w1, padded_h * padded_w, count_include_pad, divisor_override)
             empty = h1 <= h0 or w1 <= w0  # cannot happen for valid arguments; PyTorch gives 0
-            out[oh, ow] = 0.0 if empty else _window_sum(x, h0, h1, w0, w1) / divisor
+            out[oh, ow] = 0.0 if empty else total / divisor
 
 
 @njit(cache=True)
@@ -430,12 +425,16 @@ def _avg_pool_plane_backward(grad_out, grad_x, kernel_size, stride, padding, cou
     H, W = grad_x.shape
     OH, OW = grad_out.shape
     for oh in range(OH):
+        h0, h1, padded_h = _avg_span(oh, stride[0], padding[0], kernel_size[0], H)
         for ow in range(OW):
-            h0, h1, w0, w1, divisor = _avg_window(
-                oh, ow, (H, W), kernel_size, stride, padding, count_include_pad, divisor_override
-            )
-            if h1 > h0 and w1 > w0:
-                _window_add(grad_x, h0, h1, w0, w1, grad_out[oh, ow] / divisor)
+            w0, w1, padded_w = _avg_span(ow, stride[1], padding[1], kernel_size[1], W)
+            if h1 <= h0 or w1 <= w0:
+                continue
+            divisor = _avg_divisor(h0, h1, w0, w1, padded_h * padded_w, count_include_pad, divisor_override)
+            share = grad_out[oh, ow] / divisor
+            for ih in range(h0, h1):
+                for iw in range(w0, w1):
+                    grad_x[ih, iw] += share
 
 
 @serial_when_small
@@ -444,7 +443,7 @@ def avg_pool2d_forward(x, kernel_size, stride, padding, out_size, count_include_
     """Fast average pooling; same contract as :func:`avg_pool2d_forward_reference`.
 
     Differs from the reference: compiled, planes in parallel, and each window is clipped to the
-    input once (``_avg_window``) instead of testing every tap.  ``divisor_override=0`` means none.
+    input once per axis (``_avg_span``) instead of testing every tap.  ``divisor_override=0`` means none.
     """
     N, C, H, W = x.shape
     OH, OW = out_size
