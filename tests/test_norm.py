@@ -30,9 +30,7 @@ def numpy_batch_norm(x, weight, bias, eps):
     axes = (0,) + tuple(range(2, x.ndim))
     shape = (1, -1) + (1,) * (x.ndim - 2)
     mean, var = x.mean(axis=axes), x.var(axis=axes)  # np.var is the biased one (ddof=0)
-    return (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps) * weight.reshape(shape) + bias.reshape(
-        shape
-    )
+    return (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps) * weight.reshape(shape) + bias.reshape(shape)
 
 
 def builds(kernel):
@@ -65,7 +63,8 @@ def test_kernels_fast_equal_reference_equal_numpy(shape, dtype, seed, batch_stat
     grad_tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-9)
 
     # both compiled builds: small inputs run the serial one, large ones the parallel one
-    for stats, forward, backward in zip(*(builds(k) for k in (K.batch_norm_stats, K.batch_norm_forward, K.batch_norm_backward))):
+    kernels = (K.batch_norm_stats, K.batch_norm_forward, K.batch_norm_backward)
+    for stats, forward, backward in zip(*(builds(k) for k in kernels)):
         mean, var = stats(x3)
         np.testing.assert_allclose(mean, ref_mean, **tol)
         np.testing.assert_allclose(var, ref_var, **tol)
@@ -229,7 +228,8 @@ def test_graph_node_and_no_grad_for_buffers():
         (lambda: batch_norm(tg.randn(3), None, None), "expected input of shape (N, C) or (N, C, H, W), got shape (3,)"),
         (
             lambda: batch_norm(tg.randn(2, 3, 4, 4), tg.zeros(4), tg.ones(4)),
-            "running_mean must have shape (3,), one value per channel of the input of shape (2, 3, 4, 4), got shape (4,)",
+            "running_mean must have shape (3,), one value per channel of the input of shape (2, 3, 4, 4), "
+            "got shape (4,)",
         ),
         (lambda: batch_norm(tg.randn(2, 3), tg.zeros(3), tg.ones(2)), "running_var must have shape (3,)"),
         (lambda: batch_norm(tg.randn(2, 3), None, None, tg.ones(3, 1)), "weight must have shape (3,)"),

@@ -108,8 +108,10 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         raise ValueError(f"{op}: give both running_mean and running_var, or neither")
     running = ()
     if running_mean is not None:
-        running = (_channel_tensor(running_mean, "running_mean", x, op, same_dtype=False),
-                   _channel_tensor(running_var, "running_var", x, op, same_dtype=False))
+        running = (
+            _channel_tensor(running_mean, "running_mean", x, op, same_dtype=False),
+            _channel_tensor(running_var, "running_var", x, op, same_dtype=False),
+        )
     weight = _channel_tensor(weight, "weight", x, op) if weight is not None else Tensor._wrap(np.ones(C, x.dtype))
     bias = _channel_tensor(bias, "bias", x, op) if bias is not None else Tensor._wrap(np.zeros(C, x.dtype))
     return BatchNorm.apply(x, weight, bias, *running, training=bool(training), momentum=float(momentum), eps=float(eps))

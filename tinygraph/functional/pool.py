@@ -78,7 +78,10 @@ def _window_geometry(x, op, kernel_size, stride, padding, dilation, ceil_mode) -
             "as in PyTorch), so that every window overlaps the input"
         )
     H, W = x.shape[-2:]
-    out = (pool_output_size(H, k[0], s[0], p[0], d[0], ceil_mode), pool_output_size(W, k[1], s[1], p[1], d[1], ceil_mode))
+    out = (
+        pool_output_size(H, k[0], s[0], p[0], d[0], ceil_mode),
+        pool_output_size(W, k[1], s[1], p[1], d[1], ceil_mode),
+    )
     if min(out) <= 0:
         raise ValueError(
             f"{op}: input of shape {tuple(x.shape)} with kernel_size={k}, stride={s}, padding={p}, "
@@ -200,9 +203,8 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
     x = _check_input(x, op)
     geometry = _window_geometry(x, op, kernel_size, stride, padding, 1, ceil_mode)
     del geometry["dilation"]  # average pooling has none (PyTorch's neither)
-    if divisor_override is not None and (
-        not isinstance(divisor_override, (int, np.integer)) or isinstance(divisor_override, bool) or divisor_override == 0
-    ):
+    is_int = isinstance(divisor_override, (int, np.integer)) and not isinstance(divisor_override, bool)
+    if divisor_override is not None and (not is_int or divisor_override == 0):
         raise ValueError(f"{op}: divisor_override must be None or a non-zero int, got {divisor_override!r}")
     return AvgPool2d.apply(
         x,

@@ -252,8 +252,10 @@ def serial_when_small(parallel_kernel):
     source = parallel_kernel.py_func
     twin = types.FunctionType(source.__code__, source.__globals__, source.__name__ + "_serial", source.__defaults__)
     twin.__qualname__ = source.__qualname__ + "_serial"
-    options = {key: value for key, value in parallel_kernel.targetoptions.items() if key not in ("parallel", "nopython")}
-    serial_kernel = njit(**options)(twin)  # same options (cache, fastmath, ...), without threads
+    options = dict(parallel_kernel.targetoptions)  # the same cache/fastmath options, without threads
+    options.pop("parallel")
+    options.pop("nopython", None)  # implied by njit
+    serial_kernel = njit(**options)(twin)
 
     @functools.wraps(source)
     def kernel(first, *args, **kwargs):
