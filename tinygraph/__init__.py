@@ -8,7 +8,7 @@
     print(tg.graph(loss))
 """
 
-from . import data, functional
+from . import data, functional, models, nn, optim
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, GradcheckResult, gradcheck
 from .graph import Graph, graph
@@ -47,6 +47,7 @@ from .tensor import (
     zeros,
     zeros_like,
 )
+from .train import History, evaluate, fit, predict
 
 __version__ = "0.1.0"
 

@@ -7,7 +7,7 @@ backward side by side) and the public function users call.
 from ..ops.shape import pad
 from .activation import gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from .conv import conv2d
-from .dropout import dropout
+from .dropout import dropout, dropout2d
 from .linear import linear
 from .loss import cross_entropy, mse_loss, nll_loss
 from .norm import batch_norm
@@ -20,6 +20,7 @@ __all__ = [
     "conv2d",
     "cross_entropy",
     "dropout",
+    "dropout2d",
     "gelu",
     "leaky_relu",
     "linear",
