@@ -27,8 +27,9 @@ Why the fast kernels are faster than the reference:
 2. Instead of testing every tap of every window against the borders, they first compute the
    range of taps that land inside the input (``_first_tap``/``_end_tap``), so the inner loops
    have no bounds checks and no branches other than the comparison itself.
-3. The large window sums of adaptive pooling loop over row slices and may be reassociated, so
-   they run as SIMD partial sums (see ``_window_sum``); the reference adds one value at a time.
+3. The large window sums of adaptive pooling run over contiguous stretches of memory and may be
+   reassociated, so they run as SIMD partial sums (see ``_window_sum``); the reference adds
+   one value at a time.
 4. Nothing is allocated inside the loops; outputs are allocated once per call.
 """
 
@@ -381,28 +382,51 @@ def _avg_divisor(h0, h1, w0, w1, padded_area, count_include_pad, divisor_overrid
 _SUM_MATH = {"reassoc", "contract"}
 
 
-@njit(cache=True, fastmath=_SUM_MATH)
-def _window_sum(plane, h0, h1, w0, w1):
-    """Sum of ``plane[h0:h1, w0:w1]`` (float64 accumulator, also for float32 input), for large windows.
+@njit(cache=True)
+def _runs(W, h0, h1, w0, w1):
+    """A window ``[h0, h1) x [w0, w1)`` of a row-major plane of width W as contiguous runs of the flat plane.
 
-    Loops over row slices from index 0, which Numba knows to be non-negative: with a loop
-    from ``w0`` it must allow for negative (wrap-around) indices, and that check stops SIMD.
+    Returns ``(first, length, count, step)``: runs start at ``first + r*step`` for ``r < count``.
+    Full-width windows (global pooling) are ONE run of ``(h1-h0)*W`` values: one long loop.
     """
+    if w0 == 0 and w1 == W:
+        return h0 * W, (h1 - h0) * W, 1, 0
+    return h0 * W + w0, w1 - w0, h1 - h0, W
+
+
+@njit(cache=True, fastmath=_SUM_MATH)
+def _sum(run):
+    """Sum of a 1-D array, float64 accumulator.  Looping ``range(run.shape[0])`` from 0 lets
+    Numba drop its negative-index (wrap-around) check, and without that check LLVM uses SIMD;
+    a loop from an offset, ``flat[first + i]``, measured 8x slower."""
     total = 0.0
-    for ih in range(h0, h1):
-        row = plane[ih, w0:w1]
-        for j in range(row.shape[0]):
-            total += row[j]
+    for i in range(run.shape[0]):
+        total += run[i]
     return total
 
 
 @njit(cache=True)
-def _window_add(plane, h0, h1, w0, w1, value):
-    """``plane[h0:h1, w0:w1] += value``, row by row (see ``_window_sum`` for why slices)."""
-    for ih in range(h0, h1):
-        row = plane[ih, w0:w1]
-        for j in range(row.shape[0]):
-            row[j] += value
+def _add(run, value):
+    for i in range(run.shape[0]):
+        run[i] += value
+
+
+@njit(cache=True)
+def _window_sum(flat, W, h0, h1, w0, w1):
+    """Sum of the window ``[h0, h1) x [w0, w1)`` of a flat (H*W,) plane, run by run."""
+    first, length, count, step = _runs(W, h0, h1, w0, w1)
+    total = 0.0
+    for r in range(count):
+        total += _sum(flat[first + r * step : first + r * step + length])
+    return total
+
+
+@njit(cache=True)
+def _window_add(flat, W, h0, h1, w0, w1, value):
+    """Add ``value`` to the window ``[h0, h1) x [w0, w1)`` of a flat (H*W,) plane, run by run."""
+    first, length, count, step = _runs(W, h0, h1, w0, w1)
+    for r in range(count):
+        _add(flat[first + r * step : first + r * step + length], value)
 
 
 @njit(cache=True)
@@ -486,36 +510,40 @@ def _adaptive_range(i, in_len, out_len):
 def adaptive_avg_pool2d_forward(x, out_size):
     """Fast adaptive average pooling; same contract as :func:`adaptive_avg_pool2d_forward_reference`.
 
-    Differs from the reference: compiled, planes in parallel, and window bounds computed in
-    exact integer arithmetic instead of floor/ceil of floats.
+    Differs from the reference: compiled, planes in parallel, window bounds computed in exact
+    integer arithmetic instead of floor/ceil of floats, and windows summed as contiguous runs
+    of the flattened plane with SIMD (``_window_sum``): global average pooling is one run per
+    plane.  ``x`` must be C-contiguous.
     """
     N, C, H, W = x.shape
     OH, OW = out_size
-    out = np.empty((N, C, OH, OW), dtype=x.dtype)
+    planes = x.reshape(N * C, H * W)
+    out = np.empty((N * C, OH * OW), dtype=x.dtype)
     for p in prange(N * C):
-        n, c = p // C, p % C
-        plane = x[n, c]
         for oh in range(OH):
             h0, h1 = _adaptive_range(oh, H, OH)
             for ow in range(OW):
                 w0, w1 = _adaptive_range(ow, W, OW)
-                out[n, c, oh, ow] = _window_sum(plane, h0, h1, w0, w1) / ((h1 - h0) * (w1 - w0))
-    return out
+                out[p, oh * OW + ow] = _window_sum(planes[p], W, h0, h1, w0, w1) / ((h1 - h0) * (w1 - w0))
+    return out.reshape(N, C, OH, OW)
 
 
 @serial_when_small
 @njit(parallel=True, cache=True)
 def adaptive_avg_pool2d_backward(grad_out, in_size):
-    """Fast adaptive-average-pool backward; same contract as the reference, planes in parallel."""
+    """Fast adaptive-average-pool backward; same contract as the reference, planes in parallel.
+
+    Windows are updated as contiguous runs of the flattened plane, as in the forward kernel.
+    ``grad_out`` must be C-contiguous.
+    """
     N, C, OH, OW = grad_out.shape
     H, W = in_size
-    grad_x = np.zeros((N, C, H, W), dtype=grad_out.dtype)
+    grad = grad_out.reshape(N * C, OH * OW)
+    grad_x = np.zeros((N * C, H * W), dtype=grad_out.dtype)
     for p in prange(N * C):
-        n, c = p // C, p % C
-        plane = grad_x[n, c]
         for oh in range(OH):
             h0, h1 = _adaptive_range(oh, H, OH)
             for ow in range(OW):
                 w0, w1 = _adaptive_range(ow, W, OW)
-                _window_add(plane, h0, h1, w0, w1, grad_out[n, c, oh, ow] / ((h1 - h0) * (w1 - w0)))
-    return grad_x
+                _window_add(grad_x[p], W, h0, h1, w0, w1, grad[p, oh * OW + ow] / ((h1 - h0) * (w1 - w0)))
+    return grad_x.reshape(N, C, H, W)
