@@ -1,0 +1,180 @@
+"""End-to-end speed: LeNet5 training steps and inference, tinygraph beside PyTorch, and start-up times.
+
+    python benchmarks/bench_train.py                  # everything
+    python benchmarks/bench_train.py --steps 50 --no-startup
+
+A training step is forward + cross-entropy + backward + SGD(momentum=0.9) on a batch of 64
+random 1x28x28 images; inference is one forward pass of 1,000 images without a graph. Both
+libraries run the same network (LeNet5: conv5-relu-maxpool-conv5-relu-maxpool-fc120-fc84-fc10),
+in the same process, interleaved round by round, PyTorch with ``torch.set_num_threads(2)``.
+Figures are medians over rounds after warm-up; the ratio is tinygraph / PyTorch (lower is better).
+
+Start-up: the wall time of ``examples/train_cnn.py --epochs 1`` in a fresh process, cold (an
+empty Numba cache, so every kernel compiles) and warm (the cache filled by the cold run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, ROOT)
+
+import tinygraph as tg  # noqa: E402
+
+
+def tinygraph_runners(batch: int, infer_batch: int):
+    tg.manual_seed(0)
+    model = tg.models.LeNet5()
+    opt = tg.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    rng = np.random.default_rng(0)
+    x = tg.tensor(rng.standard_normal((batch, 1, 28, 28)).astype(np.float32))
+    y = tg.tensor(rng.integers(0, 10, batch))
+    x_infer = tg.tensor(rng.standard_normal((infer_batch, 1, 28, 28)).astype(np.float32))
+
+    def step():
+        opt.zero_grad()
+        loss = tg.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+
+    def infer():
+        with tg.no_grad():
+            model(x_infer)
+
+    return step, infer, model
+
+
+def torch_runners(torch, batch: int, infer_batch: int):
+    nn = torch.nn
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+    )
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(batch, 1, 28, 28)
+    y = torch.randint(0, 10, (batch,))
+    x_infer = torch.randn(infer_batch, 1, 28, 28)
+
+    def step():
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+
+    def infer():
+        with torch.no_grad():
+            model(x_infer)
+
+    return step, infer
+
+
+def time_once(fn, repeats: int) -> float:
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats
+
+
+FIRST_STEP = """
+import time; t0 = time.perf_counter()
+import tinygraph as tg
+model = tg.models.LeNet5(); opt = tg.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+x, y = tg.randn(8, 1, 28, 28), tg.tensor([0, 1, 2, 3, 4, 5, 6, 7])
+loss = tg.functional.cross_entropy(model(x), y); loss.backward(); opt.step()
+print(time.perf_counter() - t0)
+"""
+
+
+def startup_times(python: str, epochs_script: bool) -> dict:
+    """Wall seconds of fresh processes with an empty Numba cache (cold) and with it filled (warm).
+
+    ``first step``: import tinygraph and run one LeNet5 training step (what compiling costs);
+    ``train_cnn.py``: the whole main example with ``--epochs 1``.
+    """
+    results = {}
+    with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as out:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache, MPLBACKEND="Agg")
+        for label in ("cold", "warm"):
+            start = time.perf_counter()
+            subprocess.run([python, "-c", FIRST_STEP], env=env, check=True, capture_output=True)
+            results[("first step", label)] = time.perf_counter() - start
+        if epochs_script:
+            script = os.path.join(ROOT, "examples", "train_cnn.py")
+            for label in ("cold", "warm"):
+                if label == "cold":
+                    env["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(dir=cache)
+                start = time.perf_counter()
+                subprocess.run([python, script, "--epochs", "1", "--out", out], env=env, check=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                results[("train_cnn.py --epochs 1", label)] = time.perf_counter() - start
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=64, help="training batch size")
+    parser.add_argument("--infer-batch", type=int, default=1000, help="inference batch size")
+    parser.add_argument("--rounds", type=int, default=15, help="timed rounds (the median is reported)")
+    parser.add_argument("--steps", type=int, default=10, help="training steps per round")
+    parser.add_argument("--no-startup", action="store_true", help="skip the cold/warm start-up measurement")
+    args = parser.parse_args()
+
+    try:
+        import torch
+
+        torch.set_num_threads(2)
+    except ImportError:
+        torch = None
+
+    tg_step, tg_infer, _ = tinygraph_runners(args.batch, args.infer_batch)
+    runs = {"tinygraph": (tg_step, tg_infer)}
+    if torch is not None:
+        runs["pytorch"] = torch_runners(torch, args.batch, args.infer_batch)
+
+    for step, infer in runs.values():  # warm-up: JIT compilation, allocator, caches
+        time_once(step, 3)
+        time_once(infer, 1)
+
+    step_times = {name: [] for name in runs}
+    infer_times = {name: [] for name in runs}
+    for _ in range(args.rounds):
+        for name, (step, infer) in runs.items():
+            step_times[name].append(time_once(step, args.steps))
+            infer_times[name].append(time_once(infer, 1))
+
+    print(f"LeNet5, batch {args.batch} training (SGD momentum) and batch {args.infer_batch} inference; "
+          f"medians of {args.rounds} rounds; load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs\n")
+    print("| library | ms / training step | training images/s | ms / inference batch | inference images/s |")
+    print("|---|---|---|---|---|")
+    medians = {}
+    for name in runs:
+        s, i = statistics.median(step_times[name]), statistics.median(infer_times[name])
+        medians[name] = (s, i)
+        print(f"| {name} | {s * 1e3:.2f} | {args.batch / s:,.0f} | {i * 1e3:.1f} | {args.infer_batch / i:,.0f} |")
+    if torch is not None:
+        (ts, ti), (ps, pi) = medians["tinygraph"], medians["pytorch"]
+        print(f"| ratio tinygraph / pytorch | {ts / ps:.2f}x | | {ti / pi:.2f}x | |")
+    else:
+        print("\n(PyTorch is not installed: no ratio. `pip install torch` to compare.)")
+
+    if not args.no_startup:
+        has_example = os.path.exists(os.path.join(ROOT, "examples", "train_cnn.py"))
+        results = startup_times(sys.executable, has_example)
+        print("\n| fresh process | cold (empty JIT cache) | warm (cached kernels) |\n|---|---|---|")
+        for what in dict.fromkeys(w for w, _ in results):
+            print(f"| {what} | {results[(what, 'cold')]:.1f} s | {results[(what, 'warm')]:.1f} s |")
+
+
+if __name__ == "__main__":
+    main()
