@@ -246,7 +246,8 @@ def test_bad_arguments_raise_value_error(call, message):
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: batch_norm(tg.tensor(np.ones((2, 3), np.int64)), None, None), "floating-point input"),
+        (lambda: batch_norm(tg.tensor(np.ones((2, 3), np.int64)), None, None), "float32 or float64 input"),
+        (lambda: batch_norm(tg.tensor(np.ones((2, 3), np.float16)), None, None), "got dtype float16"),
         (lambda: batch_norm(tg.randn(2, 3), None, None, tg.ones(3, dtype=tg.float64)), "weight has dtype float64"),
         (lambda: batch_norm(tg.randn(2, 3), np.zeros(3), np.ones(3)), "running_mean must be a Tensor"),
         (lambda: batch_norm(tg.randn(2, 3), None, None, momentum=None), "momentum must be a number"),

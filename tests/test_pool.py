@@ -198,7 +198,8 @@ def test_bad_arguments_raise_value_error_naming_them(call, message):
         (lambda x: max_pool2d(x, 2.5), "kernel_size must be an int or a pair of ints"),
         (lambda x: max_pool2d(x, (2, 2, 2)), "kernel_size must be an int or a pair of ints"),
         (lambda x: avg_pool2d(x, 2, padding="same"), "padding must be an int or a pair of ints"),
-        (lambda x: max_pool2d(tg.tensor(np.ones((1, 1, 4, 4), dtype=np.int64)), 2), "floating-point input"),
+        (lambda x: max_pool2d(tg.tensor(np.ones((1, 1, 4, 4), dtype=np.int64)), 2), "float32 or float64 input"),
+        (lambda x: avg_pool2d(tg.tensor(np.ones((1, 1, 4, 4), dtype=np.float16)), 2), "got dtype float16"),
         (lambda x: adaptive_avg_pool2d(x, (1, 2, 3)), "output_size must be an int or a pair"),
     ],
 )

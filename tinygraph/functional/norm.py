@@ -92,8 +92,8 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     x = as_tensor(x)
     if x.ndim < 2:
         raise ValueError(f"{op}: expected input of shape (N, C) or (N, C, H, W), got shape {tuple(x.shape)}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point input, got dtype {x.dtype}")
+    if x.dtype not in (np.float32, np.float64):  # the Numba kernels are compiled for these two
+        raise TypeError(f"{op}: expected a float32 or float64 input, got dtype {x.dtype} (convert with .float())")
     for name, value in (("momentum", momentum), ("eps", eps)):
         if not isinstance(value, Real) or isinstance(value, bool):
             raise TypeError(f"{op}: {name} must be a number, got {value!r}")

@@ -53,8 +53,8 @@ def _check_input(x, op: str) -> Tensor:
             f"{op}: expected input of shape (N, C, H, W), or (C, H, W) for one image, "
             f"got a {x.ndim}-D input of shape {tuple(x.shape)}"
         )
-    if x.dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point input, got dtype {x.dtype}")
+    if x.dtype not in (np.float32, np.float64):  # the Numba kernels are compiled for these two
+        raise TypeError(f"{op}: expected a float32 or float64 input, got dtype {x.dtype} (convert with .float())")
     return x
 
 
