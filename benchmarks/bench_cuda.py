@@ -76,12 +76,11 @@ def conv_table(cases, repeats: int) -> None:
         xd, wd, bd, gd = (tg_cuda.to_device(a) for a in (x, w, b, g))
         geometry = (s, pad, d, 1)
 
-        def step(k, x, w, b, g, backward):
+        def step(k, x, w, b, g, backward, geometry=geometry, out_size=out_size):
             def run():
                 k.conv2d_forward(x, w, b, *geometry, out_size)
                 if backward:
-                    k.conv2d_backward_input(g, w, *geometry, x.shape[2:])
-                    k.conv2d_backward_weight(x, g, *geometry, w.shape[2:])
+                    k.conv2d_backward(g, x, w, *geometry, x.shape[2:], w.shape[2:])
             return run
 
         row = []
@@ -113,7 +112,7 @@ def lenet_table(batch: int, steps: int) -> None:
             continue
         opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
-        def train_step():
+        def train_step(model=model, x=x, y=y, opt=opt):
             loss = F.cross_entropy(model(x), y)
             opt.zero_grad()
             loss.backward()

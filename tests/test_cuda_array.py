@@ -6,11 +6,10 @@ Shapes are tiny: the simulator runs every GPU thread as Python code.
 
 import numpy as np
 import pytest
+from _cuda_support import assert_same, host, skip_without_cuda
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-
-from _cuda_support import assert_same, host, skip_without_cuda
 
 pytestmark = pytest.mark.cuda
 skip_without_cuda()

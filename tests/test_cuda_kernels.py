@@ -12,7 +12,6 @@ Run with ``NUMBA_ENABLE_CUDASIM=1 python -m pytest -m cuda`` (or on a GPU); skip
 
 import numpy as np
 import pytest
-
 from _cuda_support import assert_same, host, skip_without_cuda
 
 pytestmark = pytest.mark.cuda

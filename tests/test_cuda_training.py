@@ -8,7 +8,6 @@ and skipped until the device integration (``Tensor.to('cuda')``, kernel dispatch
 
 import numpy as np
 import pytest
-
 from _cuda_support import skip_without_cuda
 
 pytestmark = pytest.mark.cuda

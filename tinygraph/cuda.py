@@ -37,7 +37,8 @@ def _probe() -> tuple[bool, bool, str | None, str | None]:
         import numba
         from numba import cuda
     except Exception as err:  # numba-cuda missing, or a broken CUDA installation
-        return False, False, f"numba.cuda cannot be imported ({err}); install it with: pip install 'tinygraph[cuda]'", None
+        reason = f"numba.cuda cannot be imported ({err}); install it with: pip install 'tinygraph[cuda]'"
+        return False, False, reason, None
     if numba.config.ENABLE_CUDASIM:
         return True, True, None, "CUDA simulator (numba, NUMBA_ENABLE_CUDASIM=1)"
     late = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"

@@ -9,7 +9,9 @@ does.  Reading order for a learner:
 * ``reduce.py``      sums/max/min: one thread per output, or one block per output with a shared-memory tree
 * ``matmul.py``      the tiled matrix product: blocks stage tiles of A and B in shared memory
 * ``array.py``       ``CudaArray``, the device array the Tensors hold; NumPy calls on it run the kernels above
-* ``conv.py pool.py norm.py loss.py optim.py``  the CNN kernels, mirroring ``kernels/cpu``
+* ``functions.py``   the NumPy functions (``np.sum``, ``np.where``, ``np.pad`` ...) it supports
+* ``conv.py pool.py norm.py special.py``  the CNN kernels, same names and arguments as ``kernels/cpu``
+* ``loss.py optim.py``  fused softmax cross-entropy and optimizer updates
 
 Every kernel works under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, set before numba is
 imported): it runs the threads of one block at a time in Python, so it proves the indexing and

@@ -54,7 +54,7 @@ def _forward_kernel(dtype: np.dtype):
         oh = (i // OW) % OH
         k = (i // (OW * OH)) % K
         n = i // (OW * OH * K)
-        C, H, W = x.shape[1], x.shape[2], x.shape[3]
+        H, W = x.shape[2], x.shape[3]
         Cg, kH, kW = w.shape[1], w.shape[2], w.shape[3]
         c0 = (k // (K // groups)) * Cg  # first input channel of k's group
         h0 = oh * stride[0] - padding[0]
@@ -206,6 +206,7 @@ def conv2d_backward(grad_out: CudaArray, x, weight, stride, padding, dilation, g
 
     The two are separate kernels here (different thread mappings), so this only runs the wanted ones.
     """
-    grad_x = conv2d_backward_input(grad_out, weight, stride, padding, dilation, groups, in_size) if need_input else None
-    grad_w = conv2d_backward_weight(x, grad_out, stride, padding, dilation, groups, kernel_size) if need_weight else None
+    geometry = (stride, padding, dilation, groups)
+    grad_x = conv2d_backward_input(grad_out, weight, *geometry, in_size) if need_input else None
+    grad_w = conv2d_backward_weight(x, grad_out, *geometry, kernel_size) if need_weight else None
     return grad_x, grad_w

@@ -263,7 +263,9 @@ def _binary_kernel(name: str):
     def binary(out, shape, a, a_offset, a_strides, b, b_offset, b_strides):
         i = cuda.grid(1)
         if i < out.size:
-            out[i] = op(a[a_offset + element_offset(i, shape, a_strides)], b[b_offset + element_offset(i, shape, b_strides)])
+            a_i = a[a_offset + element_offset(i, shape, a_strides)]
+            b_i = b[b_offset + element_offset(i, shape, b_strides)]
+            out[i] = op(a_i, b_i)
 
     return binary
 
@@ -288,7 +290,8 @@ def _scatter_kernel(dst, dst_offset, dst_strides, shape, src, src_offset, src_st
     """
     i = cuda.grid(1)
     if i < count:
-        dst[dst_offset + element_offset(i, shape, dst_strides)] = src[src_offset + element_offset(i, shape, src_strides)]
+        value = src[src_offset + element_offset(i, shape, src_strides)]
+        dst[dst_offset + element_offset(i, shape, dst_strides)] = value
 
 
 @cuda.jit

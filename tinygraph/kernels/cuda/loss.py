@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import cuda
 
 from .array import CudaArray, empty
