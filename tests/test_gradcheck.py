@@ -109,3 +109,19 @@ def test_tuple_outputs_and_non_tensor_arguments():
 def test_nothing_to_check_is_an_error():
     with pytest.raises(ValueError, match="requires_grad"):
         tg.gradcheck(lambda t: t * 2, tg.ones(2, dtype=tg.float64))
+
+
+def test_gradcheck_fails_on_nan_gradients():
+    class NanGrad(tg.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * np.nan
+
+    x = tg.tensor([1.0, 2.0], dtype=tg.float64, requires_grad=True)
+    with pytest.raises(tg.GradcheckError):
+        tg.gradcheck(NanGrad.apply, x)
+    assert not tg.gradcheck(NanGrad.apply, x, raise_exception=False)
