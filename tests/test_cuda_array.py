@@ -172,6 +172,14 @@ def test_matmul_matches_numpy(sa, sb):
     assert_same(dev(a) @ dev(b), np.asarray(a @ b), rtol=1e-12, atol=1e-12)
 
 
+def test_matmul_batches_beyond_one_launch(monkeypatch):
+    from tinygraph.kernels.cuda import matmul as matmul_module
+
+    monkeypatch.setattr(matmul_module, "MAX_GRID_Z", 2)  # 5 batches -> launches of 2, 2 and 1
+    a, b = rand(5, 2, 3, dtype=np.float64), rand(3, 2, dtype=np.float64)
+    assert_same(dev(a) @ dev(b), a @ b, rtol=1e-12, atol=1e-12)
+
+
 def test_matmul_errors_and_mixed_dtypes():
     with pytest.raises(ValueError, match="inner dimensions"):
         dev(rand(2, 3)) @ dev(rand(4, 2))

@@ -92,7 +92,7 @@ def test_arg_reduction_and_matmul_kernels():
     for largest in (True, False):
         compiles(reduce._arg_kernel(largest), i64, f32, T2, T2, T1, T1, int64)
     for dtype, arr in ((np.float32, f32), (np.float64, f64)):
-        compiles(matmul._matmul_kernel(np.dtype(dtype)), arr, arr, arr, int64, int64, int64, T2, T2, T2)
+        compiles(matmul._matmul_kernel(np.dtype(dtype)), arr, arr, arr, int64, int64, int64, T2, T2, T2, int64)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

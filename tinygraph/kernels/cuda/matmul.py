@@ -25,20 +25,23 @@ from numba import cuda
 
 from .launch import TILE, element_offset
 
+#: CUDA's limit on gridDim.z
+MAX_GRID_Z = 65535
+
 
 @functools.cache
 def _matmul_kernel(dtype: np.dtype):
     scalar = dtype.type
 
     @cuda.jit
-    def matmul(out, a, b, n, k, m, batch_shape, a_batch_strides, b_batch_strides):
+    def matmul(out, a, b, n, k, m, batch_shape, a_batch_strides, b_batch_strides, z0):
         tile_a = cuda.shared.array((TILE, TILE), scalar)  # A[row, t0 + tx] for this block's rows
         tile_b = cuda.shared.array((TILE, TILE), scalar)  # B[t0 + ty, col] for this block's columns
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
         row = cuda.blockIdx.y * TILE + ty
         col = cuda.blockIdx.x * TILE + tx
-        z = cuda.blockIdx.z
+        z = z0 + cuda.blockIdx.z  # batch index (launches cover at most MAX_GRID_Z batches each)
         a_start = element_offset(z, batch_shape, a_batch_strides)
         b_start = element_offset(z, batch_shape, b_batch_strides)
 
@@ -69,7 +72,7 @@ def matmul(out, a, b, n: int, k: int, m: int, batch_shape: tuple, a_batch_stride
     batch = int(np.prod(batch_shape))
     if out.size == 0:
         return
-    grid = ((m + TILE - 1) // TILE, (n + TILE - 1) // TILE, batch)
-    _matmul_kernel(np.dtype(out.dtype))[grid, (TILE, TILE)](
-        out, a, b, n, k, m, batch_shape, a_batch_strides, b_batch_strides
-    )
+    kernel = _matmul_kernel(np.dtype(out.dtype))
+    for z0 in range(0, batch, MAX_GRID_Z):  # the grid's z dimension is limited to 65535 blocks
+        grid = ((m + TILE - 1) // TILE, (n + TILE - 1) // TILE, min(MAX_GRID_Z, batch - z0))
+        kernel[grid, (TILE, TILE)](out, a, b, n, k, m, batch_shape, a_batch_strides, b_batch_strides, z0)
