@@ -20,14 +20,6 @@ def _compiler_or_skip():
         pytest.skip(f"numba.cuda cannot be imported ({err})", allow_module_level=True)
     if numba.config.ENABLE_CUDASIM:
         pytest.skip("compiling to PTX needs the real CUDA target, not the simulator", allow_module_level=True)
-    if not cuda.is_available():
-        import numba.cuda.dispatcher as dispatcher
-
-        class _Device:  # only consulted for its compute capability when compiling device functions
-            compute_capability = (7, 5)
-
-        dispatcher.get_current_device = lambda: _Device()
-
     def empty_kernel():
         pass
 
@@ -36,6 +28,13 @@ def _compiler_or_skip():
     except Exception as err:
         pytest.skip(f"the CUDA compiler libraries (NVVM, NVRTC) are not available: {type(err).__name__}: "
                     f"{str(err).splitlines()[0][:200]}", allow_module_level=True)
+    if not cuda.is_available():
+        import numba.cuda.dispatcher as dispatcher
+
+        class _Device:  # only consulted for its compute capability when compiling device functions
+            compute_capability = (7, 5)
+
+        dispatcher.get_current_device = lambda: _Device()
     return cuda
 
 
