@@ -118,7 +118,7 @@ def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 
                 numeric.reshape(-1)[j] = (float(plus.data) - float(minus.data)) / (2 * eps)
         error = np.abs(analytic - numeric)
         ratio = error / (atol + rtol * np.abs(numeric))
-        ratio[np.isnan(ratio)] = np.inf  # a NaN on either side is a failure, never a silent pass
+        ratio = np.where(np.isnan(ratio), np.inf, ratio)  # a NaN on either side fails, never passes silently
         rel = error / np.maximum(np.abs(numeric), 1e-12)
         worst.max_abs_error = max(worst.max_abs_error, float(error.max(initial=0.0)))
         worst.max_rel_error = max(worst.max_rel_error, float(rel.max(initial=0.0)))
