@@ -33,6 +33,16 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+# PyTorch first: importing tinygraph sets OMP_WAIT_POLICY=PASSIVE for Numba's OpenMP pool
+# (see tinygraph/kernels/cpu/conv.py), and torch's own bundled OpenMP would read it too if it
+# were loaded afterwards.  Imported first, torch keeps its default (spinning) workers.
+try:
+    if "--no-torch" in sys.argv:
+        raise ImportError
+    import torch
+except ImportError:
+    torch = None
+
 import tinygraph as tg  # noqa: E402
 import tinygraph.functional as F  # noqa: E402
 
@@ -204,14 +214,9 @@ def main(argv=None):
     parser.add_argument("--no-compile", action="store_true", help="skip the cold/warm JIT start-up measurement")
     args = parser.parse_args(argv)
 
-    torch = None
-    if not args.no_torch:
-        try:
-            import torch
-
-            torch.set_num_threads(2)
-        except ImportError:
-            torch = None
+    torch = None if args.no_torch else globals()["torch"]
+    if torch is not None:
+        torch.set_num_threads(2)
 
     import numba
 

@@ -4,6 +4,7 @@ The random-geometry properties (fast == reference == an independent NumPy oracle
 finite differences over many geometries) are in ``test_conv_properties.py``.
 """
 
+import numba
 import numpy as np
 import pytest
 
@@ -119,14 +120,20 @@ def test_edge_cases_gradcheck(name):
     )
 
 
-def test_large_batch_runs_in_several_chunks(monkeypatch):
-    # shrink the column-matrix budget so the fast kernels split the batch into uneven chunks
+@pytest.mark.parametrize("threads", ["serial", "parallel"])
+def test_large_batch_runs_in_several_chunks(monkeypatch, threads):
+    # shrink the column-matrix budget so the fast kernels split the batch into uneven chunks, and
+    # force im2col/col2im onto one thread or onto all of them (small tensors normally run serially)
     monkeypatch.setattr(K, "_COLS_BYTES", 3 * 27 * 16 * 8)  # three images per chunk
+    monkeypatch.setattr(K, "_PARALLEL_MIN", 10**9 if threads == "serial" else 0)
     x, w, b = rand(7, 3, 4, 4), rand(5, 3, 3, 3, seed=1), rand(5, seed=2)
     s, p, d, g = geometry(1, 1, 1, 1)
     assert K._chunk_size(7, 3, 27, 16, 8) == 3
     for fast, ref in run_both(x, w, b, s, p, d, g, (4, 4)):
         np.testing.assert_allclose(fast, ref, rtol=1e-10, atol=1e-10)
+    threads_before = numba.get_num_threads()
+    K.conv2d_forward(x, w, b, s, p, d, g, (4, 4))
+    assert numba.get_num_threads() == threads_before  # the serial path restores the setting
 
 
 def test_float32_in_float32_out_and_no_upcast():

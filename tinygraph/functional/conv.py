@@ -158,10 +158,11 @@ class Conv2d(Function):
         geometry = (p["stride"], p["padding"], p["dilation"], p["groups"])
         grad = np.ascontiguousarray(grad)
         needs = ctx.needs_input_grad
-        # d out / d x = weight (summed over the windows that see each pixel)
-        grad_x = kernels.conv2d_backward_input(grad, weight, *geometry, x.shape[2:]) if needs[0] else None
+        # d out / d x = weight (summed over the windows that see each pixel);
         # d out / d weight = x (summed over every image and output pixel)
-        grad_w = kernels.conv2d_backward_weight(x, grad, *geometry, weight.shape[2:]) if needs[1] else None
+        grad_x, grad_w = kernels.conv2d_backward(
+            grad, x, weight, *geometry, x.shape[2:], weight.shape[2:], needs[0], needs[1]
+        )
         # d out / d bias = 1
         grad_b = grad.sum(axis=(0, 2, 3)) if len(needs) > 2 and needs[2] else None
         return grad_x, grad_w, grad_b

@@ -32,13 +32,28 @@ Every kernel comes twice:
 
 from __future__ import annotations
 
+import os
+
+import numba
 import numpy as np
 from numba import njit, prange
+
+# Threading.  Numba's parallel loops (an OpenMP thread pool, libgomp) and NumPy's matrix
+# products (OpenBLAS's own thread pool) take turns on the same 2 cores: im2col, product,
+# col2im, product, ...  By default an OpenMP worker keeps spinning on its core for a while
+# after each parallel loop, waiting for the next one, and so steals that core from the BLAS
+# thread that starts right then (and the reverse).  Measured on a 3-image ResNet chunk: the
+# product took 19 ms right after an im2col instead of 2.7 ms after a pause; with passive
+# waiting (workers sleep at once) 5.5 ms, and im2col 1.2 ms instead of 14 ms.  So ask libgomp
+# to wait passively.  libgomp reads this when it is loaded, which Numba does at the first
+# parallel call, after this import; a value the user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __all__ = [
     "conv2d_forward",
     "conv2d_backward_input",
     "conv2d_backward_weight",
+    "conv2d_backward",
     "conv2d_forward_reference",
     "conv2d_backward_input_reference",
     "conv2d_backward_weight_reference",
@@ -187,6 +202,23 @@ def conv2d_backward_weight_reference(x, grad_out, stride, padding, dilation, gro
 
 _COLS_BYTES = 8 << 20  # column-matrix budget per chunk (fits the 32 MB L3 with room for the rest)
 _MIN_PLANES = 4  # at least this many (image, channel) planes per chunk, so 2 threads share col2im evenly
+_PARALLEL_MIN = 1 << 15  # column-matrix elements below which im2col/col2im run on one thread
+
+
+def _run(kernel, n_elements, *args):
+    """Call a parallel kernel; on one thread when ``n_elements`` is too few to pay for waking the others.
+
+    ``numba.set_num_threads`` changes how many threads the next parallel loops started from
+    this thread use, so the same compiled kernel serves as its own serial version.
+    """
+    if n_elements >= _PARALLEL_MIN:
+        return kernel(*args)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        return kernel(*args)
+    finally:
+        numba.set_num_threads(threads)
 
 
 @njit(cache=True)
@@ -212,22 +244,32 @@ def _gather_window(plane, dst, off_h, off_w, stride):
     sH, sW = stride
     oh_lo, oh_hi = _inside(off_h, sH, H, OH)
     ow_lo, ow_hi = _inside(off_w, sW, W, OW)
-    n_in = ow_hi - ow_lo
-    for oh in range(OH):
+    for oh in range(OH):  # the zero padding: whole rows above and below, columns left and right
         out_row = dst[oh]
         if oh < oh_lo or oh >= oh_hi:
-            for ow in range(OW):
-                out_row[ow] = 0.0
+            for t in range(OW):
+                out_row[t] = 0.0
             continue
-        for ow in range(ow_lo):
-            out_row[ow] = 0.0
-        start = ow_lo * sW + off_w
-        src = plane[oh * sH + off_h, start : start + (n_in - 1) * sW + 1 : sW]
-        body = out_row[ow_lo:ow_hi]
-        for t in range(n_in):
-            body[t] = src[t]
-        for ow in range(ow_hi, OW):
-            out_row[ow] = 0.0
+        for t in range(ow_lo):
+            out_row[t] = 0.0
+        for t in range(ow_hi, OW):
+            out_row[t] = 0.0
+    # the copy.  The test of sW stays outside the loops: a branch inside them makes Numba/LLVM
+    # give up vectorizing the copy (measured 2x slower on LeNet-sized rows)
+    n_in = ow_hi - ow_lo
+    first = ow_lo * sW + off_w  # input column of output column ow_lo
+    if sW == 1:  # a plain slice: Numba knows it is contiguous and emits vector copies
+        for oh in range(oh_lo, oh_hi):
+            body = dst[oh, ow_lo:ow_hi]
+            row = plane[oh * sH + off_h, first : first + n_in]
+            for t in range(n_in):
+                body[t] = row[t]
+    else:
+        for oh in range(oh_lo, oh_hi):
+            body = dst[oh, ow_lo:ow_hi]
+            strided = plane[oh * sH + off_h, first : first + (n_in - 1) * sW + 1 : sW]
+            for t in range(n_in):
+                body[t] = strided[t]
 
 
 @njit(cache=True)
@@ -239,12 +281,19 @@ def _scatter_window(src, plane, off_h, off_w, stride):
     oh_lo, oh_hi = _inside(off_h, sH, H, OH)
     ow_lo, ow_hi = _inside(off_w, sW, W, OW)
     n_in = ow_hi - ow_lo
-    for oh in range(oh_lo, oh_hi):
-        start = ow_lo * sW + off_w
-        dst = plane[oh * sH + off_h, start : start + (n_in - 1) * sW + 1 : sW]
-        body = src[oh, ow_lo:ow_hi]
-        for t in range(n_in):
-            dst[t] += body[t]
+    first = ow_lo * sW + off_w
+    if sW == 1:
+        for oh in range(oh_lo, oh_hi):
+            body = src[oh, ow_lo:ow_hi]
+            row = plane[oh * sH + off_h, first : first + n_in]
+            for t in range(n_in):
+                row[t] += body[t]
+    else:
+        for oh in range(oh_lo, oh_hi):
+            body = src[oh, ow_lo:ow_hi]
+            strided = plane[oh * sH + off_h, first : first + (n_in - 1) * sW + 1 : sW]
+            for t in range(n_in):
+                strided[t] += body[t]
 
 
 @njit(parallel=True, cache=True)
@@ -327,22 +376,13 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, out_size)
     prod_buf = np.empty(C_out * chunk * n_pix, dtype=x.dtype)
     for start, stop in _chunks(N, chunk):
         b = stop - start
-        cols = im2col(x[start:stop], cols_buf[: rows * b * n_pix].reshape(rows, b, OH, OW), (kH, kW), stride,
-                      padding, dilation)
+        cols = cols_buf[: rows * b * n_pix].reshape(rows, b, OH, OW)
+        _run(im2col, cols.size, x[start:stop], cols, (kH, kW), stride, padding, dilation)
         prod = prod_buf[: C_out * b * n_pix].reshape(groups, C_out // groups, b * n_pix)
         np.matmul(w_mat, cols.reshape(groups, -1, b * n_pix), out=prod)
         # (C_out, b, OH*OW) -> (b, C_out, OH*OW), plus bias, in one pass
         np.add(prod.reshape(C_out, b, n_pix).transpose(1, 0, 2), bias_col[:, :, 0], out=out[start:stop].reshape(b, C_out, n_pix))
     return out
-
-
-def _grad_by_channel(grad_out, start, stop, buf):
-    """grad_out[start:stop] (b, C_out, OH, OW) -> (C_out, b*OH*OW), the layout of the column matrix's columns."""
-    b, C_out = stop - start, grad_out.shape[1]
-    n_pix = grad_out.shape[2] * grad_out.shape[3]
-    dst = buf[: C_out * b * n_pix].reshape(C_out, b, n_pix)
-    np.copyto(dst, grad_out[start:stop].reshape(b, C_out, n_pix).transpose(1, 0, 2))
-    return dst.reshape(C_out, b * n_pix)
 
 
 def conv2d_backward_input(grad_out, weight, stride, padding, dilation, groups, in_size):
@@ -353,23 +393,8 @@ def conv2d_backward_input(grad_out, weight, stride, padding, dilation, groups, i
     column of the column matrix, ``weight[g].T @ grad_out[g]``, and ``col2im`` adds each
     column back onto the pixels its window covers (in parallel over planes).
     """
-    N, C_out, OH, OW = grad_out.shape
-    _, C_in_g, kH, kW = weight.shape
-    C_in = C_in_g * groups
-    n_pix = OH * OW
-    rows = C_in * kH * kW
-    w_t = _as_group_matrices(weight, groups).transpose(0, 2, 1)  # (groups, Kg, C_out/groups), a view
-    grad_x = np.empty((N, C_in) + tuple(in_size), dtype=grad_out.dtype)
-    chunk = _chunk_size(N, C_in, rows, n_pix, grad_out.itemsize)
-    grad_buf = np.empty(C_out * chunk * n_pix, dtype=grad_out.dtype)
-    cols_buf = np.empty(rows * chunk * n_pix, dtype=grad_out.dtype)
-    for start, stop in _chunks(N, chunk):
-        b = stop - start
-        g = _grad_by_channel(grad_out, start, stop, grad_buf)
-        grad_cols = cols_buf[: rows * b * n_pix].reshape(groups, -1, b * n_pix)
-        np.matmul(w_t, g.reshape(groups, C_out // groups, b * n_pix), out=grad_cols)
-        col2im(grad_cols.reshape(rows, b, OH, OW), grad_x[start:stop], (kH, kW), stride, padding, dilation)
-    return grad_x
+    return conv2d_backward(grad_out, None, weight, stride, padding, dilation, groups, in_size, weight.shape[2:],
+                           True, False)[0]
 
 
 def conv2d_backward_weight(x, grad_out, stride, padding, dilation, groups, kernel_size):
@@ -379,22 +404,48 @@ def conv2d_backward_weight(x, grad_out, stride, padding, dilation, groups, kerne
     is one BLAS product per group and chunk, ``grad_out[g] @ cols[g].T``, on the column matrix
     that ``im2col`` rebuilds (rather than saved by the forward pass: see the notes above).
     """
-    N, C_in = x.shape[:2]
-    C_out, OH, OW = grad_out.shape[1:]
+    return conv2d_backward(grad_out, x, None, stride, padding, dilation, groups, x.shape[2:], kernel_size,
+                           False, True)[1]
+
+
+def conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups, in_size, kernel_size,
+                    need_input=True, need_weight=True):
+    """Both gradients in one pass over the chunks: ``(grad_x or None, grad_w or None)``.
+
+    ``x`` is needed only for ``grad_w`` and ``weight`` only for ``grad_x`` (either may be None
+    when its gradient is not wanted).  Doing both together puts each chunk of ``grad_out`` into
+    the column matrix's ``(C_out, B*OH*OW)`` layout once, for both products.
+    """
+    N, C_out, OH, OW = grad_out.shape
     kH, kW = kernel_size
+    C_in = x.shape[1] if x is not None else weight.shape[1] * groups
     n_pix = OH * OW
     rows = C_in * kH * kW
-    grad_w = np.zeros((groups, C_out // groups, rows // groups), dtype=x.dtype)
-    partial = np.empty_like(grad_w)
-    chunk = _chunk_size(N, C_in, rows, n_pix, x.itemsize)
-    grad_buf = np.empty(C_out * chunk * n_pix, dtype=x.dtype)
-    cols_buf = np.empty(rows * chunk * n_pix, dtype=x.dtype)
+    dtype = grad_out.dtype
+    chunk = _chunk_size(N, C_in, rows, n_pix, grad_out.itemsize)
+    grad_buf = np.empty(C_out * chunk * n_pix, dtype=dtype)
+    cols_buf = np.empty(rows * chunk * n_pix, dtype=dtype)
+    grad_x = grad_w = None
+    if need_input:
+        grad_x = np.empty((N, C_in) + tuple(in_size), dtype=dtype)
+        w_t = _as_group_matrices(weight, groups).transpose(0, 2, 1)  # (groups, Kg, C_out/groups), a view
+    if need_weight:
+        grad_w = np.zeros((groups, C_out // groups, rows // groups), dtype=dtype)
+        partial = np.empty_like(grad_w)
     for start, stop in _chunks(N, chunk):
         b = stop - start
-        cols = im2col(x[start:stop], cols_buf[: rows * b * n_pix].reshape(rows, b, OH, OW), (kH, kW), stride,
-                      padding, dilation)
-        g = _grad_by_channel(grad_out, start, stop, grad_buf)
-        np.matmul(g.reshape(groups, C_out // groups, b * n_pix), cols.reshape(groups, -1, b * n_pix).transpose(0, 2, 1),
-                  out=partial)
-        grad_w += partial
-    return grad_w.reshape(C_out, rows // (groups * kH * kW), kH, kW)
+        # grad_out[start:stop] (b, C_out, OH*OW) -> g (groups, C_out/groups, b*OH*OW): the columns' order
+        g = grad_buf[: C_out * b * n_pix]
+        np.copyto(g.reshape(C_out, b, n_pix), grad_out[start:stop].reshape(b, C_out, n_pix).transpose(1, 0, 2))
+        g = g.reshape(groups, C_out // groups, b * n_pix)
+        cols = cols_buf[: rows * b * n_pix].reshape(rows, b, OH, OW)
+        if need_weight:
+            _run(im2col, cols.size, x[start:stop], cols, (kH, kW), stride, padding, dilation)
+            np.matmul(g, cols.reshape(groups, -1, b * n_pix).transpose(0, 2, 1), out=partial)
+            grad_w += partial
+        if need_input:  # reuses the column buffer: the gradient of every column
+            np.matmul(w_t, g, out=cols.reshape(groups, -1, b * n_pix))
+            _run(col2im, cols.size, cols, grad_x[start:stop], (kH, kW), stride, padding, dilation)
+    if need_weight:
+        grad_w = grad_w.reshape(C_out, rows // (groups * kH * kW), kH, kW)
+    return grad_x, grad_w
