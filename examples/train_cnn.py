@@ -1,0 +1,181 @@
+"""Train a convolutional network on handwritten digits, test it on unseen ones, and look inside it.
+
+    python examples/train_cnn.py                      # DigitsCNN on the embedded 8x8 digits (~99%, well under a minute)
+    python examples/train_cnn.py --epochs 3 --out /tmp/run
+    python examples/train_cnn.py --dataset mnist --data-dir data --download          # LeNet-5 on MNIST 28x28
+    python examples/train_cnn.py --dataset fashion-mnist --data-dir data --download  # LeNet-5 on Fashion-MNIST
+
+The whole path of a CNN course in one script: images -> conv + ReLU -> pooling -> flatten ->
+dense -> softmax -> cross-entropy -> backpropagation -> Adam -> predictions on the test set.
+
+Prints the model's layer table, one line per epoch (a live progress line when the output is a
+terminal), the test accuracy and the wall time. Saves to --out (default outputs/train_cnn/):
+
+    loss_curves.png       train/test loss and accuracy per epoch, and the per-step loss
+    kernels.png           the first convolution layer's learned 3x3 (or 5x5) filters
+    feature_maps.png      what each ReLU/pooling stage computes for one test image
+    confusion_matrix.png  true class against predicted class on the whole test set
+    predictions.png       test images with the softmax probabilities; mistakes first
+    graph.png             the autodiff graph of one training step, with gradient norms
+    model.npz             the trained weights: model.load_state_dict(tg.load("model.npz"))
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+import tinygraph as tg
+import tinygraph.functional as F
+import viz
+from tinygraph import nn, optim
+from tinygraph.data import MNIST, DataLoader, Digits, FashionMNIST, Subset, transforms
+
+# Per dataset: the model, its recipe, and how inputs are normalised.
+#   digits: tg.models.DIGITS_RECIPE (Adam 3e-3, batch 32, cosine schedule over 10 epochs); pixels stay in [0, 1].
+#   MNIST / Fashion-MNIST: LeNet-5 with Adam 1e-3, batch 64, cosine schedule; inputs standardised with the
+#   training set's mean and std, as torchvision's MNIST examples do.
+RECIPES = {
+    "digits": dict(tg.models.DIGITS_RECIPE),
+    "mnist": {"batch_size": 64, "lr": 1e-3, "epochs": 10, "mean": 0.1307, "std": 0.3081},
+    "fashion-mnist": {"batch_size": 64, "lr": 1e-3, "epochs": 10, "mean": 0.2860, "std": 0.3530},
+}
+
+
+def load_data(args):
+    """``(train set, test set, class names, model)`` for ``args.dataset``."""
+    if args.dataset == "digits":
+        train, test = Digits(train=True), Digits(train=False)
+        model = tg.models.DigitsCNN()
+    else:
+        recipe = RECIPES[args.dataset]
+        normalize = transforms.Normalize(recipe["mean"], recipe["std"])
+        cls = MNIST if args.dataset == "mnist" else FashionMNIST
+        try:
+            train = cls(args.data_dir, train=True, download=args.download, transform=normalize)
+            test = cls(args.data_dir, train=False, download=args.download, transform=normalize)
+        except (FileNotFoundError, tg.data.DownloadError) as e:
+            sys.exit(f"train_cnn.py: {e}")
+        model = tg.models.LeNet5()
+    classes = train.classes
+    if args.limit:  # the first N of each split: for quick looks and smoke tests
+        train = Subset(train, np.arange(min(args.limit, len(train))))
+        test = Subset(test, np.arange(min(args.limit, len(test))))
+    return train, test, classes, model
+
+
+def feature_map_layers(model) -> list:
+    """The activation and pooling stages of ``model.features``: the pictures worth looking at."""
+    kinds = (nn.ReLU, nn.Tanh, nn.MaxPool2d, nn.AvgPool2d)
+    return [f"features.{name}" for name, m in model.features.named_modules() if name and isinstance(m, kinds)]
+
+
+def mistakes_first(predicted, labels, count: int) -> np.ndarray:
+    """Indices of up to ``count`` test images: the misclassified ones first, then correct ones."""
+    wrong = np.flatnonzero(predicted != labels)
+    right = np.flatnonzero(predicted == labels)
+    return np.concatenate([wrong, right])[:count]
+
+
+def plot_training_step(model, x, y, path) -> None:
+    """Record one training step on a few images, backpropagate, and draw its graph with gradient norms."""
+    model.train()
+    model.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    viz.plot_graph(loss, names=model, max_nodes=40, title=f"one training step on {x.shape[0]} images", save=path)
+    model.zero_grad()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", choices=sorted(RECIPES), default="digits", help="what to train on")
+    parser.add_argument("--data-dir", default="data", help="folder for MNIST / Fashion-MNIST files")
+    parser.add_argument("--download", action="store_true", help="fetch MNIST / Fashion-MNIST if missing")
+    parser.add_argument("--epochs", type=int, help="passes over the training set (default: the recipe's)")
+    parser.add_argument("--batch-size", type=int, help="images per step (default: the recipe's)")
+    parser.add_argument("--lr", type=float, help="Adam's learning rate (default: the recipe's)")
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N train and test images")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (initial weights, shuffling, dropout)")
+    parser.add_argument("--out", help="folder for the figures and the model (default: outputs/train_cnn)")
+    args = parser.parse_args()
+    recipe = RECIPES[args.dataset]
+    epochs = recipe["epochs"] if args.epochs is None else args.epochs
+    batch_size = args.batch_size or recipe["batch_size"]
+    lr = args.lr or recipe["lr"]
+    out = args.out or os.path.join("outputs", "train_cnn")
+    os.makedirs(out, exist_ok=True)
+    started = time.perf_counter()
+
+    tg.manual_seed(args.seed)
+    train_set, test_set, classes, model = load_data(args)
+    image_shape = tuple(train_set[0][0].shape)
+    print(f"{args.dataset}: {len(train_set)} training and {len(test_set)} test images of shape {image_shape}")
+    tg.nn.summary(model, (1, *image_shape))
+
+    # The recipe: Adam with a cosine learning-rate schedule, shuffled mini-batches, cross-entropy.
+    train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True)
+    test_loader = DataLoader(test_set, batch_size=500)
+    optimizer = optim.Adam(model.parameters(), lr=lr)
+    scheduler = optim.CosineAnnealingLR(optimizer, T_max=max(epochs, 1))
+    live = sys.stderr.isatty()  # the live progress line on a terminal; one printed line per epoch otherwise
+
+    def epoch_line(epoch, history):
+        if not live:
+            print(
+                f"epoch {epoch + 1}/{epochs}: train loss {history.train_loss[-1]:.4f}  "
+                f"test loss {history.val_loss[-1]:.4f}  test acc {100 * history.val_acc[-1]:.1f}%  "
+                f"{history.epoch_time[-1]:.1f}s",
+                flush=True,
+            )
+
+    print(f"training {type(model).__name__} for {epochs} epochs: Adam(lr={lr:g}), batch {batch_size}, cosine schedule")
+    history = tg.fit(
+        model,
+        train_loader,
+        F.cross_entropy,
+        optimizer,
+        epochs,
+        val_loader=test_loader,
+        scheduler=scheduler,
+        callbacks=[epoch_line],
+        progress=live,
+    )
+    train_time = sum(history.epoch_time)
+
+    # Inference on unseen data: the test set, in eval mode (dropout off, batch norm on running statistics).
+    x_test, y_test = next(iter(DataLoader(test_set, batch_size=len(test_set))))
+    probs = tg.predict(model, x_test).numpy()
+    labels = y_test.numpy()
+    predicted = probs.argmax(axis=1)
+    accuracy = float((predicted == labels).mean())
+    print(f"test accuracy: {100 * accuracy:.2f}% ({int((predicted == labels).sum())}/{len(labels)})")
+    print(f"training took {train_time:.1f}s ({len(train_set) * epochs / max(train_time, 1e-9):,.0f} images/s)")
+
+    saved = []
+
+    def path(name):
+        saved.append(name)
+        return os.path.join(out, name)
+
+    tg.save(model.state_dict(), path("model.npz"))
+    viz.plot_loss_curves(history, show_steps=True, title=f"{type(model).__name__} on {args.dataset}",
+                         save=path("loss_curves.png"))
+    viz.plot_kernels(model.features.conv1, save=path("kernels.png"))
+    viz.plot_feature_maps(model, x_test[:1], layers=feature_map_layers(model), max_channels=16,
+                          save=path("feature_maps.png"))
+    viz.plot_confusion_matrix(labels, probs, class_names=classes, save=path("confusion_matrix.png"))
+    shown = mistakes_first(predicted, labels, 12)
+    n_wrong = int(min((predicted != labels).sum(), 12))
+    viz.plot_predictions(x_test.numpy()[shown], probs[shown], labels[shown], class_names=classes, ncols=6, top_k=3,
+                         title=f"{n_wrong} mistakes first, then correct test images", save=path("predictions.png"))
+    plot_training_step(model, x_test[:4], y_test[:4], path("graph.png"))  # last: it changes BN running stats
+
+    print(f"saved {', '.join(saved)}")
+    print(f"everything is in {os.path.abspath(out)}  (total {time.perf_counter() - started:.1f}s)")
+
+
+if __name__ == "__main__":
+    main()
