@@ -8,7 +8,7 @@
     print(tg.graph(loss))
 """
 
-from . import data, functional, models, nn, optim
+from . import cuda, data, functional, models, nn, optim
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, GradcheckResult, gradcheck
 from .graph import Graph, graph

@@ -156,9 +156,12 @@ class Function:
 
 
 def _check_same_device(cls, tensors) -> None:
-    device = tensors[0].device
+    # A 0-d CPU constant (the 2 in ``x * 2``) goes with a tensor on any device, as in PyTorch:
+    # the device kernels take it as a scalar.
+    devices = [t.device for t in tensors if not (t.ndim == 0 and t.device == "cpu" and not t.requires_grad)]
+    device = devices[0] if devices else "cpu"
     for t in tensors:
-        if t.device != device:
+        if t.device != device and not (t.ndim == 0 and t.device == "cpu" and not t.requires_grad):
             shapes = ", ".join(f"{tuple(t.shape)} on {t.device}" for t in tensors)
             raise RuntimeError(
                 f"{cls.op_name or cls.__name__}: inputs are on different devices ({shapes}); "
@@ -210,9 +213,11 @@ def backward(tensor, gradient=None, retain_graph: bool = False) -> None:
                 f"backward(): grad can be implicitly created only for a single-element output, "
                 f"but the output has shape {tuple(tensor.shape)}; pass gradient= of that shape"
             )
-        seed = np.ones(tensor.shape, dtype=tensor.dtype)
+        seed = np.ones_like(tensor.data)  # on the output's device
     else:
         seed = gradient.data if isinstance(gradient, tensor_module.Tensor) else np.asarray(gradient)
+        if tensor.device == "cuda" and not hasattr(seed, "copy_to_host"):
+            raise RuntimeError("backward(): the output is on device 'cuda' but gradient is on 'cpu'; move it with .to('cuda')")
         if seed.shape != tensor.shape:
             raise RuntimeError(
                 f"backward(): gradient has shape {seed.shape} but the output has shape {tuple(tensor.shape)}"
@@ -262,9 +267,10 @@ def backward(tensor, gradient=None, retain_graph: bool = False) -> None:
 def _accumulate_leaf(leaf, g: np.ndarray) -> None:
     """Gradients add up across uses and across backward() calls, as in PyTorch."""
     if leaf.grad is None:
-        leaf.grad = tensor_module.Tensor._wrap(np.array(g, dtype=leaf.dtype, copy=True), requires_grad=False)
+        leaf.grad = tensor_module.Tensor._wrap(g.astype(leaf.dtype, copy=True), requires_grad=False)
     else:
-        leaf.grad.data = np.asarray(leaf.grad.data + g)  # 0-d + 0-d would give a NumPy scalar
+        total = leaf.grad.data + g
+        leaf.grad.data = np.asarray(total) if isinstance(total, np.generic) else total  # 0-d + 0-d gives a scalar
 
 
 # tensor.py imports this module and this module needs Tensor: importing the module object (not its names)

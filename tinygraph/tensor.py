@@ -22,6 +22,7 @@ from .ops import elementwise as elementwise_ops
 from .ops import matmul as matmul_ops
 from .ops import reduce as reduce_ops
 from .ops import shape as shape_ops
+from .cuda import canonical_device, is_cuda_array, move
 from .random import default_generator
 
 float32 = np.dtype(np.float32)
@@ -62,7 +63,7 @@ def _to_array(data, dtype=None) -> np.ndarray:
     """
     if isinstance(data, Tensor):
         array = data.data
-    elif isinstance(data, np.ndarray):
+    elif isinstance(data, np.ndarray) or is_cuda_array(data):
         array = data
     else:
         array = np.asarray(data)
@@ -79,9 +80,24 @@ def _to_array(data, dtype=None) -> np.ndarray:
     return array
 
 
-def _check_device(device) -> None:
-    if device is not None and str(device) != "cpu":
-        raise RuntimeError(f"device={device!r}: only 'cpu' is supported by this build")
+def _check_device(device) -> str | None:
+    """'cpu', 'cuda' or None; for 'cuda', a clear RuntimeError saying why when it cannot be used."""
+    device = canonical_device(device)
+    if device == "cuda":
+        from . import cuda
+
+        cuda.require(f"device={device!r}")
+    return device
+
+
+def _on_device(array, device):
+    """``array`` moved to ``device`` (None: left where it is)."""
+    return array if device is None else move(array, device)
+
+
+def _as_array(x, dtype=None):
+    """NumPy returns scalars from full reductions; make them 0-d arrays.  Device arrays stay as they are."""
+    return x if is_cuda_array(x) else np.asarray(x, dtype=dtype)
 
 
 class Tensor:
@@ -135,7 +151,8 @@ class Tensor:
 
     @property
     def device(self) -> str:
-        return "cpu"
+        """'cpu' (the data is a NumPy array) or 'cuda' (a CudaArray in GPU memory)."""
+        return "cuda" if is_cuda_array(self.data) else "cpu"
 
     @property
     def grad_fn(self):
@@ -170,8 +187,9 @@ class Tensor:
         return (self[i] for i in range(len(self)))
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
-        extras = []
+        values = self.data.copy_to_host() if self.device == "cuda" else self.data  # printing needs the values
+        body = np.array2string(values, precision=4, separator=", ", prefix="tensor(")
+        extras = [] if self.device == "cpu" else ["device='cuda'"]
         if self.dtype not in (_default_dtype, int64, bool_):
             extras.append(f"dtype={self.dtype}")
         if self._ctx is not None:
@@ -203,6 +221,8 @@ class Tensor:
         """The values as a NumPy array (shares memory, like PyTorch; no graph)."""
         if self.requires_grad:
             raise RuntimeError("numpy(): call .detach().numpy() on a tensor that requires grad")
+        if self.device == "cuda":
+            raise TypeError("numpy(): the tensor is on device 'cuda'; copy it to the host with .cpu() first")
         return self.data
 
     def item(self):
@@ -240,16 +260,25 @@ class Tensor:
         return elementwise_ops.Clone.apply(self)
 
     def to(self, device=None, dtype=None) -> Tensor:
-        """``x.to('cpu')`` or ``x.to(tg.float64)``; also ``x.to(device, dtype)``."""
+        """``x.to('cuda')``, ``x.to('cpu')`` or ``x.to(tg.float64)``; also ``x.to(device, dtype)``.
+
+        Moving is a copy, recorded in the graph: gradients flow back to the original device.
+        """
         if device is not None and not isinstance(device, str) and dtype is None:
             device, dtype = None, device
-        _check_device(device)
-        if dtype is not None and np.dtype(dtype) != self.dtype:
-            return self.type(dtype)
-        return self
+        device = _check_device(device)
+        out = self
+        if device is not None and device != self.device:
+            out = elementwise_ops.ToDevice.apply(self, device=device)
+        if dtype is not None and np.dtype(dtype) != out.dtype:
+            out = out.type(dtype)
+        return out
 
     def cpu(self) -> Tensor:
-        return self
+        return self.to("cpu")
+
+    def cuda(self) -> Tensor:
+        return self.to("cuda")
 
     def type(self, dtype) -> Tensor:
         return elementwise_ops.Cast.apply(self, dtype=np.dtype(dtype))
@@ -366,12 +395,17 @@ class Tensor:
         return self._inplace("/=", other, np.true_divide)
 
     def add_(self, other, alpha: float = 1.0):
-        return self._inplace("add_", other, lambda a, b: a + alpha * np.asarray(b, dtype=a.dtype))
+        return self._inplace("add_", other, lambda a, b: a + alpha * (b if is_cuda_array(b) else np.asarray(b, dtype=a.dtype)))
 
     def mul_(self, other):
         return self._inplace("mul_", other, np.multiply)
 
     def copy_(self, other):
+        """Copy values in, from either device (copy_ is an explicit copy, as in PyTorch)."""
+        if isinstance(other, Tensor) and other.device != self.device:
+            other = Tensor._wrap(move(other.data, self.device))
+        if self.device == "cuda":
+            return self._inplace("copy_", other, lambda a, b: b)  # device setitem broadcasts and casts
         return self._inplace("copy_", other, lambda a, b: np.broadcast_to(np.asarray(b, dtype=a.dtype), a.shape))
 
     def fill_(self, value):
@@ -380,7 +414,7 @@ class Tensor:
     # ----------------------------------------------------------- comparisons
     def _compare(self, other, fn) -> Tensor:
         other = other.data if isinstance(other, Tensor) else other
-        return Tensor._wrap(np.asarray(fn(self.data, other)))
+        return Tensor._wrap(_as_array(fn(self.data, other)))
 
     def __eq__(self, other):  # type: ignore[override]
         return self._compare(other, np.equal)
@@ -497,7 +531,7 @@ class Tensor:
 
     def _arg_reduce(self, fn, dim, keepdim, name) -> Tensor:
         if dim is None:
-            return Tensor._wrap(np.asarray(fn(self.data), dtype=np.int64))
+            return Tensor._wrap(_as_array(fn(self.data), dtype=np.int64))
         axis = _normalize_dim(dim, self.ndim, name)
         return Tensor._wrap(fn(self.data, axis=axis, keepdims=keepdim).astype(np.int64))
 
@@ -574,11 +608,12 @@ def tensor(data, dtype=None, requires_grad: bool = False, device=None) -> Tensor
 
     Floats become ``float32`` by default and ints ``int64``, as in PyTorch.
     """
-    _check_device(device)
+    device = _check_device(device)
     if isinstance(data, Tensor):
         data = data.data
-    array = np.array(_to_array(data, dtype), copy=True)
-    return Tensor(array, requires_grad=requires_grad)
+    array = _to_array(data, dtype)
+    array = array.copy() if is_cuda_array(array) else np.array(array, copy=True)
+    return Tensor(_on_device(array, device), requires_grad=requires_grad)
 
 
 def _shape(size, op: str) -> tuple:
@@ -590,10 +625,10 @@ def _shape(size, op: str) -> tuple:
 
 
 def _factory(op, values_fn, size, dtype, requires_grad, device):
-    _check_device(device)
+    device = _check_device(device)
     dtype = np.dtype(dtype) if dtype is not None else _default_dtype
-    array = values_fn(_shape(size, op), dtype)
-    return Tensor(array.astype(dtype, copy=False), requires_grad=requires_grad)
+    array = values_fn(_shape(size, op), dtype)  # made on the host (the seeded generator), then moved
+    return Tensor(_on_device(array.astype(dtype, copy=False), device), requires_grad=requires_grad)
 
 
 def zeros(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
@@ -623,9 +658,9 @@ def rand(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
 
 
 def randint(low, high, size, dtype=None, device=None) -> Tensor:
-    _check_device(device)
+    device = _check_device(device)
     array = default_generator().integers(low, high, size=_shape((size,), "randint"))
-    return Tensor(array.astype(np.dtype(dtype) if dtype is not None else np.int64))
+    return Tensor(_on_device(array.astype(np.dtype(dtype) if dtype is not None else np.int64), device))
 
 
 def randperm(n: int) -> Tensor:
@@ -634,7 +669,7 @@ def randperm(n: int) -> Tensor:
 
 def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None) -> Tensor:
     """Like ``torch.arange``: ints give int64, any float gives the default float dtype."""
-    _check_device(device)
+    device = _check_device(device)
     if end is None:
         start, end = 0, start
     if step == 0:
@@ -642,7 +677,7 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False, device=None
     values = np.arange(start, end, step)
     if dtype is None:
         dtype = np.int64 if values.dtype.kind in "iu" else _default_dtype
-    return Tensor(values.astype(dtype), requires_grad=requires_grad)
+    return Tensor(_on_device(values.astype(dtype), device), requires_grad=requires_grad)
 
 
 def linspace(start, end, steps: int, dtype=None, requires_grad=False, device=None) -> Tensor:
@@ -655,21 +690,21 @@ def eye(n: int, m: int | None = None, dtype=None, requires_grad=False, device=No
     return Tensor(np.eye(n, m, dtype=np.dtype(dtype) if dtype else _default_dtype), requires_grad=requires_grad)
 
 
-def zeros_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
-    return zeros(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+def zeros_like(t: Tensor, dtype=None, requires_grad=False, device=None) -> Tensor:
+    return zeros(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad, device=device or t.device)
 
 
-def ones_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
-    return ones(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+def ones_like(t: Tensor, dtype=None, requires_grad=False, device=None) -> Tensor:
+    return ones(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad, device=device or t.device)
 
 
-def full_like(t: Tensor, fill_value, dtype=None, requires_grad=False) -> Tensor:
-    return full(t.shape, fill_value, dtype=dtype or t.dtype, requires_grad=requires_grad)
+def full_like(t: Tensor, fill_value, dtype=None, requires_grad=False, device=None) -> Tensor:
+    return full(t.shape, fill_value, dtype=dtype or t.dtype, requires_grad=requires_grad, device=device or t.device)
 
 
-def randn_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
-    return randn(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+def randn_like(t: Tensor, dtype=None, requires_grad=False, device=None) -> Tensor:
+    return randn(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad, device=device or t.device)
 
 
-def rand_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
-    return rand(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+def rand_like(t: Tensor, dtype=None, requires_grad=False, device=None) -> Tensor:
+    return rand(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad, device=device or t.device)

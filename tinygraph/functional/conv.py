@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
-from ..kernels.cpu import conv as kernels
+from ..cuda import ascontiguous, kernels_for
 from ..tensor import as_tensor
 
 __all__ = ["conv2d", "conv2d_output_size", "conv2d_padding"]
@@ -136,6 +136,11 @@ def _check_tensors(x, weight, bias, groups):
 # ------------------------------------------------------------------ the op
 
 
+def _kernels(array):
+    """The kernel module for the device ``array`` is on: ``kernels/cpu/conv.py`` or ``kernels/cuda/conv.py``."""
+    return kernels_for(array, "conv")
+
+
 class Conv2d(Function):
     """``out = bias + sum of weight * window``; backward sends ``grad * weight`` to the input and ``grad * x`` to the weight.
 
@@ -147,20 +152,20 @@ class Conv2d(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias=None, *, stride, padding, dilation, groups, out_size):
-        x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
+        x, weight = ascontiguous(x), ascontiguous(weight)
         ctx.save_for_backward(x, weight)
-        return kernels.conv2d_forward(x, weight, bias, stride, padding, dilation, groups, out_size)
+        return _kernels(x).conv2d_forward(x, weight, bias, stride, padding, dilation, groups, out_size)
 
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_arrays
         p = ctx.params
         geometry = (p["stride"], p["padding"], p["dilation"], p["groups"])
-        grad = np.ascontiguousarray(grad)
+        grad = ascontiguous(grad)
         needs = ctx.needs_input_grad
         # d out / d x = weight (summed over the windows that see each pixel);
         # d out / d weight = x (summed over every image and output pixel)
-        grad_x, grad_w = kernels.conv2d_backward(
+        grad_x, grad_w = _kernels(grad).conv2d_backward(
             grad, x, weight, *geometry, x.shape[2:], weight.shape[2:], needs[0], needs[1]
         )
         # d out / d bias = 1

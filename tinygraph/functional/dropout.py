@@ -15,6 +15,7 @@ from numbers import Real
 import numpy as np
 
 from ..autograd import Function
+from ..cuda import device_of, move
 from ..random import default_generator
 from ..tensor import as_tensor
 
@@ -29,8 +30,8 @@ class Dropout(Function):
     @staticmethod
     def forward(ctx, x, p, mask_shape):
         # keep each value (or channel) with probability 1 - p: uniform u in [0, 1) survives if u >= p
-        keep = default_generator().random(mask_shape, dtype=np.float32) >= p
-        mask = keep.astype(x.dtype)
+        keep = default_generator().random(mask_shape, dtype=np.float32) >= p  # drawn on the host (seeded)...
+        mask = move(keep.astype(x.dtype), device_of(x))  # ...and sent to x's device (no device RNG yet)
         mask *= 0.0 if p == 1 else 1.0 / (1.0 - p)  # p == 1 drops everything (no 1/0)
         ctx.save_for_backward(mask)
         return x * mask

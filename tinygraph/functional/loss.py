@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from ..cuda import device_of
 from ..tensor import Tensor, as_tensor
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -57,11 +58,16 @@ def _check_targets(op: str, input: Tensor, target: np.ndarray, ignore_index: int
         )
     if target.dtype.kind not in "iu":
         raise TypeError(f"{op}: class-index targets must be integers, got dtype {target.dtype}")
-    valid = target[target != ignore_index]
     num_classes = input.shape[1]
-    if valid.size and (valid.min() < 0 or valid.max() >= num_classes):
+    if not target.size:
+        return
+    # ignored rows count as class 0 (always valid); no boolean-mask indexing, so this runs on either device
+    # (for targets on the GPU, the two extremes are the only values copied to the host)
+    safe = np.where(target != ignore_index, target, 0)
+    lowest, highest = int(safe.min()), int(safe.max())
+    if lowest < 0 or highest >= num_classes:
         raise ValueError(
-            f"{op}: target holds class {int(valid.min() if valid.min() < 0 else valid.max())}, "
+            f"{op}: target holds class {lowest if lowest < 0 else highest}, "
             f"outside 0..{num_classes - 1} for input with {num_classes} classes"
         )
 
@@ -92,11 +98,16 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     if input.dtype.kind != "f":
         raise TypeError(f"cross_entropy: input must be floating-point logits, got dtype {input.dtype}")
     target_array = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if device_of(target_array) != input.device:
+        raise RuntimeError(
+            f"cross_entropy: input is on device {input.device!r} but target is on {device_of(target_array)!r}; "
+            f"move the target with .to({input.device!r})"
+        )
     num_classes = input.shape[1] if input.ndim >= 2 else 0
     class_weight = None if weight is None else as_tensor(weight).data.astype(input.dtype)
     if class_weight is not None and class_weight.shape != (num_classes,):
         raise ValueError(f"cross_entropy: weight must have shape ({num_classes},), got {class_weight.shape}")
-    w = np.ones(num_classes, dtype=input.dtype) if class_weight is None else class_weight
+    w = np.ones_like(input.data, shape=(num_classes,)) if class_weight is None else class_weight
 
     if target_array.dtype.kind == "f":  # soft targets: class probabilities
         if target_array.shape != input.shape:
@@ -111,15 +122,21 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
 
     _check_targets("cross_entropy", input, target_array, ignore_index)
     labels = target_array.reshape(-1)
-    used = labels != ignore_index
-    rows = np.arange(labels.size)
-    q = np.zeros((labels.size, num_classes), dtype=input.dtype)
-    q[rows[used], labels[used]] = (1 - label_smoothing) * w[labels[used]]
-    if label_smoothing:
-        q[used] += (label_smoothing / num_classes) * w
+    if input.device == "cuda":  # q is built on the GPU from the labels there (kernels/cuda/loss.py)
+        from ..kernels.cuda.loss import one_hot_targets
+
+        q = one_hot_targets(labels, num_classes, w, ignore_index, label_smoothing)
+        denominator = float(one_hot_targets(labels, num_classes, w, ignore_index, 0.0).sum())
+    else:
+        used = labels != ignore_index
+        rows = np.arange(labels.size)
+        q = np.zeros((labels.size, num_classes), dtype=input.dtype)
+        q[rows[used], labels[used]] = (1 - label_smoothing) * w[labels[used]]
+        if label_smoothing:
+            q[used] += (label_smoothing / num_classes) * w
+        denominator = float(w[labels[used]].sum())
     losses = SoftTargetCrossEntropy.apply(_class_last(input), q)
     losses = losses.reshape(target_array.shape)
-    denominator = float(w[labels[used]].sum())
     return _reduce("cross_entropy", losses, reduction, denominator)
 
 

@@ -24,10 +24,15 @@ from numbers import Real
 import numpy as np
 
 from ..autograd import Function
-from ..kernels.cpu import norm as kernels
+from ..cuda import ascontiguous, kernels_for
 from ..tensor import Tensor, as_tensor
 
 __all__ = ["batch_norm"]
+
+
+def _kernels(array):
+    """The kernel module for the device ``array`` is on: ``kernels/cpu/norm.py`` or ``kernels/cuda/norm.py``."""
+    return kernels_for(array, "norm")
 
 
 class BatchNorm(Function):
@@ -38,10 +43,10 @@ class BatchNorm(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, *running, training, momentum, eps):
         N, C = x.shape[:2]
-        x3 = np.ascontiguousarray(x).reshape(N, C, -1)  # channel c owns x3[:, c, :], m = N*L values
+        x3 = ascontiguous(x).reshape(N, C, -1)  # channel c owns x3[:, c, :], m = N*L values
         batch_stats = training or not running
         if batch_stats:
-            mean, var = kernels.batch_norm_stats(x3)
+            mean, var = _kernels(x3).batch_norm_stats(x3)
             if training and running:
                 _update_running_stats(*running, mean, var, x3.shape[0] * x3.shape[2], momentum)
         else:
@@ -50,15 +55,15 @@ class BatchNorm(Function):
         ctx.save_for_backward(x3, mean, inv_std, weight)
         ctx.batch_stats = batch_stats
         ctx.n_running = len(running)
-        return kernels.batch_norm_forward(x3, mean, inv_std, weight, bias).reshape(x.shape)
+        return _kernels(x3).batch_norm_forward(x3, mean, inv_std, weight, bias).reshape(x.shape)
 
     @staticmethod
     def backward(ctx, grad):
         x3, mean, inv_std, weight = ctx.saved_arrays
-        grad3 = np.ascontiguousarray(grad).reshape(x3.shape)
+        grad3 = ascontiguous(grad).reshape(x3.shape)
         # dbeta = sum(dy); dgamma = sum(dy * x_hat);
         # dx = gamma*inv_std/m * (m*dy - sum(dy) - x_hat*sum(dy*x_hat)) with batch stats, gamma*inv_std*dy without
-        dx, dweight, dbias = kernels.batch_norm_backward(grad3, x3, mean, inv_std, weight, ctx.batch_stats)
+        dx, dweight, dbias = _kernels(grad3).batch_norm_backward(grad3, x3, mean, inv_std, weight, ctx.batch_stats)
         return (dx.reshape(grad.shape), dweight, dbias) + (None,) * ctx.n_running  # no gradient for buffers
 
 
@@ -112,8 +117,8 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
             _channel_tensor(running_mean, "running_mean", x, op, same_dtype=False),
             _channel_tensor(running_var, "running_var", x, op, same_dtype=False),
         )
-    weight = _channel_tensor(weight, "weight", x, op) if weight is not None else Tensor._wrap(np.ones(C, x.dtype))
-    bias = _channel_tensor(bias, "bias", x, op) if bias is not None else Tensor._wrap(np.zeros(C, x.dtype))
+    weight = _channel_tensor(weight, "weight", x, op) if weight is not None else Tensor._wrap(np.ones_like(x.data, shape=(C,)))
+    bias = _channel_tensor(bias, "bias", x, op) if bias is not None else Tensor._wrap(np.zeros_like(x.data, shape=(C,)))
     return BatchNorm.apply(x, weight, bias, *running, training=bool(training), momentum=float(momentum), eps=float(eps))
 
 

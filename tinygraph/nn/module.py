@@ -320,16 +320,22 @@ class Module:
     def to(self, device=None, dtype=None) -> Module:
         """``model.to('cpu')``, ``model.to(tg.float64)`` or ``model.to('cpu', tg.float64)``; changes self in place.
 
-        Floating-point parameters and buffers change dtype (the Parameter objects stay the
-        same, so an optimizer built earlier still holds them).  Only ``'cpu'`` exists for now.
+        Parameters and buffers move to ``device`` ('cpu' or 'cuda') and floating-point ones change
+        dtype; the Parameter objects stay the same (only their ``.data`` changes), so an optimizer
+        built earlier still holds them.
         """
+        from .. import cuda
+
         if device is not None and not isinstance(device, str) and dtype is None:
             device, dtype = None, device
-        if device is not None and str(device) != "cpu":
-            raise RuntimeError(
-                f"Module.to({device!r}): tinygraph's CUDA backend is not available in this build; "
-                "models run on 'cpu' only for now"
-            )
+        device = cuda.canonical_device(device)
+        if device == "cuda":
+            cuda.require(f"Module.to({device!r})")
+        if device is not None:
+            for t in itertools.chain(self.parameters(), self.buffers()):
+                t.data = cuda.move(t.data, device)
+                if t.grad is not None:
+                    t.grad.data = cuda.move(t.grad.data, device)
         if dtype is not None:
             dtype = np.dtype(dtype)
             if dtype.kind != "f":

@@ -203,7 +203,7 @@ class Clamp(Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_arrays
-        inside = np.ones(x.shape, dtype=bool)
+        inside = np.ones_like(x, dtype=bool)  # on x's device
         if ctx.low is not None:
             inside &= x >= ctx.low
         if ctx.high is not None:
@@ -218,6 +218,23 @@ def clamp(x, min=None, max=None):
     if min is not None and max is not None and min > max:
         raise ValueError(f"clamp: min ({min}) must not exceed max ({max})")
     return Clamp.apply(x, low=min, high=max)
+
+
+class ToDevice(Function):
+    """``x.to(device)``: copy between host and GPU; the gradient is copied back."""
+
+    @staticmethod
+    def forward(ctx, x, device):
+        from ..cuda import device_of, move
+
+        ctx.source = device_of(x)
+        return move(x, device)
+
+    @staticmethod
+    def backward(ctx, grad):
+        from ..cuda import move
+
+        return move(grad, ctx.source)
 
 
 class Cast(Function):

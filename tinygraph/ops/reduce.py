@@ -14,6 +14,11 @@ import numpy as np
 from ..autograd import Function
 
 
+def _array(x):
+    """NumPy's full reductions return scalars; the engine wants arrays.  Device arrays are arrays already."""
+    return np.asarray(x) if isinstance(x, np.generic) else x
+
+
 def _keep_reduced_axes(grad: np.ndarray, input_shape: tuple, axes, keepdim: bool) -> np.ndarray:
     """Give ``grad`` size-1 axes where the input was reduced, so it broadcasts against the input."""
     if keepdim or axes is None and grad.ndim == len(input_shape):
@@ -33,7 +38,7 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
-        return np.asarray(x.sum(axis=axes, keepdims=keepdim))
+        return _array(x.sum(axis=axes, keepdims=keepdim))
 
     @staticmethod
     def backward(ctx, grad):
@@ -46,7 +51,7 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
-        return np.asarray(x.mean(axis=axes, keepdims=keepdim))
+        return _array(x.mean(axis=axes, keepdims=keepdim))
 
     @staticmethod
     def backward(ctx, grad):
@@ -67,7 +72,7 @@ class Var(Function):
         centered = x - x.mean(axis=axes, keepdims=True)
         ctx.save_for_backward(centered)
         ctx.axes, ctx.keepdim, ctx.divisor = axes, keepdim, n - correction
-        return np.asarray((centered * centered).sum(axis=axes, keepdims=keepdim) / ctx.divisor)
+        return _array((centered * centered).sum(axis=axes, keepdims=keepdim) / ctx.divisor)
 
     @staticmethod
     def backward(ctx, grad):
@@ -87,7 +92,7 @@ class _Extremum(Function):
         out = cls.reduce(x, axis=axes, keepdims=True)
         ctx.save_for_backward(x, out)
         ctx.axes, ctx.keepdim = axes, keepdim
-        return np.asarray(out if keepdim else out.reshape(_reduced_shape(x.shape, axes)))
+        return _array(out if keepdim else out.reshape(_reduced_shape(x.shape, axes)))
 
     @staticmethod
     def backward(ctx, grad):

@@ -137,11 +137,12 @@ class GetItem(Function):
     @staticmethod
     def forward(ctx, x, index):
         ctx.index, ctx.shape = index, x.shape
-        return np.array(x[index], copy=True)
+        out = x[index]  # NumPy: a view (basic index) or a scalar; CudaArray: already a copy
+        return out if hasattr(out, "copy_to_host") else np.array(out, copy=True)
 
     @staticmethod
     def backward(ctx, grad):
-        out = np.zeros(ctx.shape, dtype=grad.dtype)
+        out = np.zeros_like(grad, shape=ctx.shape)  # on grad's device
         # np.add.at accumulates when an integer array names the same element twice (x[[0, 0]])
         np.add.at(out, ctx.index, grad)
         return out
