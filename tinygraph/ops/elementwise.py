@@ -161,34 +161,32 @@ class Abs(Function):
         return grad * np.sign(x)  # sign(0) = 0, as in PyTorch
 
 
-class Maximum(Function):
-    """Elementwise max; on ties the gradient is split equally between both sides (as PyTorch)."""
+class _ElementwiseExtremum(Function):
+    """Elementwise max or min of two tensors; on ties the gradient is split equally (as PyTorch)."""
 
-    @staticmethod
-    def forward(ctx, a, b):
+    pick = None  # np.maximum or np.minimum
+    a_wins = None  # np.greater or np.less: where ``a`` alone is picked
+
+    @classmethod
+    def forward(cls, ctx, a, b):
         ctx.save_for_backward(a, b)
-        return np.maximum(a, b)
+        return cls.pick(a, b)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_arrays
-        share_a = (a > b) + 0.5 * (a == b)
+        share_a = type(ctx).a_wins(a, b) + 0.5 * (a == b)  # 1 where a was picked, 1/2 on ties, else 0
         return grad * share_a, grad * (1 - share_a)
 
 
-class Minimum(Function):
-    """Elementwise min; on ties the gradient is split equally between both sides (as PyTorch)."""
+class Maximum(_ElementwiseExtremum):
+    pick = staticmethod(np.maximum)
+    a_wins = staticmethod(np.greater)
 
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        return np.minimum(a, b)
 
-    @staticmethod
-    def backward(ctx, grad):
-        a, b = ctx.saved_arrays
-        share_a = (a < b) + 0.5 * (a == b)
-        return grad * share_a, grad * (1 - share_a)
+class Minimum(_ElementwiseExtremum):
+    pick = staticmethod(np.minimum)
+    a_wins = staticmethod(np.less)
 
 
 class Clamp(Function):
