@@ -100,14 +100,26 @@ class _FunctionCallback(Callback):
 
 
 # ------------------------------------------------------------------- helpers
-def _split_batch(batch):
-    """A loader yields ``(x, y)`` pairs (extra items are ignored) or bare inputs ``x``."""
+def _split_batch(batch, device: str = "cpu"):
+    """A loader yields ``(x, y)`` pairs (extra items are ignored) or bare inputs ``x``; moved to ``device``."""
     if isinstance(batch, (tuple, list)):
         x = batch[0]
         y = batch[1] if len(batch) > 1 else None
     else:
         x, y = batch, None
-    return (x if isinstance(x, Tensor) else as_tensor(x)), (y if y is None or isinstance(y, Tensor) else as_tensor(y))
+    x = as_tensor(x).to(device)
+    return x, (None if y is None else as_tensor(y).to(device))
+
+
+def _model_device(model: Module) -> str:
+    """Where the model's parameters live ('cpu' for a model without parameters)."""
+    for p in model.parameters():
+        return p.device
+    return "cpu"
+
+
+def _host(t: Tensor) -> np.ndarray:
+    return t.detach().to("cpu").data
 
 
 def _correct(output: Tensor, y: Tensor):
@@ -116,7 +128,7 @@ def _correct(output: Tensor, y: Tensor):
         return None
     if y.shape != (output.shape[0],) + tuple(output.shape[2:]):
         return None
-    return int((output.data.argmax(axis=1) == y.data).sum())
+    return int((_host(output).argmax(axis=1) == _host(y)).sum())
 
 
 def _length(loader):
@@ -242,6 +254,7 @@ def fit(
         start, history = _restore(load(checkpoint_path), checkpoint_path, model, optimizer, scheduler, train_loader)
     bar = _Progress(progress)
     n = _length(train_loader)
+    device = _model_device(model)
 
     for epoch in range(start, epochs):
         if hasattr(train_loader, "set_epoch"):
@@ -253,7 +266,7 @@ def fit(
         loss_sum, correct, labelled, seen = 0.0, 0, 0, 0
         started = time.perf_counter()
         for i, batch in enumerate(train_loader, 1):
-            x, y = _split_batch(batch)
+            x, y = _split_batch(batch, device)
             optimizer.zero_grad()
             output = model(x)
             loss = loss_fn(output, y)
@@ -309,9 +322,10 @@ def evaluate(model: Module, loader, loss_fn=None) -> tuple[float, float]:
     """
     loss_fn = F.cross_entropy if loss_fn is None else loss_fn
     loss_sum, correct, labelled, seen = 0.0, 0, 0, 0
+    device = _model_device(model)
     with no_grad(), evaluating(model):
         for batch in loader:
-            x, y = _split_batch(batch)
+            x, y = _split_batch(batch, device)
             output = model(x)
             loss_sum += loss_fn(output, y).item() * x.shape[0]
             seen += x.shape[0]
@@ -339,13 +353,13 @@ def predict(model: Module, data, batch_size: int = 256, output: str = "probs") -
         batches = (x[i : i + batch_size] for i in range(0, x.shape[0], batch_size))
     else:
         batches = (_split_batch(b)[0] for b in data)
-    chunks = []
+    chunks, device = [], _model_device(model)
     with no_grad(), evaluating(model):
         for xb in batches:
-            logits = model(xb)
+            logits = model(xb.to(device))
             if output == "probs":
                 logits = F.softmax(logits, dim=1)
-            chunks.append(logits.data)
+            chunks.append(_host(logits))
     if not chunks:
         raise ValueError("predict: no data")
     result = np.concatenate(chunks)
