@@ -5,7 +5,8 @@
 Before a network learns its filters, it helps to see what one filter does. The Sobel
 kernels respond to horizontal and vertical changes of brightness; the gradient
 magnitude sqrt(gx^2 + gy^2) outlines edges. The photo of Grace Hopper ships with
-matplotlib. Saves ``sobel_edges.png`` and ``stride_padding.png`` to --out.
+matplotlib. Saves ``sobel_kernels.png`` (the two kernels, drawn with ``viz.plot_kernels``),
+``sobel_edges.png`` and ``stride_padding.png`` to --out.
 """
 
 import argparse
@@ -23,6 +24,7 @@ import numpy as np
 
 import tinygraph as tg
 import tinygraph.functional as F
+import viz
 
 SOBEL_X = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]  # d/dx: right minus left, centre row weighted twice
 SOBEL_Y = [[-1, -2, -1], [0, 0, 0], [1, 2, 1]]  # d/dy: bottom minus top
@@ -47,6 +49,9 @@ def main() -> None:
     image = tg.tensor(load_photo(args.downsample))
     kernels = tg.tensor([[SOBEL_X], [SOBEL_Y]], dtype=tg.float32)  # (C_out=2, C_in=1, 3, 3)
     print(f"photo {tuple(image.shape)}, Sobel kernels {tuple(kernels.shape)}", file=sys.stderr)
+    path = os.path.join(args.out, "sobel_kernels.png")
+    viz.plot_kernels(kernels, normalize="shared", title="Sobel x and Sobel y (red > 0 > blue)", save=path)
+    print(f"saved {path}")
 
     edges = F.conv2d(image, kernels, padding=1)  # (1, 2, H, W): same size as the photo
     gx, gy = edges.numpy()[0]
