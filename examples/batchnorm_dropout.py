@@ -93,8 +93,10 @@ def main() -> None:
     train_set, test_set = Digits(train=True), Digits(train=False)
     if args.limit:
         train_set = Subset(train_set, np.arange(min(args.limit, len(train_set))))
-    print(f"{len(train_set)} training and {len(test_set)} test digits; SGD(lr={args.lr:g}, momentum=0.9), "
-          f"{args.epochs} epochs, dropout p={args.dropout:g}")
+    print(
+        f"{len(train_set)} training and {len(test_set)} test digits; SGD(lr={args.lr:g}, momentum=0.9), "
+        f"{args.epochs} epochs, dropout p={args.dropout:g}"
+    )
     train_eval = DataLoader(train_set, batch_size=500)  # the training images again, scored in eval mode
     test_loader = DataLoader(test_set, batch_size=500)
     live = sys.stderr.isatty()
@@ -107,8 +109,11 @@ def main() -> None:
 
         def epoch_line(epoch, history, name=name):
             if not live:
-                print(f"{name:>20} epoch {epoch + 1}/{args.epochs}: train loss {history.train_loss[-1]:.3f}  "
-                      f"test loss {history.val_loss[-1]:.3f}  test acc {100 * history.val_acc[-1]:.1f}%", flush=True)
+                print(
+                    f"{name:>20} epoch {epoch + 1}/{args.epochs}: train loss {history.train_loss[-1]:.3f}  "
+                    f"test loss {history.val_loss[-1]:.3f}  test acc {100 * history.val_acc[-1]:.1f}%",
+                    flush=True,
+                )
 
         if live:
             print(f"training {name}")
@@ -131,12 +136,17 @@ def main() -> None:
 
     print(f"\n{'variant':>20}  {'train loss':>10}  {'test loss':>9}  {'gap':>6}  {'test acc':>8}  {'time':>6}")
     for name, train_loss, test_loss, test_acc, seconds in rows:
-        print(f"{name:>20}  {train_loss:10.4f}  {test_loss:9.4f}  {test_loss - train_loss:6.3f}  "
-              f"{100 * test_acc:7.1f}%  {seconds:5.1f}s")
+        print(
+            f"{name:>20}  {train_loss:10.4f}  {test_loss:9.4f}  {test_loss - train_loss:6.3f}  "
+            f"{100 * test_acc:7.1f}%  {seconds:5.1f}s"
+        )
 
-    viz.plot_loss_curves(list(histories.values()), labels=list(histories),
-                         title=f"batch norm and dropout (SGD lr {args.lr:g}): training (solid) vs test (dashed)",
-                         save=os.path.join(args.out, "loss_curves.png"))
+    viz.plot_loss_curves(
+        list(histories.values()),
+        labels=list(histories),
+        title=f"batch norm and dropout (SGD lr {args.lr:g}): training (solid) vs test (dashed)",
+        save=os.path.join(args.out, "loss_curves.png"),
+    )
 
     fig = Figure(figsize=(9, 3.6))
     names = [r[0] for r in rows]
@@ -156,8 +166,10 @@ def main() -> None:
         ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(os.path.join(args.out, "accuracy.png"), dpi=100)
-    print(f"\nsaved loss_curves.png, accuracy.png in {os.path.abspath(args.out)} "
-          f"(total {time.perf_counter() - started:.1f}s)")
+    print(
+        f"\nsaved loss_curves.png, accuracy.png in {os.path.abspath(args.out)} "
+        f"(total {time.perf_counter() - started:.1f}s)"
+    )
 
 
 if __name__ == "__main__":

@@ -58,16 +58,28 @@ def main() -> None:
         size = args.size + extra
         x = rng.integers(0, 4, size=(size, size)).astype(np.float32)  # small integers: sums easy to check
         path = os.path.join(args.out, name + ".gif")
-        anim = viz.animate_convolution(x, kernel, stride=stride, padding=padding, dilation=dilation, fps=args.fps,
-                                       final_frame=True, dpi=args.dpi, save=path)
-        expected = F.conv2d(tg.tensor(x[None, None]), tg.tensor(kernel[None, None]), stride=stride,
-                            padding=padding, dilation=dilation).numpy()[0, 0]
+        anim = viz.animate_convolution(
+            x,
+            kernel,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            fps=args.fps,
+            final_frame=True,
+            dpi=args.dpi,
+            save=path,
+        )
+        expected = F.conv2d(
+            tg.tensor(x[None, None]), tg.tensor(kernel[None, None]), stride=stride, padding=padding, dilation=dilation
+        ).numpy()[0, 0]
         shown = anim.steps.output
         if shown.shape != expected.shape or not np.allclose(shown, expected):
             raise SystemExit(f"{name}: the animation's output differs from conv2d's: {shown} vs {expected}")
         side = (size + 2 * padding - dilation * (3 - 1) - 1) // stride + 1
-        print(f"stride={stride} padding={padding} dilation={dilation}: {size}x{size} -> {side}x{side} "
-              f"({len(anim.steps.steps)} frames, equal to conv2d)  saved {path}")
+        print(
+            f"stride={stride} padding={padding} dilation={dilation}: {size}x{size} -> {side}x{side} "
+            f"({len(anim.steps.steps)} frames, equal to conv2d)  saved {path}"
+        )
         anim.figure.clf()  # free the figure: several animations in one process
 
     print(f"GIFs are in {os.path.abspath(args.out)} (total {time.perf_counter() - started:.1f}s)")

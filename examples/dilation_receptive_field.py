@@ -72,8 +72,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=33, help="input height and width (odd: it has a centre)")
     parser.add_argument("--channels", type=int, default=4, help="channels of every conv")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights and input")
-    parser.add_argument("--out", default=os.path.join("outputs", "dilation_receptive_field"),
-                        help="folder for the figures")
+    parser.add_argument(
+        "--out", default=os.path.join("outputs", "dilation_receptive_field"), help="folder for the figures"
+    )
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     started = time.perf_counter()
@@ -93,8 +94,10 @@ def main() -> None:
             predicted = formula(spec[:depth])
             growth[title].append((height, predicted))
             flag = "" if height == width == predicted else "  <- differs (input too small?)"
-            print(f"{title if depth == 1 else '':<24}{depth:>6}{f'{height}x{width}':>12}{pixels:>8}"
-                  f"{f'{predicted}x{predicted}':>9}{flag}")
+            print(
+                f"{title if depth == 1 else '':<24}{depth:>6}{f'{height}x{width}':>12}{pixels:>8}"
+                f"{f'{predicted}x{predicted}':>9}{flag}"
+            )
 
     path = os.path.join(args.out, "receptive_fields.png")
     viz.plot_receptive_field(models, input_shape, ncols=4, save=path)

@@ -102,8 +102,11 @@ def main() -> None:
         stats = viz.gradient_stats(model)  # [(name, mean |grad|, max |grad|)] from the input side
         first, last = stats[0][1], stats[-2][1]  # stats[-1] is the classifier
         print(f"{name:>8}: mean |grad| first conv {first:.2e}, last conv {last:.2e} (ratio {last / first:.1e})")
-    viz.plot_gradient_flow(models, title="gradient flow at initialisation: mean/max |grad| per layer",
-                           save=os.path.join(args.out, "gradient_flow.png"))
+    viz.plot_gradient_flow(
+        models,
+        title="gradient flow at initialisation: mean/max |grad| per layer",
+        save=os.path.join(args.out, "gradient_flow.png"),
+    )
 
     histories = {}
     live = sys.stderr.isatty()
@@ -115,8 +118,11 @@ def main() -> None:
 
         def epoch_line(epoch, history, name=name):
             if not live:
-                print(f"{name:>8} epoch {epoch + 1}/{args.epochs}: train loss {history.train_loss[-1]:.3f}  "
-                      f"test acc {100 * history.val_acc[-1]:.1f}%", flush=True)
+                print(
+                    f"{name:>8} epoch {epoch + 1}/{args.epochs}: train loss {history.train_loss[-1]:.3f}  "
+                    f"test acc {100 * history.val_acc[-1]:.1f}%",
+                    flush=True,
+                )
 
         print(f"training {name}")
         histories[name] = tg.fit(
@@ -131,14 +137,20 @@ def main() -> None:
             progress=live,
         )
 
-    viz.plot_loss_curves(list(histories.values()), labels=list(histories), show_steps=True,
-                         title=f"{2 * args.blocks + 1} conv layers, {kind}: plain vs residual",
-                         save=os.path.join(args.out, "loss_curves.png"))
+    viz.plot_loss_curves(
+        list(histories.values()),
+        labels=list(histories),
+        show_steps=True,
+        title=f"{2 * args.blocks + 1} conv layers, {kind}: plain vs residual",
+        save=os.path.join(args.out, "loss_curves.png"),
+    )
     print(f"\n{'network':>10}  {'train loss':>10}  {'test acc':>8}  {'time':>6}")
     for name, h in histories.items():
         print(f"{name:>10}  {h.train_loss[-1]:10.3f}  {100 * h.val_acc[-1]:7.1f}%  {sum(h.epoch_time):5.1f}s")
-    print(f"\nsaved gradient_flow.png, loss_curves.png in {os.path.abspath(args.out)} "
-          f"(total {time.perf_counter() - started:.1f}s)")
+    print(
+        f"\nsaved gradient_flow.png, loss_curves.png in {os.path.abspath(args.out)} "
+        f"(total {time.perf_counter() - started:.1f}s)"
+    )
 
 
 if __name__ == "__main__":

@@ -58,8 +58,12 @@ def main() -> None:
     magnitude = np.sqrt(gx**2 + gy**2)
 
     fig, axes = plt.subplots(1, 4, figsize=(14, 4.2))
-    panels = [(image.numpy()[0, 0], "photo", "gray"), (gx, "Sobel x: vertical edges", "RdBu_r"),
-              (gy, "Sobel y: horizontal edges", "RdBu_r"), (magnitude, "edge strength sqrt(gx²+gy²)", "magma")]
+    panels = [
+        (image.numpy()[0, 0], "photo", "gray"),
+        (gx, "Sobel x: vertical edges", "RdBu_r"),
+        (gy, "Sobel y: horizontal edges", "RdBu_r"),
+        (magnitude, "edge strength sqrt(gx²+gy²)", "magma"),
+    ]
     for ax, (data, title, cmap) in zip(axes, panels):
         limit = np.abs(data).max()
         ax.imshow(data, cmap=cmap, vmin=-limit if cmap == "RdBu_r" else None, vmax=limit if cmap == "RdBu_r" else None)
@@ -80,9 +84,10 @@ def main() -> None:
         expected = ((height + 2 * padding - 3) // stride + 1, (width + 2 * padding - 3) // stride + 1)
         assert out.shape == expected, (out.shape, expected)
         ax.imshow(out, cmap="RdBu_r")
-        ax.set_title(f"stride={stride}, padding={padding}\n{height}x{width} -> {out.shape[0]}x{out.shape[1]}", fontsize=10)
+        size = f"{height}x{width} -> {out.shape[0]}x{out.shape[1]}"
+        ax.set_title(f"stride={stride}, padding={padding}\n{size}", fontsize=10)
         ax.axis("off")
-        print(f"stride={stride} padding={padding}: {height}x{width} -> {out.shape[0]}x{out.shape[1]}")
+        print(f"stride={stride} padding={padding}: {size}")
     fig.suptitle("output size = floor((H + 2·padding − kernel) / stride) + 1")
     fig.tight_layout()
     path = os.path.join(args.out, "stride_padding.png")

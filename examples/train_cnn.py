@@ -161,16 +161,26 @@ def main() -> None:
         return os.path.join(out, name)
 
     tg.save(model.state_dict(), path("model.npz"))
-    viz.plot_loss_curves(history, show_steps=True, title=f"{type(model).__name__} on {args.dataset}",
-                         save=path("loss_curves.png"))
+    viz.plot_loss_curves(
+        history, show_steps=True, title=f"{type(model).__name__} on {args.dataset}", save=path("loss_curves.png")
+    )
     viz.plot_kernels(model.features.conv1, save=path("kernels.png"))
-    viz.plot_feature_maps(model, x_test[:1], layers=feature_map_layers(model), max_channels=16,
-                          save=path("feature_maps.png"))
+    viz.plot_feature_maps(
+        model, x_test[:1], layers=feature_map_layers(model), max_channels=16, save=path("feature_maps.png")
+    )
     viz.plot_confusion_matrix(labels, probs, class_names=classes, save=path("confusion_matrix.png"))
     shown = mistakes_first(predicted, labels, 12)
     n_wrong = int(min((predicted != labels).sum(), 12))
-    viz.plot_predictions(x_test.numpy()[shown], probs[shown], labels[shown], class_names=classes, ncols=6, top_k=3,
-                         title=f"{n_wrong} mistakes first, then correct test images", save=path("predictions.png"))
+    viz.plot_predictions(
+        x_test.numpy()[shown],
+        probs[shown],
+        labels[shown],
+        class_names=classes,
+        ncols=6,
+        top_k=3,
+        title=f"{n_wrong} mistakes first, then correct test images",
+        save=path("predictions.png"),
+    )
     plot_training_step(model, x_test[:4], y_test[:4], path("graph.png"))  # last: it changes BN running stats
 
     print(f"saved {', '.join(saved)}")

@@ -51,15 +51,24 @@ def assert_pngs(folder: Path, names) -> None:
 
 
 def test_every_example_has_a_smoke_test():
-    tested = {"train_cnn", "residual_vs_plain", "dilation_receptive_field", "batchnorm_dropout",
-              "convolution_animation", "sobel_edges", "autodiff_tour"}
+    tested = {
+        "train_cnn",
+        "residual_vs_plain",
+        "dilation_receptive_field",
+        "batchnorm_dropout",
+        "convolution_animation",
+        "sobel_edges",
+        "autodiff_tour",
+    }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
 
 def test_train_cnn_digits(tmp_path):
     proc = run_example("train_cnn", "--epochs", 1, "--limit", 128, "--out", tmp_path)
-    assert_pngs(tmp_path, ["loss_curves.png", "kernels.png", "feature_maps.png", "confusion_matrix.png",
-                           "predictions.png", "graph.png"])
+    assert_pngs(
+        tmp_path,
+        ["loss_curves.png", "kernels.png", "feature_maps.png", "confusion_matrix.png", "predictions.png", "graph.png"],
+    )
     # The saved weights load into a fresh DigitsCNN and score exactly the accuracy the script printed.
     printed = re.search(r"test accuracy: ([\d.]+)% \((\d+)/(\d+)\)", proc.stdout)
     assert printed, proc.stdout
@@ -86,8 +95,7 @@ def test_train_cnn_mnist_files_from_data_dir(tmp_path):
         write_idx(raw / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n))
     out = tmp_path / "out"
-    proc = run_example("train_cnn", "--dataset", "mnist", "--data-dir", tmp_path / "data", "--epochs", 1,
-                       "--out", out)
+    proc = run_example("train_cnn", "--dataset", "mnist", "--data-dir", tmp_path / "data", "--epochs", 1, "--out", out)
     assert "48 training and 16 test images of shape (1, 28, 28)" in proc.stdout
     assert "LeNet5" in proc.stdout
     assert_pngs(out, ["kernels.png", "feature_maps.png"])
@@ -96,8 +104,9 @@ def test_train_cnn_mnist_files_from_data_dir(tmp_path):
 
 
 def test_train_cnn_missing_files_is_a_message_not_a_traceback(tmp_path):
-    proc = run_example("train_cnn", "--dataset", "fashion-mnist", "--data-dir", tmp_path, "--out", tmp_path,
-                       check=False)
+    proc = run_example(
+        "train_cnn", "--dataset", "fashion-mnist", "--data-dir", tmp_path, "--out", tmp_path, check=False
+    )
     assert proc.returncode != 0
     assert "train-images-idx3-ubyte" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -105,16 +114,18 @@ def test_train_cnn_missing_files_is_a_message_not_a_traceback(tmp_path):
 def test_residual_vs_plain(tmp_path):
     proc = run_example("residual_vs_plain", "--epochs", 1, "--limit", 64, "--blocks", 2, "--out", tmp_path)
     assert_pngs(tmp_path, ["gradient_flow.png", "loss_curves.png"])
-    assert re.search(r"plain\s+[\d.]+\s+[\d.]+%", proc.stdout) and re.search(r"residual\s+[\d.]+\s+[\d.]+%",
-                                                                              proc.stdout)
+    assert re.search(r"plain\s+[\d.]+\s+[\d.]+%", proc.stdout) and re.search(
+        r"residual\s+[\d.]+\s+[\d.]+%", proc.stdout
+    )
 
 
 def test_dilation_receptive_field_measured_equals_formula(tmp_path):
     proc = run_example("dilation_receptive_field", "--layers", 3, "--size", 17, "--out", tmp_path)
     assert_pngs(tmp_path, ["receptive_fields.png", "growth.png"])
-    rows = re.findall(r"(\d+)\s+(\d+)x(\d+)\s+(\d+)\s+(\d+)x(\d+)$", proc.stdout, flags=re.M)  # depth, measured, px, formula
+    # rows "depth  HxW  pixels  FxF": measured field beside the formula's
+    rows = re.findall(r"(\d+)\s+(\d+)x(\d+)\s+(\d+)\s+(\d+)x(\d+)$", proc.stdout, flags=re.M)
     assert len(rows) == 4 * 3, proc.stdout  # 4 stacks x 3 depths
-    for depth, h, w, _pixels, f1, f2 in rows:
+    for _depth, h, w, _pixels, f1, f2 in rows:
         assert h == w == f1 == f2, proc.stdout
     assert "differs" not in proc.stdout
     # Dilations 1, 2, 4 reach 15x15 after three layers; dilation 2 everywhere leaves holes (49 of 13x13 pixels).
