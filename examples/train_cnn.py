@@ -99,6 +99,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, help="Adam's learning rate (default: the recipe's)")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N train and test images")
     parser.add_argument("--seed", type=int, default=0, help="random seed (initial weights, shuffling, dropout)")
+    parser.add_argument("--device", default="cpu", help="'cpu', or 'cuda' with an NVIDIA GPU and tinygraph[cuda]")
     parser.add_argument("--out", help="folder for the figures and the model (default: outputs/train_cnn)")
     args = parser.parse_args()
     recipe = RECIPES[args.dataset]
@@ -115,6 +116,10 @@ def main() -> None:
     print(f"{args.dataset}: {len(train_set)} training and {len(test_set)} test images of shape {image_shape}")
     tg.nn.summary(model, (1, *image_shape))
 
+    try:
+        model.to(args.device)  # parameters move in place; tg.fit moves each batch to the same device
+    except RuntimeError as err:
+        parser.error(str(err))
     # The recipe: Adam with a cosine learning-rate schedule, shuffled mini-batches, cross-entropy.
     train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True)
     test_loader = DataLoader(test_set, batch_size=500)
@@ -144,6 +149,7 @@ def main() -> None:
         progress=live,
     )
     train_time = sum(history.epoch_time)
+    model.to("cpu")  # the pictures and the saved weights are made from host arrays
 
     # Inference on unseen data: the test set, in eval mode (dropout off, batch norm on running statistics).
     x_test, y_test = next(iter(DataLoader(test_set, batch_size=len(test_set))))
