@@ -132,6 +132,18 @@ def test_receptive_field_of_a_module_at_a_chosen_position_and_clear_errors():
         viz.receptive_field(model, (9, 9))
 
 
+def test_field_extent_is_exported_from_viz():
+    import sys
+
+    assert "field_extent" in viz.__all__
+    assert viz.field_extent is sys.modules["viz.receptive_field"].field_extent
+    rf = np.zeros((7, 9))
+    rf[2:5, 1:3] = 1.0  # a 3x2 box
+    rf[6, 8] = 0.5  # one more pixel widens the bounding box to rows 2..6, cols 1..8
+    assert viz.field_extent(rf) == (5, 8, 7)
+    assert viz.field_extent(np.zeros((3, 3))) == (0, 0, 0)
+
+
 # ------------------------------------------------------------------------------- graph of a LeNet
 def test_lenet_graph_has_one_box_per_op_and_folds_its_parameters():
     tg.manual_seed(0)

@@ -24,7 +24,7 @@ from .feature_maps import capture_activations, plot_feature_maps
 from .gradient_flow import gradient_stats, plot_gradient_flow
 from .graph import graph_text, plot_graph
 from .kernels import plot_kernels
-from .receptive_field import plot_receptive_field, receptive_field
+from .receptive_field import field_extent, plot_receptive_field, receptive_field
 
 __all__ = [
     "ConvolutionSteps",
@@ -32,6 +32,7 @@ __all__ = [
     "capture_activations",
     "confusion_matrix",
     "convolution_steps",
+    "field_extent",
     "gradient_stats",
     "graph_text",
     "plot_confusion_matrix",
