@@ -450,6 +450,18 @@ def test_gradient_flow_overlays_several_models():
         viz.plot_gradient_flow([1, 2, 3])
 
 
+def test_gradient_flow_depth_axis_of_several_models_has_whole_number_ticks():
+    short, shorter = deep_mlp(3), deep_mlp(2)  # depths 0..2: the default locator would tick 0.25, 0.5, ...
+    for m in (short, shorter):
+        m(tg.randn(5, 8)).sum().backward()
+    fig = viz.plot_gradient_flow({"short": short, "shorter": shorter})
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    lo, hi = ax.get_xlim()
+    ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+
+
 # --------------------------------------------------------------------------------------- animation
 def reference_conv(x, k, s, p, d):
     """Slide a zero-stuffed (dilated) kernel over the padded input: a different route to the same numbers."""

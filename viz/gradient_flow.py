@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 import tinygraph as tg
 
@@ -109,6 +110,7 @@ def plot_gradient_flow(
         ax.set_xlabel("parameter (input side -> output side)")
     else:
         ax.set_xlabel("layer depth (input side -> output side)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # depths are whole layers, never 2.5
     if log_scale:
         ax.set_yscale("log")
     ax.set_ylabel("|gradient|")
