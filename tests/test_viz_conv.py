@@ -166,6 +166,27 @@ def test_lenet_graph_has_one_box_per_op_and_folds_its_parameters():
     assert [t.get_text() for t in tensors if t.get_text().startswith("output")] == ["output\n()"]
 
 
+def digits_cnn_step():
+    """One DigitsCNN training step on 4 images of 1x8x8: (model, loss after backward)."""
+    tg.manual_seed(0)
+    model = tg.models.DigitsCNN()
+    loss = F.cross_entropy(model(tg.randn(4, 1, 8, 8)), tg.tensor([0, 1, 2, 3]))
+    loss.backward()
+    return model, loss
+
+
+def test_graph_names_batch_norm_buffers_and_calls_other_leaves_constants():
+    model, loss = digits_cnn_step()
+    tensors = [t.get_text() for t in viz.plot_graph(loss, names=model).axes[0].texts
+               if (t.get_gid() or "").startswith("tensor:")]  # fmt: skip
+    for name, b in model.named_buffers():
+        if name.endswith(("running_mean", "running_var")):
+            assert f"{name}\n{'(' + ', '.join(map(str, b.shape)) + (',)' if b.ndim == 1 else ')')}" in tensors
+    # the image batch is the graph's input; cross_entropy's one-hot target (4, 10) is a constant
+    assert [t for t in tensors if t.startswith("input")] == ["input\n(4, 1, 8, 8)"]
+    assert "constant\n(4, 10)" in tensors
+
+
 # ------------------------------------------------------------------------------------ train/eval
 def test_pictures_of_a_training_model_run_in_eval_mode_and_leave_it_as_it_was():
     tg.manual_seed(0)

@@ -8,7 +8,9 @@ For a readable picture we draw a simplified version of it (the "drawing graph"):
 * parameter leaves (tensors that require grad and were made by no op) are folded into the
   box of the op that uses them, as a line ``param (6, 1, 5, 5)``; constants of a single
   value (the ``2`` in ``x * 2``) are folded in silently;
-* other leaves (the input batch, the labels) are tensor boxes, and so is the root (the loss).
+* other leaves are tensor boxes, and so is the root (the loss). An unnamed leaf that needs no
+  gradient is labelled ``input`` in the top layer (the data fed in) and ``constant`` below it
+  (cross_entropy's one-hot target, a mask).
 
 Layers come from longest-path layering: an op sits one layer below the deepest of its inputs,
 so every edge points down; leaves sit just above their first consumer.
@@ -36,8 +38,9 @@ def _as_graph(tensor_or_graph, names) -> tg.Graph:
         raise TypeError(
             f"plot_graph: expected a Tensor (e.g. the loss) or a tg.Graph, got {type(tensor_or_graph).__name__}"
         )
-    if names is not None and hasattr(names, "named_parameters"):  # a model: label its parameters by name
-        names = {p: n for n, p in names.named_parameters()}
+    if names is not None and hasattr(names, "named_parameters"):  # a model: label parameters and buffers by name
+        buffers = names.named_buffers() if hasattr(names, "named_buffers") else ()  # batch norm's running stats
+        names = {t: n for n, t in [*buffers, *names.named_parameters()]}
     return tg.graph(tensor_or_graph, names=names)
 
 
@@ -105,6 +108,9 @@ class DrawingGraph:
             self.edges.append((producer[g.root], g.root))
         self.edges = list(dict.fromkeys(self.edges))  # an op that uses one tensor twice: one arrow
         self.layer = self._layers()
+        for n, kind in self.kinds.items():  # an unnamed leaf fed in below the top (a one-hot target) is a constant
+            if kind == "input" and n != g.root and nodes[n].label == "input" and self.layer[n] > 0:
+                self.labels[n] = "constant" + self.labels[n][len("input") :]
 
     def _layers(self) -> dict:
         """Longest-path layering in topological order (Kahn's algorithm, no recursion)."""
@@ -195,8 +201,9 @@ def plot_graph(
     """Draw the computation graph that produced ``tensor`` (usually the loss), inputs at the top.
 
     Picture: rounded blue boxes are ops (``conv2d`` / ``-> (8, 6, 28, 28)`` / ``weight
-    (6, 1, 5, 5)``), grey square boxes are the inputs fed in from outside (the image batch,
-    the labels), and the orange box at the bottom is the result. Arrows follow the data from
+    (6, 1, 5, 5)``), grey square boxes are the leaves fed in from outside (``input``: the image
+    batch; ``constant``: e.g. cross_entropy's one-hot target; named buffers such as
+    ``bn1.running_mean``), and the orange box at the bottom is the result. Arrows follow the data from
     top to bottom in layers: an op sits one layer below the deepest op it depends on, so a
     residual connection shows as an arrow skipping layers. After ``loss.backward()`` each
     parameter line and leaf box also shows ``|grad|=`` (the L2 norm of its gradient).
@@ -209,7 +216,8 @@ def plot_graph(
         collapse_params: fold parameter leaves into the op that uses them (False: draw every
             leaf as its own box).
         show_params: add each op's keyword arguments (stride, padding, ...) to its box.
-        names: a model (its ``named_parameters()`` label the parameter lines) or a dict
+        names: a model (its ``named_parameters()`` and ``named_buffers()`` label the parameter
+            lines and the buffer boxes) or a dict
             ``{tensor: name}``; ignored when a Graph is given.
         title: axes title (default: the number of ops and layers).
         ax: axes to draw into.
