@@ -120,20 +120,47 @@ def test_edge_cases_gradcheck(name):
     )
 
 
-@pytest.mark.parametrize("threads", ["serial", "parallel"])
+@pytest.mark.parametrize("threads", [1, 2])
 def test_large_batch_runs_in_several_chunks(monkeypatch, threads):
     # shrink the column-matrix budget so the fast kernels split the batch into uneven chunks, and
-    # force im2col/col2im onto one thread or onto all of them (small tensors normally run serially)
+    # run im2col/col2im on one thread (the default) or on two (planes in parallel: no races)
     monkeypatch.setattr(K, "_COLS_BYTES", 3 * 27 * 16 * 8)  # three images per chunk
-    monkeypatch.setattr(K, "_PARALLEL_MIN", 10**9 if threads == "serial" else 0)
+    monkeypatch.setattr(K, "IM2COL_THREADS", threads)
     x, w, b = rand(7, 3, 4, 4), rand(5, 3, 3, 3, seed=1), rand(5, seed=2)
     s, p, d, g = geometry(1, 1, 1, 1)
-    assert K._chunk_size(7, 3, 27, 16, 8) == 3
+    assert K._chunk_size(7, 27, 16, 8) == 3
     for fast, ref in run_both(x, w, b, s, p, d, g, (4, 4)):
         np.testing.assert_allclose(fast, ref, rtol=1e-10, atol=1e-10)
     threads_before = numba.get_num_threads()
-    K.conv2d_forward(x, w, b, s, p, d, g, (4, 4))
-    assert numba.get_num_threads() == threads_before  # the serial path restores the setting
+    out, cols = K.conv2d_forward(x, w, b, s, p, d, g, (4, 4), keep_cols=True)
+    assert cols is None  # built in chunks: nothing kept for backward
+    assert numba.get_num_threads() == threads_before  # the thread setting is restored
+
+
+def test_kept_column_matrix_gives_the_same_gradients():
+    x, w, b = rand(3, 2, 5, 5), rand(4, 2, 3, 3, seed=1), rand(4, seed=2)
+    geo = ((1, 1), (1, 1), (1, 1), 1)
+    out, cols = K.conv2d_forward(x, w, b, *geo, (5, 5), keep_cols=True)
+    assert cols is not None and cols.shape == (18, 3, 5, 5)
+    g = rand(3, 4, 5, 5, seed=3)
+    kept = K.conv2d_backward(g, x, w, *geo, (5, 5), (3, 3), cols=cols)
+    rebuilt = K.conv2d_backward(g, x, w, *geo, (5, 5), (3, 3))
+    for a, r in zip(kept, rebuilt):
+        np.testing.assert_array_equal(a, r)
+    np.testing.assert_array_equal(out, K.conv2d_forward(x, w, b, *geo, (5, 5)))
+
+
+def test_backward_twice_with_retain_graph():
+    # the kept column matrix must not be overwritten by the first backward
+    x = tg.tensor(rand(2, 2, 5, 5), requires_grad=True)
+    w = tg.tensor(rand(3, 2, 3, 3, seed=1), requires_grad=True)
+    y = conv2d(x, w, padding=1)
+    g = rand(2, 3, 5, 5, seed=2)
+    y.backward(g, retain_graph=True)
+    first_x, first_w = x.grad.numpy().copy(), w.grad.numpy().copy()
+    y.backward(g)
+    np.testing.assert_allclose(x.grad.numpy(), 2 * first_x, rtol=1e-12)
+    np.testing.assert_allclose(w.grad.numpy(), 2 * first_w, rtol=1e-12)
 
 
 def test_float32_in_float32_out_and_no_upcast():

@@ -32,22 +32,9 @@ Every kernel comes twice:
 
 from __future__ import annotations
 
-import os
-
 import numba
 import numpy as np
 from numba import njit, prange
-
-# Threading.  Numba's parallel loops (an OpenMP thread pool, libgomp) and NumPy's matrix
-# products (OpenBLAS's own thread pool) take turns on the same 2 cores: im2col, product,
-# col2im, product, ...  By default an OpenMP worker keeps spinning on its core for a while
-# after each parallel loop, waiting for the next one, and so steals that core from the BLAS
-# thread that starts right then (and the reverse).  Measured on a 3-image ResNet chunk: the
-# product took 19 ms right after an im2col instead of 2.7 ms after a pause; with passive
-# waiting (workers sleep at once) 5.5 ms, and im2col 1.2 ms instead of 14 ms.  So ask libgomp
-# to wait passively.  libgomp reads this when it is loaded, which Numba does at the first
-# parallel call, after this import; a value the user set is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __all__ = [
     "conv2d_forward",
@@ -170,55 +157,59 @@ def conv2d_backward_weight_reference(x, grad_out, stride, padding, dilation, gro
 # A convolution is a matrix product in disguise.  Copy every input window into a column of a
 # "column matrix" (im2col):
 #
-#     cols[(c*kH + i)*kW + j,  b*OH*OW + oh*OW + ow] = x[b, c, oh*sH - pH + i*dH, ow*sW - pW + j*dW]
+#     cols[(c*kH + i)*kW + j,  b, oh, ow] = x[b, c, oh*sH - pH + i*dH, ow*sW - pW + j*dW]
 #
-# so cols has shape (C_in*kH*kW, B*OH*OW) for a chunk of B images.  Its rows come in `groups`
-# blocks of Kg = (C_in/groups)*kH*kW rows, one block per group, and then, per group g,
+# so cols, seen as a matrix, is (C_in*kH*kW, B*OH*OW) for a chunk of B images.  Its rows come
+# in `groups` blocks of Kg = (C_in/groups)*kH*kW rows, one per group, and per group g:
 #
-#     out (C_out/groups, B*OH*OW) = weight[g] (C_out/groups, Kg) @ cols[g] (Kg, B*OH*OW)
-#     grad_weight[g]             += grad_out[g] @ cols[g].T
-#     grad_cols[g]                = weight[g].T @ grad_out[g]      then col2im adds every
-#                                   column back onto the input pixels it was copied from.
+#     out[g]         (C_out/groups, B*OH*OW) = weight[g] (C_out/groups, Kg) @ cols[g] (Kg, B*OH*OW)
+#     grad_weight[g]                        += grad_out[g] @ cols[g].T
+#     grad_cols[g]                           = weight[g].T @ grad_out[g],  then col2im adds every
+#                                              column back onto the input pixels it came from.
 #
-# The products run in NumPy's BLAS (OpenBLAS, ~190 GFLOP/s float32 on the 2 reference
-# cores), which no loop we could write in Numba comes near; the copies run in Numba.
+# The products run in NumPy's BLAS (OpenBLAS: ~190 GFLOP/s float32 on the 2 reference cores,
+# which no loop we could write in Numba comes near); the copies run in Numba.
 #
-# Design choices, each measured on the benchmark cases (benchmarks/bench_kernels.py):
-# * One product per chunk of images, (C_out/g, Kg) @ (Kg, B*OH*OW), rather than one per image:
-#   small layers (LeNet: OH*OW = 100) get a wide matrix BLAS is efficient on.  The price is a
-#   transpose between (C_out, B, OH*OW) and NCHW order, done in the same pass as the bias add.
-# * Chunks of images whose column matrix is at most _COLS_BYTES: a 32x64x32x32 batch with 3x3
-#   kernels would need a 75 MB column matrix; allocating that costs page faults (~10 ms) and
-#   it falls out of the cache between im2col and the product.  The chunk buffer is allocated
-#   once per call and reused.
-# * The inner loops index row views with plain loop counters.  Numba supports negative
-#   indices, so `a[k + off]` with a signed `off` compiles to a per-element wrap-around check
-#   that LLVM can only vectorize as scatter/gather instructions (5x slower here).  Slicing the
-#   row first (`src = row[lo:hi]`) and indexing it with the loop counter gives plain vector
-#   loads and stores.
-# * The column matrix is rebuilt in backward_weight instead of being saved by forward: the
-#   rebuild costs about as much as streaming a saved copy back from memory, and keeps the
-#   memory of a training step at the size of the activations.
+# Design choices, each measured on the cases of benchmarks/bench_kernels.py (2-core AMD EPYC VM):
+# * One product per chunk of images, (C_out/g, Kg) @ (Kg, B*OH*OW), not one per image: small
+#   layers (LeNet: OH*OW = 100) get a wide matrix BLAS is efficient on.  The price is moving
+#   the (C_out, B, OH*OW) result into NCHW order: one pass, which also adds the bias.
+# * Chunks of images whose column matrix is at most _COLS_BYTES.  A 32x64x32x32 batch with a
+#   3x3 kernel needs a 75 MB column matrix: each fresh allocation that big costs ~10 ms of page
+#   faults, and im2col's writes then go to DRAM.  Full ResNet case, forward + backward: 88 ms
+#   with 7-image chunks (16 MB), 72 ms with 2-image chunks (5 MB), 75 ms with 1.
+# * When the whole batch fits in one chunk (LeNet-sized layers), the forward pass hands its
+#   column matrix to the backward pass (``keep_cols``), which then skips rebuilding it; bigger
+#   layers rebuild it chunk by chunk, so a training step keeps no 75 MB matrices alive.
+# * The copy loops index slices of rows with plain loop counters.  Numba allows negative
+#   indices, so `row[k + off]` with a signed `off` compiles to a wrap-around test per element
+#   that LLVM can only vectorize with gather/scatter instructions (5x slower here).
+# * Threads: NumPy's BLAS already runs every product on both cores, with its own thread pool.
+#   im2col/col2im are parallel loops (prange over the (image, channel) planes; each plane is
+#   written by one thread only), but by default they run on ONE Numba thread
+#   (IM2COL_THREADS), because measured here: (1) they are memory-bound, 2 threads gave 1.2x
+#   (0.29 -> 0.25 ms per 2-image ResNet chunk); (2) Numba's OpenMP workers and OpenBLAS's
+#   threads take turns on the same cores, and each hand-over costs: with OpenMP's default
+#   spin-waiting, a product right after an im2col took 19 ms instead of 2.7 ms, and a
+#   parallel launch 8-12 ms instead of 60 us whenever other processes share the machine.  With
+#   one Numba thread there is nothing to oversubscribe: BLAS owns the cores.  Raise
+#   IM2COL_THREADS on a machine with more cores and memory bandwidth.
 
-_COLS_BYTES = 8 << 20  # column-matrix budget per chunk (fits the 32 MB L3 with room for the rest)
-_MIN_PLANES = 4  # at least this many (image, channel) planes per chunk, so 2 threads share col2im evenly
-_PARALLEL_MIN = 1 << 15  # column-matrix elements below which im2col/col2im run on one thread
+IM2COL_THREADS = 1  # Numba threads for im2col/col2im (see above); NumPy's BLAS threads are separate
+_COLS_BYTES = 6 << 20  # column-matrix budget per chunk of images
 
 
-def _run(kernel, n_elements, *args):
-    """Call a parallel kernel; on one thread when ``n_elements`` is too few to pay for waking the others.
-
-    ``numba.set_num_threads`` changes how many threads the next parallel loops started from
-    this thread use, so the same compiled kernel serves as its own serial version.
-    """
-    if n_elements >= _PARALLEL_MIN:
+def _on_threads(kernel, *args):
+    """Call a parallel kernel with ``IM2COL_THREADS`` Numba threads, restoring Numba's setting after."""
+    previous = numba.get_num_threads()
+    wanted = max(1, min(IM2COL_THREADS, numba.config.NUMBA_NUM_THREADS))
+    if wanted == previous:
         return kernel(*args)
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
+    numba.set_num_threads(wanted)
     try:
         return kernel(*args)
     finally:
-        numba.set_num_threads(threads)
+        numba.set_num_threads(previous)
 
 
 @njit(cache=True)
@@ -254,8 +245,8 @@ def _gather_window(plane, dst, off_h, off_w, stride):
             out_row[t] = 0.0
         for t in range(ow_hi, OW):
             out_row[t] = 0.0
-    # the copy.  The test of sW stays outside the loops: a branch inside them makes Numba/LLVM
-    # give up vectorizing the copy (measured 2x slower on LeNet-sized rows)
+    # The copy.  The test of sW stays outside the loops: with the branch inside, LLVM no longer
+    # vectorizes the copy (measured 2x slower on LeNet-sized rows).
     n_in = ow_hi - ow_lo
     first = ow_lo * sW + off_w  # input column of output column ow_lo
     if sW == 1:  # a plain slice: Numba knows it is contiguous and emits vector copies
@@ -300,18 +291,17 @@ def _scatter_window(src, plane, off_h, off_w, stride):
 def im2col(x, cols, kernel_size, stride, padding, dilation):
     """Fill ``cols: (C*kH*kW, N, OH, OW)`` with the windows of ``x: (N, C, H, W)`` (see above); returns ``cols``.
 
-    Parallel over (image, channel, kernel row): each job writes its own ``kW`` rows of ``cols``.
+    ``prange`` over the (image, channel) planes: each writes its own kH*kW rows of ``cols``.
     """
     N, C = x.shape[0], x.shape[1]
     kH, kW = kernel_size
     pH, pW = padding
     dH, dW = dilation
-    for job in prange(N * C * kH):
-        n = job // (C * kH)
-        c = (job // kH) % C
-        i = job % kH
-        for j in range(kW):
-            _gather_window(x[n, c], cols[(c * kH + i) * kW + j, n], i * dH - pH, j * dW - pW, stride)
+    for plane in prange(N * C):
+        n, c = plane // C, plane % C
+        for i in range(kH):
+            for j in range(kW):
+                _gather_window(x[n, c], cols[(c * kH + i) * kW + j, n], i * dH - pH, j * dW - pW, stride)
     return cols
 
 
@@ -319,30 +309,26 @@ def im2col(x, cols, kernel_size, stride, padding, dilation):
 def col2im(cols, grad_x, kernel_size, stride, padding, dilation):
     """Sum the columns ``cols: (C*kH*kW, N, OH, OW)`` back onto ``grad_x: (N, C, H, W)`` (overwritten); returns it.
 
-    Windows overlap, so several columns add into one input pixel.  Parallel over (image,
-    channel) planes: each job owns one plane of ``grad_x``, so no two threads add into the
-    same pixel.
+    Windows overlap, so several columns add into one input pixel.  ``prange`` over the
+    (image, channel) planes of ``grad_x``: each plane is summed by one thread, so no two
+    threads ever add into the same pixel.
     """
     N, C = grad_x.shape[0], grad_x.shape[1]
     kH, kW = kernel_size
     pH, pW = padding
     dH, dW = dilation
-    for job in prange(N * C):
-        n = job // C
-        c = job % C
-        plane = grad_x[n, c]
-        plane[:] = 0.0
+    for plane in prange(N * C):
+        n, c = plane // C, plane % C
+        grad_x[n, c] = 0.0
         for i in range(kH):
             for j in range(kW):
-                _scatter_window(cols[(c * kH + i) * kW + j, n], plane, i * dH - pH, j * dW - pW, stride)
+                _scatter_window(cols[(c * kH + i) * kW + j, n], grad_x[n, c], i * dH - pH, j * dW - pW, stride)
     return grad_x
 
 
-def _chunk_size(n_batch, c_in, rows, n_pix, itemsize):
-    """Images per chunk: the column matrix stays under _COLS_BYTES, with at least _MIN_PLANES planes."""
-    by_memory = _COLS_BYTES // max(1, rows * n_pix * itemsize)
-    by_threads = -(-_MIN_PLANES // c_in)
-    return max(1, min(n_batch, max(by_memory, by_threads)))
+def _chunk_size(n_batch, rows, n_pix, itemsize):
+    """Images per chunk: as many as keep the column matrix under _COLS_BYTES (at least one)."""
+    return max(1, min(n_batch, _COLS_BYTES // max(1, rows * n_pix * itemsize)))
 
 
 def _chunks(n_batch, chunk):
@@ -355,13 +341,16 @@ def _as_group_matrices(weight, groups):
     return weight.reshape(groups, weight.shape[0] // groups, -1)
 
 
-def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, out_size):
+def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, out_size, keep_cols=False):
     """Fast forward pass; same arguments and result as ``conv2d_forward_reference``.
 
-    Differs from the reference: the windows are copied into a column matrix (``im2col``, in
-    parallel) and multiplied by the filters in one BLAS product per group and chunk of images,
-    instead of a seven-deep loop of scalar multiply-adds.  The bias is added in the pass that
-    puts the product's ``(C_out, B, OH*OW)`` result into NCHW order.
+    Differs from the reference: the windows are copied into a column matrix (``im2col``) and
+    multiplied by the filters in one BLAS product per group and chunk of images, instead of a
+    seven-deep loop of scalar multiply-adds.  The bias is added in the pass that puts the
+    product's ``(C_out, B, OH*OW)`` result into NCHW order.
+
+    With ``keep_cols=True`` returns ``(out, cols)``: ``cols`` is the whole batch's column matrix
+    when it fit in one chunk (give it to ``conv2d_backward``), else None.
     """
     N, C_in = x.shape[:2]
     C_out, _, kH, kW = weight.shape
@@ -369,52 +358,36 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, out_size)
     n_pix = OH * OW
     rows = C_in * kH * kW
     w_mat = _as_group_matrices(weight, groups)
-    bias_col = (np.zeros(C_out, x.dtype) if bias is None else bias).reshape(C_out, 1, 1)
     out = np.empty((N, C_out, OH, OW), dtype=x.dtype)
-    chunk = _chunk_size(N, C_in, rows, n_pix, x.itemsize)
+    chunk = _chunk_size(N, rows, n_pix, x.itemsize)
     cols_buf = np.empty(rows * chunk * n_pix, dtype=x.dtype)
     prod_buf = np.empty(C_out * chunk * n_pix, dtype=x.dtype)
     for start, stop in _chunks(N, chunk):
         b = stop - start
         cols = cols_buf[: rows * b * n_pix].reshape(rows, b, OH, OW)
-        _run(im2col, cols.size, x[start:stop], cols, (kH, kW), stride, padding, dilation)
+        _on_threads(im2col, x[start:stop], cols, (kH, kW), stride, padding, dilation)
         prod = prod_buf[: C_out * b * n_pix].reshape(groups, C_out // groups, b * n_pix)
         np.matmul(w_mat, cols.reshape(groups, -1, b * n_pix), out=prod)
-        # (C_out, b, OH*OW) -> (b, C_out, OH*OW), plus bias, in one pass
-        np.add(prod.reshape(C_out, b, n_pix).transpose(1, 0, 2), bias_col[:, :, 0], out=out[start:stop].reshape(b, C_out, n_pix))
+        # (C_out, b, OH*OW) -> (b, C_out, OH*OW), plus the bias, in one pass
+        result = prod.reshape(C_out, b, n_pix).transpose(1, 0, 2)
+        dst = out[start:stop].reshape(b, C_out, n_pix)
+        if bias is None:
+            np.copyto(dst, result)
+        else:
+            np.add(result, bias[:, None], out=dst)
+    if keep_cols:
+        return out, (cols_buf.reshape(rows, N, OH, OW) if chunk == N and N > 0 else None)
     return out
 
 
-def conv2d_backward_input(grad_out, weight, stride, padding, dilation, groups, in_size):
-    """Fast gradient w.r.t. the input; same arguments and result as ``conv2d_backward_input_reference``.
-
-    Differs from the reference: instead of sending ``grad * weight`` to each input pixel one
-    product at a time, one BLAS product per group and chunk computes the gradient of every
-    column of the column matrix, ``weight[g].T @ grad_out[g]``, and ``col2im`` adds each
-    column back onto the pixels its window covers (in parallel over planes).
-    """
-    return conv2d_backward(grad_out, None, weight, stride, padding, dilation, groups, in_size, weight.shape[2:],
-                           True, False)[0]
-
-
-def conv2d_backward_weight(x, grad_out, stride, padding, dilation, groups, kernel_size):
-    """Fast gradient w.r.t. the weight; same arguments and result as ``conv2d_backward_weight_reference``.
-
-    Differs from the reference: the sum of ``grad_out * x`` over all images and output pixels
-    is one BLAS product per group and chunk, ``grad_out[g] @ cols[g].T``, on the column matrix
-    that ``im2col`` rebuilds (rather than saved by the forward pass: see the notes above).
-    """
-    return conv2d_backward(grad_out, x, None, stride, padding, dilation, groups, x.shape[2:], kernel_size,
-                           False, True)[1]
-
-
 def conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups, in_size, kernel_size,
-                    need_input=True, need_weight=True):
-    """Both gradients in one pass over the chunks: ``(grad_x or None, grad_w or None)``.
+                    need_input=True, need_weight=True, cols=None):
+    """Fast gradients for the input and the weight, in one pass over the chunks: ``(grad_x, grad_w)``.
 
-    ``x`` is needed only for ``grad_w`` and ``weight`` only for ``grad_x`` (either may be None
-    when its gradient is not wanted).  Doing both together puts each chunk of ``grad_out`` into
-    the column matrix's ``(C_out, B*OH*OW)`` layout once, for both products.
+    Either is None when not wanted (``need_input``/``need_weight``); ``x`` is needed only for
+    ``grad_w`` and ``weight`` only for ``grad_x``.  ``cols``: the column matrix the forward
+    pass kept (``conv2d_forward(..., keep_cols=True)``), or None to rebuild it.  Doing both
+    gradients together puts each chunk of ``grad_out`` into the column layout once, for both.
     """
     N, C_out, OH, OW = grad_out.shape
     kH, kW = kernel_size
@@ -422,9 +395,9 @@ def conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups, in_s
     n_pix = OH * OW
     rows = C_in * kH * kW
     dtype = grad_out.dtype
-    chunk = _chunk_size(N, C_in, rows, n_pix, grad_out.itemsize)
+    chunk = N if cols is not None else _chunk_size(N, rows, n_pix, grad_out.itemsize)
     grad_buf = np.empty(C_out * chunk * n_pix, dtype=dtype)
-    cols_buf = np.empty(rows * chunk * n_pix, dtype=dtype)
+    cols_buf = np.empty(rows * chunk * n_pix, dtype=dtype)  # im2col's output, then grad_cols
     grad_x = grad_w = None
     if need_input:
         grad_x = np.empty((N, C_in) + tuple(in_size), dtype=dtype)
@@ -438,14 +411,39 @@ def conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups, in_s
         g = grad_buf[: C_out * b * n_pix]
         np.copyto(g.reshape(C_out, b, n_pix), grad_out[start:stop].reshape(b, C_out, n_pix).transpose(1, 0, 2))
         g = g.reshape(groups, C_out // groups, b * n_pix)
-        cols = cols_buf[: rows * b * n_pix].reshape(rows, b, OH, OW)
+        work = cols_buf[: rows * b * n_pix].reshape(rows, b, OH, OW)
         if need_weight:
-            _run(im2col, cols.size, x[start:stop], cols, (kH, kW), stride, padding, dilation)
-            np.matmul(g, cols.reshape(groups, -1, b * n_pix).transpose(0, 2, 1), out=partial)
+            chunk_cols = cols
+            if chunk_cols is None:
+                chunk_cols = _on_threads(im2col, x[start:stop], work, (kH, kW), stride, padding, dilation)
+            np.matmul(g, chunk_cols.reshape(groups, -1, b * n_pix).transpose(0, 2, 1), out=partial)
             grad_w += partial
-        if need_input:  # reuses the column buffer: the gradient of every column
-            np.matmul(w_t, g, out=cols.reshape(groups, -1, b * n_pix))
-            _run(col2im, cols.size, cols, grad_x[start:stop], (kH, kW), stride, padding, dilation)
+        if need_input:  # the gradient of every column, then back onto the pixels
+            np.matmul(w_t, g, out=work.reshape(groups, -1, b * n_pix))
+            _on_threads(col2im, work, grad_x[start:stop], (kH, kW), stride, padding, dilation)
     if need_weight:
         grad_w = grad_w.reshape(C_out, rows // (groups * kH * kW), kH, kW)
     return grad_x, grad_w
+
+
+def conv2d_backward_input(grad_out, weight, stride, padding, dilation, groups, in_size):
+    """Fast gradient w.r.t. the input; same arguments and result as ``conv2d_backward_input_reference``.
+
+    Differs from the reference: instead of sending ``grad * weight`` to each input pixel one
+    product at a time, one BLAS product per group and chunk computes the gradient of every
+    column of the column matrix, ``weight[g].T @ grad_out[g]``, and ``col2im`` adds each
+    column back onto the pixels its window covers.
+    """
+    return conv2d_backward(grad_out, None, weight, stride, padding, dilation, groups, in_size, weight.shape[2:],
+                           need_weight=False)[0]
+
+
+def conv2d_backward_weight(x, grad_out, stride, padding, dilation, groups, kernel_size):
+    """Fast gradient w.r.t. the weight; same arguments and result as ``conv2d_backward_weight_reference``.
+
+    Differs from the reference: the sum of ``grad_out * x`` over all images and output pixels
+    is one BLAS product per group and chunk, ``grad_out[g] @ cols[g].T``, on the column matrix
+    that ``im2col`` builds.
+    """
+    return conv2d_backward(grad_out, x, None, stride, padding, dilation, groups, x.shape[2:], kernel_size,
+                           need_input=False)[1]
