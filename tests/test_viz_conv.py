@@ -187,6 +187,25 @@ def test_graph_names_batch_norm_buffers_and_calls_other_leaves_constants():
     assert "constant\n(4, 10)" in tensors
 
 
+def test_graph_boxes_in_a_layer_do_not_overlap_and_nothing_is_clipped():
+    model, loss = digits_cnn_step()
+    fig = viz.plot_graph(loss, names=model)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    drawn = [t for t in fig.axes[0].texts if (t.get_gid() or "").split(":")[0] in ("op", "tensor", "more")]
+    rows = {}
+    for t in drawn:  # the drawn box of each node (text plus padding), in pixels
+        box = t.get_bbox_patch().get_window_extent(renderer)
+        rows.setdefault(round(t.get_position()[1], 6), []).append((box, t.get_text()))
+        whole = fig.bbox
+        assert whole.x0 <= box.x0 and box.x1 <= whole.x1 and whole.y0 <= box.y0 and box.y1 <= whole.y1, t.get_text()
+    assert max(len(r) for r in rows.values()) >= 3  # running_mean, running_var and conv2d share a layer
+    for row in rows.values():
+        row.sort(key=lambda r: r[0].x0)
+        for (left, a), (right, b) in zip(row, row[1:]):
+            assert left.x1 < right.x0, f"{a!r} overlaps {b!r}"
+
+
 # ------------------------------------------------------------------------------------ train/eval
 def test_pictures_of_a_training_model_run_in_eval_mode_and_leave_it_as_it_was():
     tg.manual_seed(0)

@@ -19,12 +19,31 @@ so every edge points down; leaves sit just above their first consumer.
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import text_to_path
 
 import tinygraph as tg
 
 from ._common import figure_and_axes, finish
 
 _OP_COLOR, _INPUT_COLOR, _ROOT_COLOR, _MORE_COLOR = "#dbe9f6", "#eeeeee", "#fde0c5", "#ffffff"
+_FONTSIZE = 7  # points, monospace
+_PAD = 0.35  # box padding, in font sizes (the boxstyle's pad)
+_GAP = 0.25  # inches between two boxes of one layer
+_MARGIN = 0.15  # inches of white around the drawing
+_MIN_PITCH = 0.95  # inches from one layer to the next, at least
+
+
+def box_size(label: str, fontsize: float = _FONTSIZE) -> tuple:
+    """``(width, height)`` in inches of the padded box drawn around ``label`` (monospace, one line per ``\\n``).
+
+    Measured from the font's glyph advances, so no renderer (and no drawing) is needed.
+    """
+    prop = FontProperties(family="monospace", size=fontsize)
+    lines = label.split("\n")
+    width = max(text_to_path.get_text_width_height_descent(line or " ", prop, ismath=False)[0] for line in lines)
+    pad = 2 * _PAD * fontsize
+    return (width + pad) / 72, (len(lines) * 1.2 * fontsize + pad) / 72  # 1.2: matplotlib's line spacing
 
 
 def _fmt_shape(shape) -> str:
@@ -162,9 +181,14 @@ class DrawingGraph:
         self.layer = {n: v - low for n, v in self.layer.items()}
         return len(gone)
 
-    def positions(self, sweeps: int = 4) -> dict:
-        """x, y of each node: y = -layer; x orders each layer by the mean x of its neighbours
-        (the barycenter heuristic, a few sweeps down and up) to keep arrows from crossing."""
+    def positions(self, widths: dict | None = None, gap: float = 0.0, sweeps: int = 4) -> dict:
+        """x, y of each node: y = -layer.
+
+        The order within a layer comes from the barycenter heuristic (sort by the mean x of the
+        neighbours, a few sweeps down and up) to keep arrows from crossing.  Then the boxes of each
+        layer are laid side by side, ``gap`` apart given their ``widths`` (node -> width, default 1),
+        and the layer is shifted towards its neighbours so arrows stay short and straight.
+        """
         preds = {n: [s for s, d in self.edges if d == n] for n in self.labels}
         succs = {n: [d for s, d in self.edges if s == n] for n in self.labels}
         rows = {}
@@ -184,7 +208,31 @@ class DrawingGraph:
             for lay in layers:
                 rows[lay].sort(key=lambda n: np.mean([x[m] for m in neighbours[n]]) if neighbours[n] else x[n])
                 place(rows[lay])
-        return {n: (x[n], -float(self.layer[n])) for n in self.labels}
+
+        widths = widths or dict.fromkeys(self.labels, 1.0)
+        inner = {n for n in self.labels if preds[n]}  # not a leaf: leaves follow their op, not the reverse
+
+        def pack(row, want):
+            """Left to right, each box at its wanted x or just right of its left neighbour; then the
+            whole layer shifts (gaps kept) so that its ops sit, on average, where they want to."""
+            xs = []
+            for i, n in enumerate(row):
+                xs.append(want[n] if i == 0 else max(want[n], xs[-1] + (widths[row[i - 1]] + widths[n]) / 2 + gap))
+            anchors = [(n, xi) for n, xi in zip(row, xs) if n in inner] or list(zip(row, xs))
+            shift = np.mean([want[n] - xi for n, xi in anchors])
+            x.update({n: xi + shift for n, xi in zip(row, xs)})
+
+        def want(n, neighbours):
+            near = [m for m in neighbours[n] if m in inner] or neighbours[n]
+            return np.mean([x[m] for m in near]) if near else x[n]
+
+        for row in rows.values():
+            pack(row, dict.fromkeys(row, 0.0))  # every layer centred on 0
+        for sweep in range(sweeps):
+            layers, neighbours = (order[1:], preds) if sweep % 2 == 0 else (order[-2::-1], succs)
+            for lay in layers:
+                pack(rows[lay], {n: want(n, neighbours) for n in rows[lay]})
+        return {n: (float(x[n]), -float(self.layer[n])) for n in self.labels}
 
 
 def plot_graph(
@@ -234,12 +282,20 @@ def plot_graph(
     dg = DrawingGraph(g, show_grad_norms=show_grad_norms, collapse_params=collapse_params, show_params=show_params)
     all_layers = max(dg.layer.values()) + 1
     dropped = dg.keep_last(max(2, int(max_nodes)))
-    pos = dg.positions()
+    sizes = {n: box_size(label) for n, label in dg.labels.items()}
+    pos = dg.positions(widths={n: w for n, (w, _) in sizes.items()}, gap=_GAP)  # x in inches
 
+    # one x unit is one inch and one y unit one layer pitch, so the measured boxes fit as laid out
     n_layers = max(dg.layer.values()) + 1
-    widest = max(np.bincount(list(dg.layer.values())))
-    figsize = (min(40.0, max(5.0, 2.3 * widest)), min(60.0, max(3.0, 0.95 * n_layers)))
-    fig, ax = figure_and_axes(ax, figsize=figsize)
+    left = min(pos[n][0] - w / 2 for n, (w, _) in sizes.items()) - _MARGIN
+    right = max(pos[n][0] + w / 2 for n, (w, _) in sizes.items()) + _MARGIN
+    pitch = max(_MIN_PITCH, max(h for _, h in sizes.values()) + 0.3)
+    own_figure = ax is None
+    width, title_room = max(5.0, right - left), 0.45
+    fig, ax = figure_and_axes(ax, figsize=(width, n_layers * pitch + title_room))
+    if own_figure:
+        ax.set_position([0.0, 0.0, 1.0, n_layers * pitch / (n_layers * pitch + title_room)])
+        left, right = (left + right - width) / 2, (left + right + width) / 2  # centred in a 5-inch minimum
 
     styles = {
         "op": dict(boxstyle="round,pad=0.35", fc=_OP_COLOR, ec="#4a78a8"),
@@ -257,7 +313,7 @@ def plot_graph(
             dg.labels[n],
             ha="center",
             va="center",
-            fontsize=7,
+            fontsize=_FONTSIZE,
             family="monospace",
             bbox=styles[kind],
             gid=gid,
@@ -281,9 +337,8 @@ def plot_graph(
         )
         arrow.set_gid(f"edge:{s}->{d}")
 
-    xs = [p[0] for p in pos.values()]
-    ax.set_xlim(min(xs) - 0.7, max(xs) + 0.7)
-    ax.set_ylim(-(n_layers - 1) - 0.6, 0.6)
+    ax.set_xlim(left, right)
+    ax.set_ylim(-(n_layers - 1) - 0.5, 0.5)
     ax.axis("off")
     n_ops = len(g.ops())
     shown = f", showing the last {len(dg.labels) - 1} of {len(dg.labels) - 1 + dropped} boxes" if dropped else ""
