@@ -124,24 +124,28 @@ def test_edge_cases_gradcheck(name):
 def test_large_batch_runs_in_several_chunks(monkeypatch, threads):
     # shrink the column-matrix budget so the fast kernels split the batch into uneven chunks, and
     # run im2col/col2im on one thread (the default) or on two (planes in parallel: no races)
-    monkeypatch.setattr(K, "_COLS_BYTES", 3 * 27 * 16 * 8)  # three images per chunk
     monkeypatch.setattr(K, "IM2COL_THREADS", threads)
     x, w, b = rand(7, 3, 4, 4), rand(5, 3, 3, 3, seed=1), rand(5, seed=2)
-    s, p, d, g = geometry(1, 1, 1, 1)
-    assert K._chunk_size(7, 27, 16, 8) == 3
-    for fast, ref in run_both(x, w, b, s, p, d, g, (4, 4)):
-        np.testing.assert_allclose(fast, ref, rtol=1e-10, atol=1e-10)
-    threads_before = numba.get_num_threads()
-    out, cols = K.conv2d_forward(x, w, b, s, p, d, g, (4, 4), keep_cols=True)
-    assert cols is None  # built in chunks: nothing kept for backward
-    assert numba.get_num_threads() == threads_before  # the thread setting is restored
+    for stride in (1, 2):  # the stride-1 layout and the general one
+        s, p, d, g = geometry(stride, 1, 1, 1)
+        out_size = conv2d_output_size((4, 4), 3, s, p, d)
+        per_image = 27 * K._ColumnLayout((4, 4), (3, 3), s, p, d, out_size).L * 8  # bytes of one image's columns
+        monkeypatch.setattr(K, "_COLS_BYTES", 3 * per_image)  # three images per chunk: 3 + 3 + 1
+        assert K._chunk_size(7, 27, per_image // (27 * 8), 8) == 3
+        for fast, ref in run_both(x, w, b, s, p, d, g, out_size):
+            np.testing.assert_allclose(fast, ref, rtol=1e-10, atol=1e-10)
+        threads_before = numba.get_num_threads()
+        out, cols = K.conv2d_forward(x, w, b, s, p, d, g, out_size, keep_cols=True)
+        assert cols is None  # built in chunks: nothing kept for backward
+        assert numba.get_num_threads() == threads_before  # the thread setting is restored
 
 
 def test_kept_column_matrix_gives_the_same_gradients():
     x, w, b = rand(3, 2, 5, 5), rand(4, 2, 3, 3, seed=1), rand(4, seed=2)
     geo = ((1, 1), (1, 1), (1, 1), 1)
     out, cols = K.conv2d_forward(x, w, b, *geo, (5, 5), keep_cols=True)
-    assert cols is not None and cols.shape == (18, 3, 5, 5)
+    # stride 1: each output row is taken 5 + 2 = 7 columns wide (see im2col_stride1)
+    assert cols is not None and cols.shape == (18, 3, 5 * 7)
     g = rand(3, 4, 5, 5, seed=3)
     kept = K.conv2d_backward(g, x, w, *geo, (5, 5), (3, 3), cols=cols)
     rebuilt = K.conv2d_backward(g, x, w, *geo, (5, 5), (3, 3))

@@ -163,7 +163,7 @@ def conv2d_backward_weight_reference(x, grad_out, stride, padding, dilation, gro
 # in `groups` blocks of Kg = (C_in/groups)*kH*kW rows, one per group, and per group g:
 #
 #     out[g]         (C_out/groups, B*OH*OW) = weight[g] (C_out/groups, Kg) @ cols[g] (Kg, B*OH*OW)
-#     grad_weight[g]                        += grad_out[g] @ cols[g].T
+#     grad_weight[g]                        += grad_out[g] @ cols[g].T   (computed as (cols[g] @ grad_out[g].T).T)
 #     grad_cols[g]                           = weight[g].T @ grad_out[g],  then col2im adds every
 #                                              column back onto the input pixels it came from.
 #
@@ -225,6 +225,12 @@ def _inside(offset, stride, size, n_out):
 
 
 @njit(cache=True)
+def _fill_zero(row):
+    for t in range(row.shape[0]):
+        row[t] = 0.0
+
+
+@njit(cache=True)
 def _gather_window(plane, dst, off_h, off_w, stride):
     """``dst[oh, ow] = plane[oh*sH + off_h, ow*sW + off_w]``, zero where that lies outside ``plane``.
 
@@ -235,16 +241,16 @@ def _gather_window(plane, dst, off_h, off_w, stride):
     sH, sW = stride
     oh_lo, oh_hi = _inside(off_h, sH, H, OH)
     ow_lo, ow_hi = _inside(off_w, sW, W, OW)
-    for oh in range(OH):  # the zero padding: whole rows above and below, columns left and right
-        out_row = dst[oh]
-        if oh < oh_lo or oh >= oh_hi:
-            for t in range(OW):
-                out_row[t] = 0.0
-            continue
-        for t in range(ow_lo):
-            out_row[t] = 0.0
-        for t in range(ow_hi, OW):
-            out_row[t] = 0.0
+    # The zero padding: rows above and below the input, then columns left and right of it (each
+    # loop is empty when there is no such padding, so unpadded layers pay nothing here).
+    for oh in range(oh_lo):
+        _fill_zero(dst[oh])
+    for oh in range(oh_hi, OH):
+        _fill_zero(dst[oh])
+    if ow_lo > 0 or ow_hi < OW:
+        for oh in range(oh_lo, oh_hi):
+            _fill_zero(dst[oh, :ow_lo])
+            _fill_zero(dst[oh, ow_hi:])
     # The copy.  The test of sW stays outside the loops: with the branch inside, LLVM no longer
     # vectorizes the copy (measured 2x slower on LeNet-sized rows).
     n_in = ow_hi - ow_lo
@@ -326,9 +332,175 @@ def col2im(cols, grad_x, kernel_size, stride, padding, dilation):
     return grad_x
 
 
-def _chunk_size(n_batch, rows, n_pix, itemsize):
+@njit(parallel=True, cache=True)
+def im2col_stride1(xp, cols, kernel_size, dilation):
+    """im2col for stride 1 on a zero-padded input ``xp: (N, C, Hp, Wp)``; fills ``cols: (C*kH*kW, N, OH*Wp)``.
+
+    With stride 1, output row ``oh`` of tap ``(i, j)`` reads padded row ``oh + i*dH`` from
+    column ``j*dW`` on, so if every output row is taken ``Wp`` wide (the last ``Wp - OW``
+    columns are junk the caller drops), the tap's whole window is ONE contiguous run of
+    ``OH*Wp`` numbers in the flattened plane, starting at ``i*dH*Wp + j*dW``.  One long copy
+    instead of OH short ones: LeNet's 10-number rows spent more time in loop overhead than in
+    copying.  ``Hp`` has one spare zero row, for the junk end of the last run.
+    """
+    N, C, Hp, Wp = xp.shape
+    kH, kW = kernel_size
+    dH, dW = dilation
+    run = cols.shape[2]  # OH * Wp
+    for plane in prange(N * C):
+        n, c = plane // C, plane % C
+        flat = xp[n, c].reshape(Hp * Wp)
+        for i in range(kH):
+            for j in range(kW):
+                start = i * dH * Wp + j * dW
+                src = flat[start : start + run]
+                dst = cols[(c * kH + i) * kW + j, n]
+                for t in range(run):
+                    dst[t] = src[t]
+    return cols
+
+
+@njit(parallel=True, cache=True)
+def col2im_stride1(cols, grad_xp, kernel_size, dilation):
+    """The adjoint of ``im2col_stride1``: sums ``cols: (C*kH*kW, N, OH*Wp)`` onto ``grad_xp: (N, C, Hp, Wp)`` (overwritten).
+
+    The junk columns of ``cols`` must be zero (they are: their output gradient is zero).
+    """
+    N, C, Hp, Wp = grad_xp.shape
+    kH, kW = kernel_size
+    dH, dW = dilation
+    run = cols.shape[2]
+    for plane in prange(N * C):
+        n, c = plane // C, plane % C
+        flat = grad_xp[n, c].reshape(Hp * Wp)
+        flat[:] = 0.0
+        for i in range(kH):
+            for j in range(kW):
+                start = i * dH * Wp + j * dW
+                dst = flat[start : start + run]
+                src = cols[(c * kH + i) * kW + j, n]
+                for t in range(run):
+                    dst[t] += src[t]
+    return grad_xp
+
+
+@njit(cache=True)
+def _product_to_nchw(prod, bias, out):
+    """``out[n, co, oh, ow] = prod[co, n, oh, ow] + bias[co]`` for ``ow < OW``; wider ``prod`` rows are junk.
+
+    prod: (C_out, B, OH, row_len) (the matrix product), out: (B, C_out, OH, OW).  A loop over
+    rows: NumPy's strided copy of the same spends more time per 32-number row than copying it.
+    """
+    N, C, OH, OW = out.shape
+    for co in range(C):
+        b = bias[co]
+        for n in range(N):
+            for oh in range(OH):
+                src = prod[co, n, oh]
+                dst = out[n, co, oh]
+                for ow in range(OW):
+                    dst[ow] = src[ow] + b
+    return out
+
+
+@njit(cache=True)
+def _nchw_to_product(grad, g):
+    """``g[co, n, oh, ow] = grad[n, co, oh, ow]``, and zero in the junk columns ``ow >= OW`` of wider rows."""
+    N, C, OH, OW = grad.shape
+    row_len = g.shape[3]
+    for co in range(C):
+        for n in range(N):
+            for oh in range(OH):
+                src = grad[n, co, oh]
+                dst = g[co, n, oh]
+                for ow in range(OW):
+                    dst[ow] = src[ow]
+                for ow in range(OW, row_len):
+                    dst[ow] = 0.0
+    return g
+
+
+class _ColumnLayout:
+    """How a chunk of images becomes the column matrix ``(C_in*kH*kW, B*L)`` and how results come back.
+
+    ``L`` is the number of matrix columns per image: ``OH*OW`` in general, or ``OH*Wp`` for
+    stride 1, where each output row is computed ``Wp`` wide (``im2col_stride1``) and the junk
+    columns are dropped on the way out (the matrix products do ``Wp/OW`` more work, 6% for
+    ResNet's 3x3 layers, 40% for LeNet's second layer, and still win there).
+    """
+
+    def __init__(self, in_size, kernel_size, stride, padding, dilation, out_size):
+        (self.H, self.W), (self.kH, self.kW) = tuple(in_size), tuple(kernel_size)
+        self.stride, self.padding, self.dilation = tuple(stride), tuple(padding), tuple(dilation)
+        self.OH, self.OW = out_size
+        self.stride1 = self.stride == (1, 1)
+        if self.stride1:  # the padded plane that holds every window: see im2col_stride1
+            self.Wp = self.OW + (self.kW - 1) * self.dilation[1]
+            self.Hp = self.OH + (self.kH - 1) * self.dilation[0] + 1
+        self.row_len = self.Wp if self.stride1 else self.OW  # matrix columns per output row
+        self.L = self.OH * self.row_len
+
+    def build(self, x, cols, scratch):
+        """cols (rows, b, L) <- the windows of x (b, C, H, W); scratch: a flat buffer for the padded input."""
+        if not self.stride1:
+            _on_threads(im2col, x, cols.reshape(cols.shape[:2] + (self.OH, self.OW)), (self.kH, self.kW),
+                        self.stride, self.padding, self.dilation)
+            return cols
+        xp = self._padded(scratch, x.shape[:2])
+        h, w = self._copied_size()
+        pH, pW = self.padding
+        xp[:, :, :pH] = 0.0  # the zero border: top, bottom (with the spare row), left, right
+        xp[:, :, pH + h :] = 0.0
+        xp[:, :, pH : pH + h, :pW] = 0.0
+        xp[:, :, pH : pH + h, pW + w :] = 0.0
+        xp[:, :, pH : pH + h, pW : pW + w] = x[:, :, :h, :w]
+        _on_threads(im2col_stride1, xp, cols, (self.kH, self.kW), self.dilation)
+        return cols
+
+    def scatter(self, grad_cols, grad_x, scratch):
+        """grad_x (b, C, H, W) <- the column gradients grad_cols (rows, b, L) summed back onto the pixels."""
+        if not self.stride1:
+            _on_threads(col2im, grad_cols.reshape(grad_cols.shape[:2] + (self.OH, self.OW)), grad_x,
+                        (self.kH, self.kW), self.stride, self.padding, self.dilation)
+            return grad_x
+        grad_xp = self._padded(scratch, grad_x.shape[:2])
+        _on_threads(col2im_stride1, grad_cols, grad_xp, (self.kH, self.kW), self.dilation)
+        h, w = self._copied_size()
+        pH, pW = self.padding
+        if (h, w) != (self.H, self.W):
+            grad_x[...] = 0.0  # input rows/columns no window reaches
+        grad_x[:, :, :h, :w] = grad_xp[:, :, pH : pH + h, pW : pW + w]
+        return grad_x
+
+    def output(self, prod, bias, out):
+        """out (b, C_out, OH, OW) <- the product prod (C_out, b*L), junk columns dropped, plus bias."""
+        b, C_out = out.shape[:2]
+        bias = np.zeros(C_out, out.dtype) if bias is None else bias
+        _product_to_nchw(prod.reshape(C_out, b, self.OH, self.row_len), bias, out)
+
+    def grad_matrix(self, grad_out, buf):
+        """grad_out (b, C_out, OH, OW) -> (C_out, b*L) in the matrix's column order, zero in junk columns."""
+        b, C_out = grad_out.shape[:2]
+        g = buf[: C_out * b * self.L].reshape(C_out, b, self.OH, self.row_len)
+        return _nchw_to_product(grad_out, g).reshape(C_out, b * self.L)
+
+    def scratch(self, chunk, channels, dtype):
+        """A buffer for one chunk's padded input (stride 1 only)."""
+        return np.empty(chunk * channels * self.Hp * self.Wp if self.stride1 else 0, dtype=dtype)
+
+    def _padded(self, scratch, batch_channels):
+        n = batch_channels[0] * batch_channels[1] * self.Hp * self.Wp
+        return scratch[:n].reshape(tuple(batch_channels) + (self.Hp, self.Wp))
+
+    def _copied_size(self):
+        """Input rows/columns that land inside the padded plane (windows never reach the others)."""
+        pH, pW = self.padding
+        return min(self.H, self.Hp - pH), min(self.W, self.Wp - pW)
+
+
+def _chunk_size(n_batch, rows, n_cols, itemsize):
     """Images per chunk: as many as keep the column matrix under _COLS_BYTES (at least one)."""
-    return max(1, min(n_batch, _COLS_BYTES // max(1, rows * n_pix * itemsize)))
+    return max(1, min(n_batch, _COLS_BYTES // max(1, rows * n_cols * itemsize)))
 
 
 def _chunks(n_batch, chunk):
@@ -347,36 +519,29 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, out_size,
     Differs from the reference: the windows are copied into a column matrix (``im2col``) and
     multiplied by the filters in one BLAS product per group and chunk of images, instead of a
     seven-deep loop of scalar multiply-adds.  The bias is added in the pass that puts the
-    product's ``(C_out, B, OH*OW)`` result into NCHW order.
+    product's ``(C_out, B, pixels)`` result into NCHW order.
 
     With ``keep_cols=True`` returns ``(out, cols)``: ``cols`` is the whole batch's column matrix
     when it fit in one chunk (give it to ``conv2d_backward``), else None.
     """
     N, C_in = x.shape[:2]
     C_out, _, kH, kW = weight.shape
-    OH, OW = out_size
-    n_pix = OH * OW
-    rows = C_in * kH * kW
+    layout = _ColumnLayout(x.shape[2:], (kH, kW), stride, padding, dilation, out_size)
+    rows, L = C_in * kH * kW, layout.L
     w_mat = _as_group_matrices(weight, groups)
-    out = np.empty((N, C_out, OH, OW), dtype=x.dtype)
-    chunk = _chunk_size(N, rows, n_pix, x.itemsize)
-    cols_buf = np.empty(rows * chunk * n_pix, dtype=x.dtype)
-    prod_buf = np.empty(C_out * chunk * n_pix, dtype=x.dtype)
+    out = np.empty((N, C_out) + tuple(out_size), dtype=x.dtype)
+    chunk = _chunk_size(N, rows, L, x.itemsize)
+    cols_buf = np.empty(rows * chunk * L, dtype=x.dtype)
+    prod_buf = np.empty(C_out * chunk * L, dtype=x.dtype)
+    scratch = layout.scratch(chunk, C_in, x.dtype)
     for start, stop in _chunks(N, chunk):
         b = stop - start
-        cols = cols_buf[: rows * b * n_pix].reshape(rows, b, OH, OW)
-        _on_threads(im2col, x[start:stop], cols, (kH, kW), stride, padding, dilation)
-        prod = prod_buf[: C_out * b * n_pix].reshape(groups, C_out // groups, b * n_pix)
-        np.matmul(w_mat, cols.reshape(groups, -1, b * n_pix), out=prod)
-        # (C_out, b, OH*OW) -> (b, C_out, OH*OW), plus the bias, in one pass
-        result = prod.reshape(C_out, b, n_pix).transpose(1, 0, 2)
-        dst = out[start:stop].reshape(b, C_out, n_pix)
-        if bias is None:
-            np.copyto(dst, result)
-        else:
-            np.add(result, bias[:, None], out=dst)
+        cols = layout.build(x[start:stop], cols_buf[: rows * b * L].reshape(rows, b, L), scratch)
+        prod = prod_buf[: C_out * b * L].reshape(groups, C_out // groups, b * L)
+        np.matmul(w_mat, cols.reshape(groups, -1, b * L), out=prod)
+        layout.output(prod, bias, out[start:stop])
     if keep_cols:
-        return out, (cols_buf.reshape(rows, N, OH, OW) if chunk == N and N > 0 else None)
+        return out, (cols_buf.reshape(rows, N, L) if chunk == N and N > 0 else None)
     return out
 
 
@@ -387,42 +552,40 @@ def conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups, in_s
     Either is None when not wanted (``need_input``/``need_weight``); ``x`` is needed only for
     ``grad_w`` and ``weight`` only for ``grad_x``.  ``cols``: the column matrix the forward
     pass kept (``conv2d_forward(..., keep_cols=True)``), or None to rebuild it.  Doing both
-    gradients together puts each chunk of ``grad_out`` into the column layout once, for both.
+    gradients together puts each chunk of ``grad_out`` into the column order once, for both.
     """
-    N, C_out, OH, OW = grad_out.shape
+    N, C_out = grad_out.shape[:2]
     kH, kW = kernel_size
     C_in = x.shape[1] if x is not None else weight.shape[1] * groups
-    n_pix = OH * OW
-    rows = C_in * kH * kW
+    layout = _ColumnLayout(in_size, kernel_size, stride, padding, dilation, grad_out.shape[2:])
+    rows, L = C_in * kH * kW, layout.L
     dtype = grad_out.dtype
-    chunk = N if cols is not None else _chunk_size(N, rows, n_pix, grad_out.itemsize)
-    grad_buf = np.empty(C_out * chunk * n_pix, dtype=dtype)
-    cols_buf = np.empty(rows * chunk * n_pix, dtype=dtype)  # im2col's output, then grad_cols
+    chunk = N if cols is not None else _chunk_size(N, rows, L, grad_out.itemsize)
+    grad_buf = np.empty(C_out * chunk * L, dtype=dtype)
+    cols_buf = np.empty(rows * chunk * L, dtype=dtype)  # im2col's output, then the column gradients
+    scratch = layout.scratch(chunk, C_in, dtype)
     grad_x = grad_w = None
     if need_input:
         grad_x = np.empty((N, C_in) + tuple(in_size), dtype=dtype)
         w_t = _as_group_matrices(weight, groups).transpose(0, 2, 1)  # (groups, Kg, C_out/groups), a view
-    if need_weight:
-        grad_w = np.zeros((groups, C_out // groups, rows // groups), dtype=dtype)
-        partial = np.empty_like(grad_w)
+    if need_weight:  # accumulated transposed, (groups, Kg, C_out/groups): see the product below
+        grad_w_t = np.zeros((groups, rows // groups, C_out // groups), dtype=dtype)
+        partial = np.empty_like(grad_w_t)
     for start, stop in _chunks(N, chunk):
         b = stop - start
-        # grad_out[start:stop] (b, C_out, OH*OW) -> g (groups, C_out/groups, b*OH*OW): the columns' order
-        g = grad_buf[: C_out * b * n_pix]
-        np.copyto(g.reshape(C_out, b, n_pix), grad_out[start:stop].reshape(b, C_out, n_pix).transpose(1, 0, 2))
-        g = g.reshape(groups, C_out // groups, b * n_pix)
-        work = cols_buf[: rows * b * n_pix].reshape(rows, b, OH, OW)
+        g = layout.grad_matrix(grad_out[start:stop], grad_buf).reshape(groups, C_out // groups, b * L)
+        work = cols_buf[: rows * b * L].reshape(rows, b, L)
         if need_weight:
-            chunk_cols = cols
-            if chunk_cols is None:
-                chunk_cols = _on_threads(im2col, x[start:stop], work, (kH, kW), stride, padding, dilation)
-            np.matmul(g, chunk_cols.reshape(groups, -1, b * n_pix).transpose(0, 2, 1), out=partial)
-            grad_w += partial
+            chunk_cols = cols if cols is not None else layout.build(x[start:stop], work, scratch)
+            # grad_w[g]^T = cols[g] @ grad_out[g]^T: the same numbers as grad_out[g] @ cols[g]^T, but
+            # OpenBLAS runs this orientation 1.3-1.8x faster on these shapes (long inner dimension B*L)
+            np.matmul(chunk_cols.reshape(groups, -1, b * L), g.transpose(0, 2, 1), out=partial)
+            grad_w_t += partial
         if need_input:  # the gradient of every column, then back onto the pixels
-            np.matmul(w_t, g, out=work.reshape(groups, -1, b * n_pix))
-            _on_threads(col2im, work, grad_x[start:stop], (kH, kW), stride, padding, dilation)
+            np.matmul(w_t, g, out=work.reshape(groups, -1, b * L))
+            layout.scatter(work, grad_x[start:stop], scratch)
     if need_weight:
-        grad_w = grad_w.reshape(C_out, rows // (groups * kH * kW), kH, kW)
+        grad_w = np.ascontiguousarray(grad_w_t.transpose(0, 2, 1)).reshape(C_out, rows // (groups * kH * kW), kH, kW)
     return grad_x, grad_w
 
 
