@@ -209,7 +209,12 @@ def main(argv=None):
     parser.add_argument("--cases", nargs="*", default=None, help="case names to run (default: all)")
     parser.add_argument("--repeats", type=int, default=15, help="timed calls per measurement (default 15)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls before timing (default 3)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per case; the median of the round medians is reported")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds per case (libraries take turns); the median of the round medians is reported",
+    )
     parser.add_argument("--no-torch", action="store_true", help="do not compare with PyTorch even if installed")
     parser.add_argument("--no-compile", action="store_true", help="skip the cold/warm JIT start-up measurement")
     args = parser.parse_args(argv)

@@ -28,8 +28,14 @@ def run_both(x, w, b, stride, padding, dilation, groups, out_size):
     g = rand(x.shape[0], w.shape[0], *out_size, seed=7, dtype=x.dtype)
     return (
         (K.conv2d_forward(x, w, b, *args, out_size), K.conv2d_forward_reference(x, w, b, *args, out_size)),
-        (K.conv2d_backward_input(g, w, *args, x.shape[2:]), K.conv2d_backward_input_reference(g, w, *args, x.shape[2:])),
-        (K.conv2d_backward_weight(x, g, *args, w.shape[2:]), K.conv2d_backward_weight_reference(x, g, *args, w.shape[2:])),
+        (
+            K.conv2d_backward_input(g, w, *args, x.shape[2:]),
+            K.conv2d_backward_input_reference(g, w, *args, x.shape[2:]),
+        ),
+        (
+            K.conv2d_backward_weight(x, g, *args, w.shape[2:]),
+            K.conv2d_backward_weight_reference(x, g, *args, w.shape[2:]),
+        ),
     )
 
 
@@ -66,7 +72,8 @@ def test_hand_computed_groups_keep_channels_apart():
 
 
 def test_hand_computed_gradients():
-    # y = sum over the 2x2 outputs of a 2x2 ones-kernel on a 3x3 input: d y / d x[i, j] = number of windows covering (i, j)
+    # y = sum over the 2x2 outputs of a 2x2 ones-kernel on a 3x3 input:
+    # d y / d x[i, j] = the number of windows covering (i, j)
     x = tg.tensor(np.arange(9.0).reshape(1, 1, 3, 3), requires_grad=True)
     w = tg.tensor(np.ones((1, 1, 2, 2)), requires_grad=True)
     b = tg.tensor(np.zeros(1), requires_grad=True)
@@ -261,7 +268,11 @@ def test_error_channel_mismatch_names_both_shapes():
 
 
 def test_error_kernel_larger_than_padded_input():
-    _err(ValueError, r"kernel larger than the padded input.*\(2, 4, 8, 8\).*padded to 8x8.*\(6, 4, 9, 3\)", w=(6, 4, 9, 3))
+    _err(
+        ValueError,
+        r"kernel larger than the padded input.*\(2, 4, 8, 8\).*padded to 8x8.*\(6, 4, 9, 3\)",
+        w=(6, 4, 9, 3),
+    )
     _err(ValueError, r"kernel larger.*padded to 10x10.*dilation=\(5, 5\) spans 11x11", padding=1, dilation=5)
 
 

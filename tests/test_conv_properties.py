@@ -35,7 +35,9 @@ def conv_cases(draw, max_size=8, max_channels=3):
     c_in, c_out = groups * draw(st.integers(1, max_channels)), groups * draw(st.integers(1, max_channels))
     k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
     d = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    padding = draw(st.one_of(st.just("same"), st.just("valid"), st.integers(0, 3), st.tuples(st.integers(0, 3), st.integers(0, 3))))
+    padding = draw(
+        st.one_of(st.just("same"), st.just("valid"), st.integers(0, 3), st.tuples(st.integers(0, 3), st.integers(0, 3)))
+    )
     s = (1, 1) if padding == "same" else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     top, bottom, left, right = conv2d_padding(padding, k, s, d)
     # the padded input must hold at least one dilated kernel
@@ -94,7 +96,9 @@ def arrays(x_shape, w_shape, seed, dtype=np.float64):
 def test_output_shape_matches_formula(case, seed):
     x_shape, w_shape, stride, padding, dilation, groups = case
     x, w, b = arrays(x_shape, w_shape, seed, np.float32)
-    out = conv2d(tg.tensor(x), tg.tensor(w), tg.tensor(b), stride=stride, padding=padding, dilation=dilation, groups=groups)
+    out = conv2d(
+        tg.tensor(x), tg.tensor(w), tg.tensor(b), stride=stride, padding=padding, dilation=dilation, groups=groups
+    )
     pads = conv2d_padding(padding, w_shape[2:], stride, dilation)
     expected = tuple(
         expected_out_len(x_shape[2 + i], pads[2 * i] + pads[2 * i + 1], w_shape[2 + i], stride[i], dilation[i])
@@ -144,8 +148,14 @@ def test_fast_equals_reference(case, seed, dtype):
     tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
     pairs = [
         (K.conv2d_forward(x, w, b, *geometry, out_size), K.conv2d_forward_reference(x, w, b, *geometry, out_size)),
-        (K.conv2d_backward_input(g, w, *geometry, x_shape[2:]), K.conv2d_backward_input_reference(g, w, *geometry, x_shape[2:])),
-        (K.conv2d_backward_weight(x, g, *geometry, w_shape[2:]), K.conv2d_backward_weight_reference(x, g, *geometry, w_shape[2:])),
+        (
+            K.conv2d_backward_input(g, w, *geometry, x_shape[2:]),
+            K.conv2d_backward_input_reference(g, w, *geometry, x_shape[2:]),
+        ),
+        (
+            K.conv2d_backward_weight(x, g, *geometry, w_shape[2:]),
+            K.conv2d_backward_weight_reference(x, g, *geometry, w_shape[2:]),
+        ),
     ]
     for fast, ref in pairs:
         assert fast.dtype == dtype and fast.shape == ref.shape

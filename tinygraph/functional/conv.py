@@ -143,7 +143,9 @@ def _kernels(array):
 
 
 class Conv2d(Function):
-    """``out = bias + sum of weight * window``; backward sends ``grad * weight`` to the input and ``grad * x`` to the weight.
+    """``out = bias + sum of weight * window``.
+
+    Backward sends ``grad * weight`` to the input and ``grad * x`` to the weight.
 
     Params (already checked and resolved by ``conv2d``): stride, padding = (top, left) padding,
     dilation, groups, out_size.  The arrays are a batch ``(N, C, H, W)``.
@@ -157,8 +159,9 @@ class Conv2d(Function):
         kernels = _kernels(x)
         cols = None
         if kernels is cpu_kernels:  # small layers: the CPU kernels keep their column matrix for backward
-            out, cols = kernels.conv2d_forward(x, weight, bias, stride, padding, dilation, groups, out_size,
-                                               keep_cols=True)
+            out, cols = kernels.conv2d_forward(
+                x, weight, bias, stride, padding, dilation, groups, out_size, keep_cols=True
+            )
         else:
             out = kernels.conv2d_forward(x, weight, bias, stride, padding, dilation, groups, out_size)
         ctx.save_for_backward(x, weight, cols)

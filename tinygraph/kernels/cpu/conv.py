@@ -46,6 +46,8 @@ __all__ = [
     "conv2d_backward_weight_reference",
     "im2col",
     "col2im",
+    "im2col_stride1",
+    "col2im_stride1",
 ]
 
 
@@ -170,14 +172,25 @@ def conv2d_backward_weight_reference(x, grad_out, stride, padding, dilation, gro
 # The products run in NumPy's BLAS (OpenBLAS: ~190 GFLOP/s float32 on the 2 reference cores,
 # which no loop we could write in Numba comes near); the copies run in Numba.
 #
-# Design choices, each measured on the cases of benchmarks/bench_kernels.py (2-core AMD EPYC VM):
+# Design choices, each measured on the cases of benchmarks/bench_kernels.py (2-core AMD EPYC VM,
+# float32, forward + backward; the ResNet case is 32x64x32x32 with 64 3x3 filters):
 # * One product per chunk of images, (C_out/g, Kg) @ (Kg, B*OH*OW), not one per image: small
 #   layers (LeNet: OH*OW = 100) get a wide matrix BLAS is efficient on.  The price is moving
-#   the (C_out, B, OH*OW) result into NCHW order: one pass, which also adds the bias.
-# * Chunks of images whose column matrix is at most _COLS_BYTES.  A 32x64x32x32 batch with a
-#   3x3 kernel needs a 75 MB column matrix: each fresh allocation that big costs ~10 ms of page
-#   faults, and im2col's writes then go to DRAM.  Full ResNet case, forward + backward: 88 ms
-#   with 7-image chunks (16 MB), 72 ms with 2-image chunks (5 MB), 75 ms with 1.
+#   the (C_out, B, pixels) result into NCHW order: one pass (``_product_to_nchw``), which also
+#   adds the bias.
+# * Chunks of images whose column matrix is at most _COLS_BYTES.  The ResNet case's column
+#   matrix is 75 MB: each fresh allocation that big costs ~10 ms of page faults, and im2col's
+#   writes then go to DRAM.  ResNet case: 88 ms with 7-image chunks (16 MB), 72 ms with
+#   2-image chunks (5 MB), 75 ms with 1 (before the stride-1 layout below).
+# * Stride 1 (most layers) has its own column layout, ``im2col_stride1``: each output row is
+#   computed Wp = OW + (kW-1)*dW wide, so every tap's window is one contiguous run of the
+#   zero-padded input instead of OH short rows.  The products do Wp/OW more work (junk columns,
+#   dropped on the way out) and still win: ResNet 77 -> 58 ms, LeNet's second layer 3.3 -> 2.0
+#   ms, whose 10-number rows cost more in loop overhead than in copying.
+# * The reorder passes (NCHW <-> the matrix's column order) are Numba loops over rows: NumPy's
+#   strided copies of 32-number rows ran at ~4 GB/s, 1.8 ms each way on ResNet; ~0.5 ms now.
+# * grad_weight is computed as (cols @ grad_out.T).T: OpenBLAS runs that orientation 1.3-1.8x
+#   faster on these shapes (a long inner dimension and a short output side).
 # * When the whole batch fits in one chunk (LeNet-sized layers), the forward pass hands its
 #   column matrix to the backward pass (``keep_cols``), which then skips rebuilding it; bigger
 #   layers rebuild it chunk by chunk, so a training step keeps no 75 MB matrices alive.
@@ -191,9 +204,10 @@ def conv2d_backward_weight_reference(x, grad_out, stride, padding, dilation, gro
 #   (0.29 -> 0.25 ms per 2-image ResNet chunk); (2) Numba's OpenMP workers and OpenBLAS's
 #   threads take turns on the same cores, and each hand-over costs: with OpenMP's default
 #   spin-waiting, a product right after an im2col took 19 ms instead of 2.7 ms, and a
-#   parallel launch 8-12 ms instead of 60 us whenever other processes share the machine.  With
-#   one Numba thread there is nothing to oversubscribe: BLAS owns the cores.  Raise
-#   IM2COL_THREADS on a machine with more cores and memory bandwidth.
+#   parallel launch 8-12 ms instead of 60 us whenever other processes share the machine (and
+#   PyTorch, if imported first, loads the same libgomp with spin-waiting on).  With one Numba
+#   thread there is nothing to oversubscribe: BLAS owns the cores.  Raise IM2COL_THREADS on a
+#   machine with more cores and memory bandwidth.
 
 IM2COL_THREADS = 1  # Numba threads for im2col/col2im (see above); NumPy's BLAS threads are separate
 _COLS_BYTES = 6 << 20  # column-matrix budget per chunk of images
@@ -362,7 +376,9 @@ def im2col_stride1(xp, cols, kernel_size, dilation):
 
 @njit(parallel=True, cache=True)
 def col2im_stride1(cols, grad_xp, kernel_size, dilation):
-    """The adjoint of ``im2col_stride1``: sums ``cols: (C*kH*kW, N, OH*Wp)`` onto ``grad_xp: (N, C, Hp, Wp)`` (overwritten).
+    """The adjoint of ``im2col_stride1``: ``cols: (C*kH*kW, N, OH*Wp)`` summed onto ``grad_xp: (N, C, Hp, Wp)``.
+
+    ``grad_xp`` is overwritten.
 
     The junk columns of ``cols`` must be zero (they are: their output gradient is zero).
     """
@@ -443,8 +459,7 @@ class _ColumnLayout:
     def build(self, x, cols, scratch):
         """cols (rows, b, L) <- the windows of x (b, C, H, W); scratch: a flat buffer for the padded input."""
         if not self.stride1:
-            _on_threads(im2col, x, cols.reshape(cols.shape[:2] + (self.OH, self.OW)), (self.kH, self.kW),
-                        self.stride, self.padding, self.dilation)
+            _on_threads(im2col, x, cols.reshape(cols.shape[:2] + (self.OH, self.OW)), *self._geometry())
             return cols
         xp = self._padded(scratch, x.shape[:2])
         h, w = self._copied_size()
@@ -460,8 +475,7 @@ class _ColumnLayout:
     def scatter(self, grad_cols, grad_x, scratch):
         """grad_x (b, C, H, W) <- the column gradients grad_cols (rows, b, L) summed back onto the pixels."""
         if not self.stride1:
-            _on_threads(col2im, grad_cols.reshape(grad_cols.shape[:2] + (self.OH, self.OW)), grad_x,
-                        (self.kH, self.kW), self.stride, self.padding, self.dilation)
+            _on_threads(col2im, grad_cols.reshape(grad_cols.shape[:2] + (self.OH, self.OW)), grad_x, *self._geometry())
             return grad_x
         grad_xp = self._padded(scratch, grad_x.shape[:2])
         _on_threads(col2im_stride1, grad_cols, grad_xp, (self.kH, self.kW), self.dilation)
@@ -487,6 +501,9 @@ class _ColumnLayout:
     def scratch(self, chunk, channels, dtype):
         """A buffer for one chunk's padded input (stride 1 only)."""
         return np.empty(chunk * channels * self.Hp * self.Wp if self.stride1 else 0, dtype=dtype)
+
+    def _geometry(self):
+        return (self.kH, self.kW), self.stride, self.padding, self.dilation
 
     def _padded(self, scratch, batch_channels):
         n = batch_channels[0] * batch_channels[1] * self.Hp * self.Wp
@@ -545,8 +562,20 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, out_size,
     return out
 
 
-def conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups, in_size, kernel_size,
-                    need_input=True, need_weight=True, cols=None):
+def conv2d_backward(
+    grad_out,
+    x,
+    weight,
+    stride,
+    padding,
+    dilation,
+    groups,
+    in_size,
+    kernel_size,
+    need_input=True,
+    need_weight=True,
+    cols=None,
+):
     """Fast gradients for the input and the weight, in one pass over the chunks: ``(grad_x, grad_w)``.
 
     Either is None when not wanted (``need_input``/``need_weight``); ``x`` is needed only for
@@ -597,8 +626,9 @@ def conv2d_backward_input(grad_out, weight, stride, padding, dilation, groups, i
     column of the column matrix, ``weight[g].T @ grad_out[g]``, and ``col2im`` adds each
     column back onto the pixels its window covers.
     """
-    return conv2d_backward(grad_out, None, weight, stride, padding, dilation, groups, in_size, weight.shape[2:],
-                           need_weight=False)[0]
+    return conv2d_backward(
+        grad_out, None, weight, stride, padding, dilation, groups, in_size, weight.shape[2:], need_weight=False
+    )[0]
 
 
 def conv2d_backward_weight(x, grad_out, stride, padding, dilation, groups, kernel_size):
@@ -608,5 +638,6 @@ def conv2d_backward_weight(x, grad_out, stride, padding, dilation, groups, kerne
     is one BLAS product per group and chunk, ``grad_out[g] @ cols[g].T``, on the column matrix
     that ``im2col`` builds.
     """
-    return conv2d_backward(grad_out, x, None, stride, padding, dilation, groups, x.shape[2:], kernel_size,
-                           need_input=False)[1]
+    return conv2d_backward(
+        grad_out, x, None, stride, padding, dilation, groups, x.shape[2:], kernel_size, need_input=False
+    )[1]
