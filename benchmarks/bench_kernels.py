@@ -10,8 +10,9 @@ backward (gradients for every input), after warm-up calls, through the public AP
 autograd.  PyTorch runs in the same process with ``torch.set_num_threads(2)``; ``ratio`` is
 tinygraph's time / PyTorch's (lower is better, < 1 means tinygraph is faster).
 
-The machine has 2 cores, possibly shared: medians over ``--repeats`` runs, cases interleaved
-between the two libraries, and the load average printed with the table.
+The machine has 2 cores, possibly shared: medians over ``--repeats`` runs, the two libraries
+taking turns in ``--rounds`` blocks (each after a short pause, so neither inherits the other's
+spinning threads), and the load average printed with the table.
 
 Adding an op family (pooling, batch norm, ...): write a function ``(case, torch_module_or_None)
 -> dict of callables`` like ``conv2d_runners`` and append a ``Family`` to ``FAMILIES`` with its
@@ -169,6 +170,9 @@ def measure_case(family, case, torch, args):
     samples = {key: [] for key in runners}
     for _ in range(rounds):
         for key, fn in runners.items():
+            # let the other library's idle threads stop spinning first: PyTorch's OpenMP workers and
+            # OpenBLAS's keep a core busy for a while after their last call, which would be timed here
+            time.sleep(args.pause)
             samples[key].append(median_ms(fn, args.warmup, max(1, args.repeats // rounds)))
     for key, values in samples.items():
         result[key] = statistics.median(values)
@@ -215,6 +219,7 @@ def main(argv=None):
         default=3,
         help="rounds per case (libraries take turns); the median of the round medians is reported",
     )
+    parser.add_argument("--pause", type=float, default=0.3, help="seconds of sleep before each timed block")
     parser.add_argument("--no-torch", action="store_true", help="do not compare with PyTorch even if installed")
     parser.add_argument("--no-compile", action="store_true", help="skip the cold/warm JIT start-up measurement")
     args = parser.parse_args(argv)
