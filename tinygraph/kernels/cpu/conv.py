@@ -378,9 +378,8 @@ def im2col_stride1(xp, cols, kernel_size, dilation):
 def col2im_stride1(cols, grad_xp, kernel_size, dilation):
     """The adjoint of ``im2col_stride1``: ``cols: (C*kH*kW, N, OH*Wp)`` summed onto ``grad_xp: (N, C, Hp, Wp)``.
 
-    ``grad_xp`` is overwritten.
-
-    The junk columns of ``cols`` must be zero (they are: their output gradient is zero).
+    ``grad_xp`` is overwritten.  The junk columns of ``cols`` must be zero (they are: their
+    output gradient is zero).  ``prange`` over planes, as ``col2im``.
     """
     N, C, Hp, Wp = grad_xp.shape
     kH, kW = kernel_size
