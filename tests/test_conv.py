@@ -4,6 +4,8 @@ The random-geometry properties (fast == reference == an independent NumPy oracle
 finite differences over many geometries) are in ``test_conv_properties.py``.
 """
 
+import threading
+
 import numba
 import numpy as np
 import pytest
@@ -142,27 +144,42 @@ def test_large_batch_runs_in_several_chunks(monkeypatch, threads):
         for fast, ref in run_both(x, w, b, s, p, d, g, out_size):
             np.testing.assert_allclose(fast, ref, rtol=1e-10, atol=1e-10)
         threads_before = numba.get_num_threads()
-        out, cols = K.conv2d_forward(x, w, b, s, p, d, g, out_size, keep_cols=True)
-        assert cols is None  # built in chunks: nothing kept for backward
+        K.conv2d_forward(x, w, b, s, p, d, g, out_size)
         assert numba.get_num_threads() == threads_before  # the thread setting is restored
 
 
-def test_kept_column_matrix_gives_the_same_gradients():
-    x, w, b = rand(3, 2, 5, 5), rand(4, 2, 3, 3, seed=1), rand(4, seed=2)
-    geo = ((1, 1), (1, 1), (1, 1), 1)
-    out, cols = K.conv2d_forward(x, w, b, *geo, (5, 5), keep_cols=True)
-    # stride 1: each output row is taken 5 + 2 = 7 columns wide (see im2col_stride1)
-    assert cols is not None and cols.shape == (18, 3, 5 * 7)
-    g = rand(3, 4, 5, 5, seed=3)
-    kept = K.conv2d_backward(g, x, w, *geo, (5, 5), (3, 3), cols=cols)
-    rebuilt = K.conv2d_backward(g, x, w, *geo, (5, 5), (3, 3))
-    for a, r in zip(kept, rebuilt):
-        np.testing.assert_array_equal(a, r)
-    np.testing.assert_array_equal(out, K.conv2d_forward(x, w, b, *geo, (5, 5)))
+def test_outputs_do_not_share_the_reused_scratch_memory():
+    s, p, d, g = geometry(1, 1, 1, 1)
+    x1, x2, w = rand(2, 3, 6, 6), rand(2, 3, 6, 6, seed=5), rand(4, 3, 3, 3, seed=1)
+    y1 = K.conv2d_forward(x1, w, None, s, p, d, g, (6, 6))
+    expected = y1.copy()
+    K.conv2d_forward(x2, w, None, s, p, d, g, (6, 6))  # same shapes: the same scratch buffers
+    K.conv2d_backward(rand(2, 4, 6, 6, seed=6), x2, w, s, p, d, g, (6, 6), (3, 3))
+    np.testing.assert_array_equal(y1, expected)
+
+
+def test_threads_get_their_own_scratch_memory():
+    s, p, d, g = geometry(1, 1, 1, 1)
+    w = rand(4, 3, 3, 3, seed=1)
+    inputs = [rand(3, 3, 8, 8, seed=10 + k) for k in range(4)]
+    expected = [K.conv2d_forward_reference(x, w, None, s, p, d, g, (8, 8)) for x in inputs]
+    results = {}
+
+    def work(k):
+        for _ in range(20):
+            results[k] = K.conv2d_forward(inputs[k], w, None, s, p, d, g, (8, 8))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in range(4):
+        np.testing.assert_allclose(results[k], expected[k], rtol=1e-10, atol=1e-10)
 
 
 def test_backward_twice_with_retain_graph():
-    # the kept column matrix must not be overwritten by the first backward
+    # scratch memory is reused between calls: the saved arrays must not be part of it
     x = tg.tensor(rand(2, 2, 5, 5), requires_grad=True)
     w = tg.tensor(rand(3, 2, 3, 3, seed=1), requires_grad=True)
     y = conv2d(x, w, padding=1)

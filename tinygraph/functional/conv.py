@@ -23,7 +23,6 @@ import numpy as np
 
 from ..autograd import Function
 from ..cuda import ascontiguous, kernels_for
-from ..kernels.cpu import conv as cpu_kernels
 from ..tensor import as_tensor
 
 __all__ = ["conv2d", "conv2d_output_size", "conv2d_padding"]
@@ -156,29 +155,20 @@ class Conv2d(Function):
     @staticmethod
     def forward(ctx, x, weight, bias=None, *, stride, padding, dilation, groups, out_size):
         x, weight = ascontiguous(x), ascontiguous(weight)
-        kernels = _kernels(x)
-        cols = None
-        if kernels is cpu_kernels:  # small layers: the CPU kernels keep their column matrix for backward
-            out, cols = kernels.conv2d_forward(
-                x, weight, bias, stride, padding, dilation, groups, out_size, keep_cols=True
-            )
-        else:
-            out = kernels.conv2d_forward(x, weight, bias, stride, padding, dilation, groups, out_size)
-        ctx.save_for_backward(x, weight, cols)
-        return out
+        ctx.save_for_backward(x, weight)
+        return _kernels(x).conv2d_forward(x, weight, bias, stride, padding, dilation, groups, out_size)
 
     @staticmethod
     def backward(ctx, grad):
-        x, weight, cols = ctx.saved_arrays
+        x, weight = ctx.saved_arrays
         p = ctx.params
         geometry = (p["stride"], p["padding"], p["dilation"], p["groups"])
         grad = ascontiguous(grad)
         needs = ctx.needs_input_grad
-        kept = {} if cols is None else {"cols": cols}
         # d out / d x = weight (summed over the windows that see each pixel);
         # d out / d weight = x (summed over every image and output pixel)
         grad_x, grad_w = _kernels(grad).conv2d_backward(
-            grad, x, weight, *geometry, x.shape[2:], weight.shape[2:], needs[0], needs[1], **kept
+            grad, x, weight, *geometry, x.shape[2:], weight.shape[2:], needs[0], needs[1]
         )
         # d out / d bias = 1, summed over images and pixels
         grad_b = grad.sum(axis=(0, 2, 3)) if len(needs) > 2 and needs[2] else None
