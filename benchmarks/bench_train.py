@@ -28,6 +28,11 @@ import numpy as np
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 
+try:  # PyTorch first: both load the system OpenMP runtime, and tinygraph sets it to passive waiting
+    import torch
+except ImportError:
+    torch = None
+
 import tinygraph as tg  # noqa: E402
 
 
@@ -130,12 +135,8 @@ def main() -> None:
     parser.add_argument("--no-startup", action="store_true", help="skip the cold/warm start-up measurement")
     args = parser.parse_args()
 
-    try:
-        import torch
-
+    if torch is not None:
         torch.set_num_threads(2)
-    except ImportError:
-        torch = None
 
     tg_step, tg_infer, _ = tinygraph_runners(args.batch, args.infer_batch)
     runs = {"tinygraph": (tg_step, tg_infer)}
@@ -150,6 +151,7 @@ def main() -> None:
     infer_times = {name: [] for name in runs}
     for _ in range(args.rounds):
         for name, (step, infer) in runs.items():
+            time.sleep(0.2)  # let the other library's worker threads stop spinning before timing
             step_times[name].append(time_once(step, args.steps))
             infer_times[name].append(time_once(infer, 1))
 
