@@ -6,7 +6,7 @@ backward side by side) and the public function users call.
 
 from ..ops.shape import pad
 from .activation import gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
-from .conv import conv2d
+from .conv import conv2d, conv2d_output_size, conv2d_padding
 from .dropout import dropout, dropout2d
 from .linear import linear
 from .loss import cross_entropy, mse_loss, nll_loss
@@ -18,6 +18,8 @@ __all__ = [
     "avg_pool2d",
     "batch_norm",
     "conv2d",
+    "conv2d_output_size",
+    "conv2d_padding",
     "cross_entropy",
     "dropout",
     "dropout2d",
