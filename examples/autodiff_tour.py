@@ -45,7 +45,8 @@ def main() -> None:
     p[np.arange(5), y.numpy()] -= 1
     dw_by_hand = p.T @ x.numpy() / 5
     print("\n   dL/dW from backward():\n   " + np.array2string(w.grad.numpy(), precision=4, prefix="   "))
-    print(f"   largest difference from the formula (softmax - onehot) x / N: {abs(w.grad.numpy() - dw_by_hand).max():.2e}")
+    difference = abs(w.grad.numpy() - dw_by_hand).max()
+    print(f"   largest difference from the formula (softmax - onehot) x / N: {difference:.2e}")
 
     print("\n3. tg.gradcheck: backward() against central finite differences in float64")
     result = tg.gradcheck(lambda w_, b_: tg.functional.cross_entropy(tg.functional.linear(x.double(), w_, b_), y),

@@ -217,7 +217,9 @@ def backward(tensor, gradient=None, retain_graph: bool = False) -> None:
     else:
         seed = gradient.data if isinstance(gradient, tensor_module.Tensor) else np.asarray(gradient)
         if tensor.device == "cuda" and not hasattr(seed, "copy_to_host"):
-            raise RuntimeError("backward(): the output is on device 'cuda' but gradient is on 'cpu'; move it with .to('cuda')")
+            raise RuntimeError(
+                "backward(): the output is on device 'cuda' but gradient is on 'cpu'; move it with .to('cuda')"
+            )
         if seed.shape != tensor.shape:
             raise RuntimeError(
                 f"backward(): gradient has shape {seed.shape} but the output has shape {tuple(tensor.shape)}"

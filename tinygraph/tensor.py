@@ -18,11 +18,11 @@ import numpy as np
 # Modules, not names: the op modules import autograd, which imports this module, so whichever is
 # imported first sees the others half-built. Their classes are looked up when an op runs.
 from . import autograd
+from .cuda import canonical_device, is_cuda_array, move
 from .ops import elementwise as elementwise_ops
 from .ops import matmul as matmul_ops
 from .ops import reduce as reduce_ops
 from .ops import shape as shape_ops
-from .cuda import canonical_device, is_cuda_array, move
 from .random import default_generator
 
 float32 = np.dtype(np.float32)
@@ -395,7 +395,10 @@ class Tensor:
         return self._inplace("/=", other, np.true_divide)
 
     def add_(self, other, alpha: float = 1.0):
-        return self._inplace("add_", other, lambda a, b: a + alpha * (b if is_cuda_array(b) else np.asarray(b, dtype=a.dtype)))
+        def add_scaled(a, b):
+            return a + alpha * (b if is_cuda_array(b) else np.asarray(b, dtype=a.dtype))
+
+        return self._inplace("add_", other, add_scaled)
 
     def mul_(self, other):
         return self._inplace("mul_", other, np.multiply)

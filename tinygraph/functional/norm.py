@@ -117,7 +117,10 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
             _channel_tensor(running_mean, "running_mean", x, op, same_dtype=False),
             _channel_tensor(running_var, "running_var", x, op, same_dtype=False),
         )
-    weight = _channel_tensor(weight, "weight", x, op) if weight is not None else Tensor._wrap(np.ones_like(x.data, shape=(C,)))
+    if weight is None:
+        weight = Tensor._wrap(np.ones_like(x.data, shape=(C,)))
+    else:
+        weight = _channel_tensor(weight, "weight", x, op)
     bias = _channel_tensor(bias, "bias", x, op) if bias is not None else Tensor._wrap(np.zeros_like(x.data, shape=(C,)))
     return BatchNorm.apply(x, weight, bias, *running, training=bool(training), momentum=float(momentum), eps=float(eps))
 
