@@ -24,6 +24,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 import tinygraph as tg
 from tinygraph.functional.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from tinygraph.kernels.cpu import _parallel as parallel
 from tinygraph.kernels.cpu import pool as K
 
 # ------------------------------------------------------------------ strategies and oracles
@@ -319,7 +320,7 @@ def test_global_average_pool_is_the_plane_mean(dtype):
 
 def test_inputs_above_the_threshold_take_the_parallel_build_and_agree(monkeypatch):
     shape = (2, 8, 64, 64)
-    monkeypatch.setattr(K, "PARALLEL_MIN_SIZE", int(np.prod(shape)))  # the real threshold is 4M elements
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_SIZE", int(np.prod(shape)))  # the real threshold is 4M elements
     x = distinct_values(shape, 0)
     out, idx = K.max_pool2d_forward(x, (3, 3), (2, 2), (1, 1), (1, 1), (32, 32))
     oracle, oracle_idx = numpy_max_pool(x, (3, 3), (2, 2), (1, 1), (1, 1), (32, 32))

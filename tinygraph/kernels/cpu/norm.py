@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .pool import serial_when_small  # small inputs skip the thread start-up; see its docstring
+from ._parallel import serial_when_small  # small inputs skip the thread start-up; see its docstring
 
 __all__ = [
     "batch_norm_stats",
