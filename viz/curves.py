@@ -129,7 +129,6 @@ def plot_loss_curves(
     for i, (run, lab, shown) in enumerate(zip(runs, labels, legend_names)):
         color = f"C{i % 10}"
         prefix = f"{shown}: " if shown else ""
-        epochs = np.arange(1, run["train_loss"].size + 1)
         if show_steps and run["step_loss"].size:
             steps = run["step_loss"]
             n_ep = run["train_loss"].size
@@ -144,41 +143,16 @@ def plot_loss_curves(
                 label=f"{prefix}step loss (smoothed {smooth:g})",
                 gid=f"{lab}:step_loss_smooth",
             )
-        if run["train_loss"].size:
-            loss_ax.plot(
-                epochs, run["train_loss"], "o-", color=color, ms=3, label=f"{prefix}train loss", gid=f"{lab}:train_loss"
-            )
-        if validation is not False and run["val_loss"].size:
-            loss_ax.plot(
-                np.arange(1, run["val_loss"].size + 1),
-                run["val_loss"],
-                "s--",
-                color=color,
-                ms=3,
-                label=f"{prefix}val loss",
-                gid=f"{lab}:val_loss",
-            )
-        if acc_ax is not None:
-            if run["train_acc"].size:
-                acc_ax.plot(
-                    np.arange(1, run["train_acc"].size + 1),
-                    run["train_acc"],
-                    "o-",
-                    color=color,
-                    ms=3,
-                    label=f"{prefix}train acc",
-                    gid=f"{lab}:train_acc",
-                )
-            if validation is not False and run["val_acc"].size:
-                acc_ax.plot(
-                    np.arange(1, run["val_acc"].size + 1),
-                    run["val_acc"],
-                    "s--",
-                    color=color,
-                    ms=3,
-                    label=f"{prefix}val acc",
-                    gid=f"{lab}:val_acc",
-                )
+        for axes, key, style, show in (
+            (loss_ax, "train_loss", "o-", True),
+            (loss_ax, "val_loss", "s--", validation is not False),
+            (acc_ax, "train_acc", "o-", acc_ax is not None),
+            (acc_ax, "val_acc", "s--", acc_ax is not None and validation is not False),
+        ):
+            if show and run[key].size:  # one per-epoch series, at epochs 1..n
+                name = key.replace("_", " ")
+                axes.plot(np.arange(1, run[key].size + 1), run[key], style, color=color, ms=3,
+                          label=f"{prefix}{name}", gid=f"{lab}:{key}")
 
     no_epochs = all(r["train_loss"].size == 0 for r in runs)
     loss_ax.set_xlabel("step" if no_epochs else "epoch")
