@@ -8,7 +8,7 @@
     print(tg.graph(loss))
 """
 
-from . import cuda, data, functional, models, nn, optim
+from . import cuda, data, functional, memory, models, nn, optim
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, GradcheckResult, gradcheck
 from .graph import Graph, graph
@@ -50,6 +50,8 @@ from .tensor import (
 from .train import History, evaluate, fit, predict
 
 __version__ = "0.1.0"
+
+memory._retain_on_import()  # reuse freed memory across training steps: see tinygraph/memory.py
 
 
 def _unary(name):
