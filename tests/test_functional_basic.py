@@ -80,6 +80,33 @@ def test_relu_gradient_at_zero_is_zero():
     np.testing.assert_array_equal(x.grad.data, [0.0, 0.0, 1.0])
 
 
+@given(
+    x=hnp.arrays(st.sampled_from([np.float32, np.float64]), hnp.array_shapes(min_dims=1, max_dims=4, max_side=6),
+                 elements=st.floats(-3, 3, width=32) | st.sampled_from([0.0, -0.0, np.nan, np.inf, -np.inf])),
+    transpose=st.booleans(),
+)
+def test_relu_kernels_match_numpy_on_any_values_and_layout(x, transpose):
+    """The compiled ReLU loops against NumPy's formula, NaN and infinities included, on strided views too."""
+    from tinygraph.kernels.cpu.activation import relu_backward, relu_forward
+
+    x = x.T if transpose else x  # a non-contiguous view when ndim > 1
+    out = relu_forward(x)
+    expected = np.where(np.isnan(x), np.nan, np.where(x > 0, x, 0.0))
+    np.testing.assert_array_equal(out, expected.astype(x.dtype))
+    assert out.dtype == x.dtype and out.shape == x.shape
+    grad = np.arange(x.size, dtype=x.dtype).reshape(x.shape) + 1
+    np.testing.assert_array_equal(relu_backward(grad, out), np.where(out > 0, grad, 0).astype(x.dtype))
+
+
+def test_relu_of_float16_falls_back_to_numpy():
+    x = tg.tensor([-1.0, 0.5, 2.0], dtype=tg.float16, requires_grad=True)
+    y = F.relu(x)
+    y.sum().backward()
+    assert y.dtype == np.float16
+    np.testing.assert_array_equal(y.data, [0.0, 0.5, 2.0])
+    np.testing.assert_array_equal(x.grad.data, [0.0, 1.0, 1.0])
+
+
 def test_sigmoid_and_tanh_saturate_without_overflow():
     with np.errstate(over="raise", divide="raise", invalid="raise"):  # overflow or nan would raise
         s = F.sigmoid(tg.tensor([-1000.0, 0.0, 1000.0], dtype=tg.float64))

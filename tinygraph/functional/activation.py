@@ -14,14 +14,15 @@ from ..tensor import _normalize_dim
 class ReLU(Function):
     @staticmethod
     def forward(ctx, x):
-        out = np.maximum(x, 0)
+        out = kernels_for(x, "activation").relu_forward(x)  # max(x, 0)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_arrays
-        return grad * (out > 0)  # relu'(x) = 1 if x > 0 else 0 (0 at the kink, as PyTorch)
+        # relu'(x) = 1 if x > 0 else 0 (0 at the kink, as PyTorch): out > 0 exactly where x > 0
+        return kernels_for(out, "activation").relu_backward(grad, out)
 
 
 class LeakyReLU(Function):
