@@ -228,6 +228,70 @@ def test_max_pool_window_of_padding_only_gives_minus_inf_and_no_index():
     np.testing.assert_array_equal(x.grad.data, np.zeros((1, 1, 2, 2)))
 
 
+# The fast kernel scans windows that lie inside the input by flat tap offsets, and only the ring of
+# windows touching the padding by per-window tap ranges (K._inside_range splits the two).  The tests
+# below aim at each path: the split itself, and ties / NaN / -inf inside and on the ring.
+
+
+def all_taps_inside(o, k, s, p, d, size):
+    return all(0 <= o * s - p + j * d < size for j in range(k))
+
+
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(0, 2), st.integers(1, 3), st.integers(1, 12), st.booleans())
+def test_inside_range_is_exactly_the_windows_without_padding(k, s, p, d, size, ceil_mode):
+    p = min(p, k // 2)
+    assume(size + 2 * p >= d * (k - 1) + 1)
+    n_out = expected_out_len(size, k, s, p, d, ceil_mode)
+    lo, hi = K._inside_range(k, s, p, d, size, n_out)
+    inside = [o for o in range(n_out) if all_taps_inside(o, k, s, p, d, size)]
+    assert list(range(lo, hi)) == inside  # the inside windows are one contiguous run
+
+
+special_values = st.sampled_from([0.0, 1.0, -1.0, np.nan, -np.inf, np.inf])
+
+
+@settings(max_examples=40, deadline=None)
+@given(pool_cases(), dtypes, st.data())
+def test_max_pool_fast_equals_reference_with_nan_inf_and_ties(case, dtype, data):
+    """Values from {0, 1, -1, nan, -inf, inf}: ties everywhere, NaN (the last one wins), windows of only -inf."""
+    shape, k, s, p, d, ceil_mode = case
+    values = data.draw(st.lists(special_values, min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))
+    x = np.array(values, dtype=dtype).reshape(shape)
+    out_size = out_size_of(shape, k, s, p, d, ceil_mode)
+    ref, ref_idx = K.max_pool2d_forward_reference(x, k, s, p, d, out_size)
+    for build in builds(K.max_pool2d_forward):
+        fast, fast_idx = build(x, k, s, p, d, out_size)
+        np.testing.assert_array_equal(fast, ref)  # treats NaN == NaN
+        np.testing.assert_array_equal(fast_idx, ref_idx)
+
+
+@pytest.mark.parametrize(("stride", "padding", "out_size"), [(3, 0, (2, 2)), (2, 1, (3, 3))])
+def test_max_pool_nan_and_ties_inside_and_on_the_ring(stride, padding, out_size):
+    # 6x6 plane, kernel 3.  Stride 3, no padding: both windows below are inside windows.  Stride 2,
+    # padding 1: the top-left window (rows/cols -1..1) is a ring window, the bottom-right one
+    # (rows/cols 3..5) an inside one.  Expected indices written by hand, independent of the reference.
+    x = np.zeros((1, 1, 6, 6))
+    x[0, 0, 0, 1] = x[0, 0, 1, 0] = 5.0  # tie in the top-left window: (0, 1), index 1, comes first
+    x[0, 0, 3, 3] = x[0, 0, 4, 5] = np.nan  # two NaNs in the bottom-right window: the later, index 29, wins
+    out, idx = K.max_pool2d_forward(x, (3, 3), (stride, stride), (padding, padding), (1, 1), out_size)
+    assert out[0, 0, 0, 0] == 5.0 and idx[0, 0, 0, 0] == 1
+    assert np.isnan(out[0, 0, -1, -1]) and idx[0, 0, -1, -1] == 29
+
+
+@pytest.mark.parametrize("padding", [0, 1])
+def test_max_pool_window_of_minus_inf_records_its_first_valid_tap(padding):
+    # every value is -inf: each window's result is -inf at its first tap inside the input,
+    # never a padding position, both for inside windows (padding 0) and ring windows (padding 1)
+    x = np.full((1, 1, 4, 4), -np.inf, dtype=np.float32)
+    out, idx = K.max_pool2d_forward(x, (2, 2), (2, 2), (padding, padding), (1, 1), (2, 2) if padding == 0 else (3, 3))
+    assert np.isneginf(out).all()
+    if padding == 0:
+        np.testing.assert_array_equal(idx[0, 0], [[0, 2], [8, 10]])
+    else:  # windows start at rows/cols -1, 1, 3: the first inside tap is row/col max(start, 0)
+        first = [0, 1, 3]
+        np.testing.assert_array_equal(idx[0, 0], [[r * 4 + c for c in first] for r in first])
+
+
 # ------------------------------------------------------------------ average pooling
 
 
