@@ -214,7 +214,6 @@ def conv2d_backward_weight_reference(x, grad_out, stride, padding, dilation, gro
 
 IM2COL_THREADS = 1  # Numba threads for im2col/col2im (see above); NumPy's BLAS threads are separate
 _COLS_BYTES = 6 << 20  # column-matrix budget per chunk of images
-_KEPT_COLS_BYTES = 32 << 20  # the largest column matrix a training step keeps for its backward pass
 
 
 def _on_threads(kernel, *args):
@@ -567,13 +566,12 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, out_size)
 
 
 def conv2d_forward_keeping_columns(x, weight, bias, stride, padding, dilation, groups, out_size):
-    """``conv2d_forward``, and also its column matrices: ``(out, columns)``, for ``conv2d_backward(columns=...)``.
+    """``conv2d_forward``, and also its column matrix: ``(out, columns)``, for ``conv2d_backward(columns=...)``.
 
-    The weight gradient multiplies the same column matrices again, so a training step that keeps
-    them skips one ``im2col`` per layer.  ``columns`` is a list with each chunk's matrix
-    ``(rows, b, L)``, or None when they would take more than _KEPT_COLS_BYTES: the matrix is
-    ``kH*kW`` times the input's size, and past that holding it costs more memory than
-    rebuilding it costs time.
+    The weight gradient multiplies the same column matrix again, so a training step that keeps
+    it skips one ``im2col`` per layer (measured: a quarter of LeNet's second layer's backward).
+    ``columns`` is None when the batch is too large for one chunk (more than ~_COLS_BYTES of
+    columns): holding it would cost more memory than rebuilding it costs time.
     """
     return _forward(x, weight, bias, stride, padding, dilation, groups, out_size, keep_columns=True)
 
@@ -586,21 +584,18 @@ def _forward(x, weight, bias, stride, padding, dilation, groups, out_size, keep_
     w_mat = _as_group_matrices(weight, groups)
     out = np.empty((N, C_out) + tuple(out_size), dtype=x.dtype)
     chunk = _chunk_size(N, rows, L, x.itemsize)
-    kept = [] if keep_columns and rows * N * L * x.itemsize <= _KEPT_COLS_BYTES else None
-    # kept matrices outlive this call, so they get memory of their own instead of the reused scratch buffer
-    cols_buf = np.empty(rows * N * L, x.dtype) if kept is not None else _scratch("cols", rows * chunk * L, x.dtype)
+    keep_columns = keep_columns and chunk == N
+    # a kept matrix outlives this call, so it gets its own memory instead of the reused scratch buffer
+    cols_buf = np.empty(rows * N * L, x.dtype) if keep_columns else _scratch("cols", rows * chunk * L, x.dtype)
     prod_buf = _scratch("product", C_out * chunk * L, x.dtype)
     scratch = layout.scratch(chunk, C_in, x.dtype)
     for start, stop in _chunks(N, chunk):
         b = stop - start
-        offset = rows * start * L if kept is not None else 0  # kept: each chunk in its own part of the buffer
-        cols = layout.build(x[start:stop], cols_buf[offset : offset + rows * b * L].reshape(rows, b, L), scratch)
+        cols = layout.build(x[start:stop], cols_buf[: rows * b * L].reshape(rows, b, L), scratch)
         prod = prod_buf[: C_out * b * L].reshape(groups, C_out // groups, b * L)
         np.matmul(w_mat, cols.reshape(groups, -1, b * L), out=prod)
         layout.output(prod, bias, out[start:stop])
-        if kept is not None:
-            kept.append(cols)
-    return out, kept
+    return out, (cols_buf.reshape(rows, N, L) if keep_columns else None)
 
 
 def conv2d_backward(
@@ -622,7 +617,7 @@ def conv2d_backward(
     Either is None when not wanted (``need_input``/``need_weight``); ``x`` is needed only for
     ``grad_w`` and ``weight`` only for ``grad_x``.  Doing both together puts each chunk of
     ``grad_out`` into the column order once, for both products.  ``columns``: the forward
-    pass's column matrices from ``conv2d_forward_keeping_columns``, used instead of rebuilding them.
+    pass's column matrix from ``conv2d_forward_keeping_columns``, used instead of rebuilding it.
     """
     N, C_out = grad_out.shape[:2]
     kH, kW = kernel_size
@@ -631,9 +626,8 @@ def conv2d_backward(
     rows, L = C_in * kH * kW, layout.L
     dtype = grad_out.dtype
     chunk = _chunk_size(N, rows, L, grad_out.itemsize)
-    chunks = _chunks(N, chunk)
-    if columns is not None and [c.shape[1] for c in columns] != [stop - start for start, stop in chunks]:
-        raise ValueError("conv2d_backward: the kept columns were chunked differently from this batch")
+    if columns is not None and chunk != N:  # kept columns are a whole batch in one chunk
+        raise ValueError(f"conv2d_backward: columns {columns.shape} were kept for a batch that does not fit one chunk")
     grad_buf = _scratch("product", C_out * chunk * L, dtype)
     cols_buf = _scratch("cols", rows * chunk * L, dtype)  # im2col's output, then the column gradients
     scratch = layout.scratch(chunk, C_in, dtype)
@@ -644,12 +638,12 @@ def conv2d_backward(
     if need_weight:  # accumulated transposed, (groups, Kg, C_out/groups): see the product below
         grad_w_t = np.zeros((groups, rows // groups, C_out // groups), dtype=dtype)
         partial = np.empty_like(grad_w_t)
-    for i, (start, stop) in enumerate(chunks):
+    for start, stop in _chunks(N, chunk):
         b = stop - start
         g = layout.grad_matrix(grad_out[start:stop], grad_buf).reshape(groups, C_out // groups, b * L)
         work = cols_buf[: rows * b * L].reshape(rows, b, L)
         if need_weight:
-            chunk_cols = columns[i] if columns is not None else layout.build(x[start:stop], work, scratch)
+            chunk_cols = columns if columns is not None else layout.build(x[start:stop], work, scratch)
             # grad_w[g]^T = cols[g] @ grad_out[g]^T: the same numbers as grad_out[g] @ cols[g]^T, but
             # OpenBLAS runs this orientation 1.3-1.8x faster on these shapes (long inner dimension B*L)
             np.matmul(chunk_cols.reshape(groups, -1, b * L), g.transpose(0, 2, 1), out=partial)
