@@ -146,29 +146,6 @@ def test_large_batch_runs_in_several_chunks(monkeypatch, threads):
         threads_before = numba.get_num_threads()
         K.conv2d_forward(x, w, b, s, p, d, g, out_size)
         assert numba.get_num_threads() == threads_before  # the thread setting is restored
-        assert K.conv2d_forward_keeping_columns(x, w, b, s, p, d, g, out_size)[1] is None  # several chunks: not kept
-
-
-def test_training_reuses_the_forward_columns_and_frees_them_after_backward(monkeypatch):
-    x_data, w_data, g = rand(2, 3, 6, 6), rand(4, 3, 3, 3, seed=1), rand(2, 4, 6, 6, seed=3)
-    x, w = tg.tensor(x_data, requires_grad=True), tg.tensor(w_data, requires_grad=True)
-    y = conv2d(x, w, padding=1)
-    node = y._ctx
-    columns = node.saved_arrays[2]
-    assert columns.shape == (27, 2, K._ColumnLayout((6, 6), (3, 3), (1, 1), (1, 1), (1, 1), (6, 6)).L)
-    monkeypatch.setattr(K._ColumnLayout, "build", None)  # the weight gradient must not rebuild the columns
-    y.backward(tg.tensor(g))
-    expected = K.conv2d_backward_weight_reference(x_data, g, (1, 1), (1, 1), (1, 1), 1, (3, 3))
-    np.testing.assert_allclose(w.grad.data, expected, rtol=1e-10, atol=1e-10)
-    assert node.saved_arrays == ()  # the columns are freed with the graph
-
-
-def test_columns_are_kept_only_when_the_weight_gradient_needs_them():
-    x, w = rand(2, 3, 6, 6), rand(4, 3, 3, 3, seed=1)
-    frozen_weight = conv2d(tg.tensor(x, requires_grad=True), tg.tensor(w), padding=1)
-    assert frozen_weight._ctx.saved_arrays[2] is None
-    with tg.no_grad():
-        assert conv2d(tg.tensor(x), tg.tensor(w, requires_grad=True), padding=1)._ctx is None
 
 
 def test_outputs_do_not_share_the_reused_scratch_memory():

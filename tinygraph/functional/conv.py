@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Function, is_grad_enabled
+from ..autograd import Function
 from ..cuda import ascontiguous, kernels_for
 from ..tensor import as_tensor
 
@@ -155,17 +155,12 @@ class Conv2d(Function):
     @staticmethod
     def forward(ctx, x, weight, bias=None, *, stride, padding, dilation, groups, out_size):
         x, weight = ascontiguous(x), ascontiguous(weight)
-        geometry = (x, weight, bias, stride, padding, dilation, groups, out_size)
-        if is_grad_enabled() and ctx.needs_input_grad[1]:  # the weight gradient will multiply the columns again
-            out, columns = _kernels(x).conv2d_forward_keeping_columns(*geometry)
-        else:
-            out, columns = _kernels(x).conv2d_forward(*geometry), None
-        ctx.save_for_backward(x, weight, columns)
-        return out
+        ctx.save_for_backward(x, weight)
+        return _kernels(x).conv2d_forward(x, weight, bias, stride, padding, dilation, groups, out_size)
 
     @staticmethod
     def backward(ctx, grad):
-        x, weight, columns = ctx.saved_arrays
+        x, weight = ctx.saved_arrays
         p = ctx.params
         geometry = (p["stride"], p["padding"], p["dilation"], p["groups"])
         grad = ascontiguous(grad)
@@ -173,7 +168,7 @@ class Conv2d(Function):
         # d out / d x = weight (summed over the windows that see each pixel);
         # d out / d weight = x (summed over every image and output pixel)
         grad_x, grad_w = _kernels(grad).conv2d_backward(
-            grad, x, weight, *geometry, x.shape[2:], weight.shape[2:], needs[0], needs[1], columns
+            grad, x, weight, *geometry, x.shape[2:], weight.shape[2:], needs[0], needs[1]
         )
         # d out / d bias = 1, summed over images and pixels
         grad_b = grad.sum(axis=(0, 2, 3)) if len(needs) > 2 and needs[2] else None

@@ -562,21 +562,6 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, out_size)
     seven-deep loop of scalar multiply-adds.  The bias is added in the pass that puts the
     product's ``(C_out, B, pixels)`` result into NCHW order.
     """
-    return _forward(x, weight, bias, stride, padding, dilation, groups, out_size, keep_columns=False)[0]
-
-
-def conv2d_forward_keeping_columns(x, weight, bias, stride, padding, dilation, groups, out_size):
-    """``conv2d_forward``, and also its column matrix: ``(out, columns)``, for ``conv2d_backward(columns=...)``.
-
-    The weight gradient multiplies the same column matrix again, so a training step that keeps
-    it skips one ``im2col`` per layer (measured: a quarter of LeNet's second layer's backward).
-    ``columns`` is None when the batch is too large for one chunk (more than ~_COLS_BYTES of
-    columns): holding it would cost more memory than rebuilding it costs time.
-    """
-    return _forward(x, weight, bias, stride, padding, dilation, groups, out_size, keep_columns=True)
-
-
-def _forward(x, weight, bias, stride, padding, dilation, groups, out_size, keep_columns):
     N, C_in = x.shape[:2]
     C_out, _, kH, kW = weight.shape
     layout = _ColumnLayout(x.shape[2:], (kH, kW), stride, padding, dilation, out_size)
@@ -584,9 +569,7 @@ def _forward(x, weight, bias, stride, padding, dilation, groups, out_size, keep_
     w_mat = _as_group_matrices(weight, groups)
     out = np.empty((N, C_out) + tuple(out_size), dtype=x.dtype)
     chunk = _chunk_size(N, rows, L, x.itemsize)
-    keep_columns = keep_columns and chunk == N
-    # a kept matrix outlives this call, so it gets its own memory instead of the reused scratch buffer
-    cols_buf = np.empty(rows * N * L, x.dtype) if keep_columns else _scratch("cols", rows * chunk * L, x.dtype)
+    cols_buf = _scratch("cols", rows * chunk * L, x.dtype)
     prod_buf = _scratch("product", C_out * chunk * L, x.dtype)
     scratch = layout.scratch(chunk, C_in, x.dtype)
     for start, stop in _chunks(N, chunk):
@@ -595,7 +578,7 @@ def _forward(x, weight, bias, stride, padding, dilation, groups, out_size, keep_
         prod = prod_buf[: C_out * b * L].reshape(groups, C_out // groups, b * L)
         np.matmul(w_mat, cols.reshape(groups, -1, b * L), out=prod)
         layout.output(prod, bias, out[start:stop])
-    return out, (cols_buf.reshape(rows, N, L) if keep_columns else None)
+    return out
 
 
 def conv2d_backward(
@@ -610,14 +593,12 @@ def conv2d_backward(
     kernel_size,
     need_input=True,
     need_weight=True,
-    columns=None,
 ):
     """Fast gradients for the input and the weight, in one pass over the chunks: ``(grad_x, grad_w)``.
 
     Either is None when not wanted (``need_input``/``need_weight``); ``x`` is needed only for
     ``grad_w`` and ``weight`` only for ``grad_x``.  Doing both together puts each chunk of
-    ``grad_out`` into the column order once, for both products.  ``columns``: the forward
-    pass's column matrix from ``conv2d_forward_keeping_columns``, used instead of rebuilding it.
+    ``grad_out`` into the column order once, for both products.
     """
     N, C_out = grad_out.shape[:2]
     kH, kW = kernel_size
@@ -626,8 +607,6 @@ def conv2d_backward(
     rows, L = C_in * kH * kW, layout.L
     dtype = grad_out.dtype
     chunk = _chunk_size(N, rows, L, grad_out.itemsize)
-    if columns is not None and chunk != N:  # kept columns are a whole batch in one chunk
-        raise ValueError(f"conv2d_backward: columns {columns.shape} were kept for a batch that does not fit one chunk")
     grad_buf = _scratch("product", C_out * chunk * L, dtype)
     cols_buf = _scratch("cols", rows * chunk * L, dtype)  # im2col's output, then the column gradients
     scratch = layout.scratch(chunk, C_in, dtype)
@@ -643,7 +622,7 @@ def conv2d_backward(
         g = layout.grad_matrix(grad_out[start:stop], grad_buf).reshape(groups, C_out // groups, b * L)
         work = cols_buf[: rows * b * L].reshape(rows, b, L)
         if need_weight:
-            chunk_cols = columns if columns is not None else layout.build(x[start:stop], work, scratch)
+            chunk_cols = layout.build(x[start:stop], work, scratch)
             # grad_w[g]^T = cols[g] @ grad_out[g]^T: the same numbers as grad_out[g] @ cols[g]^T, but
             # OpenBLAS runs this orientation 1.3-1.8x faster on these shapes (long inner dimension B*L)
             np.matmul(chunk_cols.reshape(groups, -1, b * L), g.transpose(0, 2, 1), out=partial)

@@ -175,12 +175,6 @@ def conv2d_forward(x: CudaArray, weight: CudaArray, bias, stride, padding, dilat
     return out
 
 
-def conv2d_forward_keeping_columns(x: CudaArray, weight: CudaArray, bias, stride, padding, dilation, groups: int,
-                                   out_size):
-    """``(conv2d_forward(...), None)``: these kernels read the windows directly and build no column matrix."""
-    return conv2d_forward(x, weight, bias, stride, padding, dilation, groups, out_size), None
-
-
 def conv2d_backward_input(grad_out: CudaArray, weight: CudaArray, stride, padding, dilation, groups: int, in_size):
     """dL/dx ``(N, C, H, W)`` from dL/dout ``(N, K, OH, OW)``; ``in_size = (H, W)``."""
     N = grad_out.shape[0]
@@ -207,10 +201,8 @@ def conv2d_backward_weight(x: CudaArray, grad_out: CudaArray, stride, padding, d
 
 
 def conv2d_backward(grad_out: CudaArray, x, weight, stride, padding, dilation, groups: int, in_size, kernel_size,
-                    need_input: bool = True, need_weight: bool = True, columns=None):
+                    need_input: bool = True, need_weight: bool = True):
     """Both gradients, ``(grad_x or None, grad_w or None)``: same contract as the CPU ``conv2d_backward``.
-
-    ``columns`` is always None here (see ``conv2d_forward_keeping_columns``).
 
     The two are separate kernels here (different thread mappings), so this only runs the wanted ones.
     """
