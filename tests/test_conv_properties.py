@@ -29,16 +29,17 @@ from tinygraph.kernels.cpu import conv as K
 
 
 @st.composite
-def conv_cases(draw, max_size=8, max_channels=3):
+def conv_cases(draw, max_size=8, max_channels=3, one_input_channel_per_group=False, stride_one=False):
     """(x shape, weight shape, stride, padding argument, dilation, groups) with a non-empty output."""
     groups = draw(st.integers(1, 3))
-    c_in, c_out = groups * draw(st.integers(1, max_channels)), groups * draw(st.integers(1, max_channels))
+    per_group_in = 1 if one_input_channel_per_group else draw(st.integers(1, max_channels))
+    c_in, c_out = groups * per_group_in, groups * draw(st.integers(1, max_channels))
     k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
     d = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     padding = draw(
         st.one_of(st.just("same"), st.just("valid"), st.integers(0, 3), st.tuples(st.integers(0, 3), st.integers(0, 3)))
     )
-    s = (1, 1) if padding == "same" else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    s = (1, 1) if padding == "same" or stride_one else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     top, bottom, left, right = conv2d_padding(padding, k, s, d)
     # the padded input must hold at least one dilated kernel
     min_h = max(1, d[0] * (k[0] - 1) + 1 - top - bottom)
@@ -160,6 +161,21 @@ def test_fast_equals_reference(case, seed, dtype):
     for fast, ref in pairs:
         assert fast.dtype == dtype and fast.shape == ref.shape
         np.testing.assert_allclose(fast, ref, **tol)
+
+
+@given(conv_cases(one_input_channel_per_group=True, stride_one=True), st.integers(0, 2**16),
+       st.sampled_from([np.float32, np.float64]))
+def test_direct_weight_gradient_equals_reference(case, seed, dtype):
+    """One input channel per group at stride 1 (grayscale first layers, depthwise): the direct dot-product path."""
+    x_shape, w_shape, stride, padding, dilation, groups = case
+    x, _, _ = arrays(x_shape, w_shape, seed, dtype)
+    top_left, out_size, _ = resolve(x_shape, w_shape, stride, padding, dilation)
+    g = np.random.default_rng(seed + 1).standard_normal((x_shape[0], w_shape[0]) + out_size).astype(dtype)
+    fast = K.conv2d_backward_weight(x, g, stride, top_left, dilation, groups, w_shape[2:])
+    ref = K.conv2d_backward_weight_reference(x, g, stride, top_left, dilation, groups, w_shape[2:])
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    assert fast.dtype == dtype and fast.shape == ref.shape
+    np.testing.assert_allclose(fast, ref, **tol)
 
 
 @settings(max_examples=15)

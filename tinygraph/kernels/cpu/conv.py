@@ -460,6 +460,52 @@ def _nchw_to_product(grad, g):
     return g
 
 
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _dot(a, b):
+    """sum(a * b) for two 1-D arrays of the same length >= 1, in their dtype.
+
+    ``reassoc`` lets LLVM split the sum into vector lanes (the order of the additions changes,
+    as it does inside BLAS); without it the loop is one long chain of scalar adds.
+    """
+    total = a[0] * b[0]
+    for t in range(1, a.size):
+        total += a[t] * b[t]
+    return total
+
+
+@njit(cache=True)
+def weight_grad_stride1_direct(xp, grad_matrix, grad_w, dilation):
+    """``grad_w[co, 0, i, j] += sum_n <grad_out[co, n], window (i, j) of xp[n, c(co)]>``, for C_in/groups == 1.
+
+    xp: (b, C_in, Hp, Wp) zero-padded input (``_ColumnLayout.pad``); grad_matrix: (C_out, b, OH*Wp),
+    the output gradient in the stride-1 column order with zeros in the junk columns
+    (``_ColumnLayout.grad_matrix``); grad_w: (C_out, 1, kH, kW), accumulated into.
+
+    Why not im2col + BLAS: with one input channel per group (the first layer of a grayscale
+    network, depthwise layers) the column matrix has only kH*kW rows and C_out is small, so
+    the product is a thin (kH*kW, B*L) @ (B*L, C_out) that reads ~kH*kW times more memory
+    than it computes on.  Here each tap's window is one contiguous run of the padded plane (as
+    in ``im2col_stride1``) and is dotted with the gradient row directly, both in L1 cache.
+    Measured on LeNet's first layer (64x1x28x28, 6 5x5 filters): 0.57 ms against 1.1 ms for
+    im2col + product; on its second (6 input channels, 150 rows) the product wins, 0.7 against
+    1.5 ms, which is why this is for one channel per group only.
+    """
+    b, C_in, Hp, Wp = xp.shape
+    C_out, _, kH, kW = grad_w.shape
+    dH, dW = dilation
+    run = grad_matrix.shape[2]
+    out_per_group = C_out // C_in  # groups == C_in here: each group sees one input channel
+    for n in range(b):
+        for co in range(C_out):
+            plane = xp[n, co // out_per_group].reshape(Hp * Wp)
+            grad_row = grad_matrix[co, n]
+            for i in range(kH):
+                for j in range(kW):
+                    start = i * dH * Wp + j * dW
+                    grad_w[co, 0, i, j] += _dot(grad_row, plane[start : start + run])
+    return grad_w
+
+
 class _ColumnLayout:
     """How a chunk of images becomes the column matrix ``(C_in*kH*kW, B*L)`` and how results come back.
 
@@ -485,6 +531,12 @@ class _ColumnLayout:
         if not self.stride1:
             _on_threads(im2col, x, cols.reshape(cols.shape[:2] + (self.OH, self.OW)), *self._geometry())
             return cols
+        xp = self.pad(x, scratch)
+        _on_threads(im2col_stride1, xp, cols, (self.kH, self.kW), self.dilation)
+        return cols
+
+    def pad(self, x, scratch):
+        """The zero-padded planes ``xp: (b, C, Hp, Wp)`` of x (b, C, H, W) that stride-1 windows read (in scratch)."""
         xp = self._padded(scratch, x.shape[:2])
         h, w = self._copied_size()
         pH, pW = self.padding
@@ -493,8 +545,7 @@ class _ColumnLayout:
         xp[:, :, pH : pH + h, :pW] = 0.0
         xp[:, :, pH : pH + h, pW + w :] = 0.0
         xp[:, :, pH : pH + h, pW : pW + w] = x[:, :, :h, :w]
-        _on_threads(im2col_stride1, xp, cols, (self.kH, self.kW), self.dilation)
-        return cols
+        return xp
 
     def scatter(self, grad_cols, grad_x, scratch):
         """grad_x (b, C, H, W) <- the column gradients grad_cols (rows, b, L) summed back onto the pixels."""
@@ -614,14 +665,22 @@ def conv2d_backward(
     if need_input:
         grad_x = np.empty((N, C_in) + tuple(in_size), dtype=dtype)
         w_t = _as_group_matrices(weight, groups).transpose(0, 2, 1)  # (groups, Kg, C_out/groups), a view
-    if need_weight:  # accumulated transposed, (groups, Kg, C_out/groups): see the product below
+    # one input channel per group, stride 1: the weight gradient is a few long dot products (see
+    # weight_grad_stride1_direct), no column matrix needed for it
+    direct_weight = need_weight and layout.stride1 and C_in == groups
+    if direct_weight:
+        grad_w = np.zeros((C_out, 1, kH, kW), dtype=dtype)
+    elif need_weight:  # accumulated transposed, (groups, Kg, C_out/groups): see the product below
         grad_w_t = np.zeros((groups, rows // groups, C_out // groups), dtype=dtype)
         partial = np.empty_like(grad_w_t)
     for start, stop in _chunks(N, chunk):
         b = stop - start
         g = layout.grad_matrix(grad_out[start:stop], grad_buf).reshape(groups, C_out // groups, b * L)
         work = cols_buf[: rows * b * L].reshape(rows, b, L)
-        if need_weight:
+        if direct_weight:
+            xp = layout.pad(x[start:stop], scratch)
+            weight_grad_stride1_direct(xp, g.reshape(C_out, b, L), grad_w, layout.dilation)
+        elif need_weight:
             chunk_cols = layout.build(x[start:stop], work, scratch)
             # grad_w[g]^T = cols[g] @ grad_out[g]^T: the same numbers as grad_out[g] @ cols[g]^T, but
             # OpenBLAS runs this orientation 1.3-1.8x faster on these shapes (long inner dimension B*L)
@@ -630,7 +689,7 @@ def conv2d_backward(
         if need_input:  # the gradient of every column, then back onto the pixels
             np.matmul(w_t, g, out=work.reshape(groups, -1, b * L))
             layout.scatter(work, grad_x[start:stop], scratch)
-    if need_weight:
+    if need_weight and not direct_weight:
         grad_w = np.ascontiguousarray(grad_w_t.transpose(0, 2, 1)).reshape(C_out, rows // (groups * kH * kW), kH, kW)
     return grad_x, grad_w
 
