@@ -195,8 +195,12 @@ def conv2d_backward_weight_reference(x, grad_out, stride, padding, dilation, gro
 #   faster on these shapes (a long inner dimension and a short output side).
 # * The backward pass rebuilds the column matrix instead of keeping the forward pass's: a
 #   training step then holds no 75 MB matrices, and all scratch memory is reused from call to
-#   call (``_scratch``).  Keeping it was measured too, for the one-chunk LeNet layers: no faster
-#   (2.0 vs 2.0 ms; 2.8 vs 2.7 ms), since a kept matrix is fresh memory each step.
+#   call (``_scratch``).  Keeping it was measured too, twice: for the one-chunk LeNet layers no
+#   faster (2.0 vs 2.0 ms; 2.8 vs 2.7 ms), and over a whole LeNet5 step slower (8.5-9.0 against
+#   7.0-8.0 ms of CPU time), since a kept matrix is fresh, cache-cold memory each step.
+# * With one input channel per group at stride 1 (a grayscale first layer, depthwise layers)
+#   the weight gradient skips the column matrix: ``weight_grad_stride1_direct`` dots each
+#   tap's window with the gradient directly (LeNet's first layer: 0.57 against 1.1 ms).
 # * The copy loops index slices of rows with plain loop counters.  Numba allows negative
 #   indices, so `row[k + off]` with a signed `off` compiles to a wrap-around test per element
 #   that LLVM can only vectorize with gather/scatter instructions (5x slower here).
