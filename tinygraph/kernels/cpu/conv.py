@@ -38,6 +38,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from ._parallel import serial_when_small
+
 __all__ = [
     "conv2d_forward",
     "conv2d_backward_input",
@@ -221,14 +223,21 @@ _COLS_BYTES = 6 << 20  # column-matrix budget per chunk of images
 
 
 def _on_threads(kernel, *args):
-    """Call a parallel kernel with ``IM2COL_THREADS`` Numba threads, restoring Numba's setting after."""
-    previous = numba.get_num_threads()
+    """Call a copy kernel on ``IM2COL_THREADS`` Numba threads, restoring Numba's setting after.
+
+    One thread (the default) runs the kernel's serial build: even a one-thread launch of a
+    ``parallel=True`` build goes through Numba's threading layer (and compiling it costs a
+    second or so on a cold start).
+    """
     wanted = max(1, min(IM2COL_THREADS, numba.config.NUMBA_NUM_THREADS))
+    if wanted == 1:
+        return kernel.serial(*args)
+    previous = numba.get_num_threads()
     if wanted == previous:
-        return kernel(*args)
+        return kernel.parallel(*args)
     numba.set_num_threads(wanted)
     try:
-        return kernel(*args)
+        return kernel.parallel(*args)
     finally:
         numba.set_num_threads(previous)
 
@@ -336,6 +345,7 @@ def _scatter_window(src, plane, off_h, off_w, stride):
                 strided[t] += body[t]
 
 
+@serial_when_small
 @njit(parallel=True, cache=True)
 def im2col(x, cols, kernel_size, stride, padding, dilation):
     """Fill ``cols: (C*kH*kW, N, OH, OW)`` with the windows of ``x: (N, C, H, W)`` (see above); returns ``cols``.
@@ -354,6 +364,7 @@ def im2col(x, cols, kernel_size, stride, padding, dilation):
     return cols
 
 
+@serial_when_small
 @njit(parallel=True, cache=True)
 def col2im(cols, grad_x, kernel_size, stride, padding, dilation):
     """Sum the columns ``cols: (C*kH*kW, N, OH, OW)`` back onto ``grad_x: (N, C, H, W)`` (overwritten); returns it.
@@ -375,6 +386,7 @@ def col2im(cols, grad_x, kernel_size, stride, padding, dilation):
     return grad_x
 
 
+@serial_when_small
 @njit(parallel=True, cache=True)
 def im2col_stride1(xp, cols, kernel_size, dilation):
     """im2col for stride 1 on a zero-padded input ``xp: (N, C, Hp, Wp)``; fills ``cols: (C*kH*kW, N, OH*Wp)``.
@@ -403,6 +415,7 @@ def im2col_stride1(xp, cols, kernel_size, dilation):
     return cols
 
 
+@serial_when_small
 @njit(parallel=True, cache=True)
 def col2im_stride1(cols, grad_xp, kernel_size, dilation):
     """The adjoint of ``im2col_stride1``: ``cols: (C*kH*kW, N, OH*Wp)`` summed onto ``grad_xp: (N, C, Hp, Wp)``.
