@@ -171,7 +171,7 @@ class Conv2d(Function):
             grad, x, weight, *geometry, x.shape[2:], weight.shape[2:], needs[0], needs[1]
         )
         # d out / d bias = 1, summed over images and pixels
-        grad_b = grad.sum(axis=(0, 2, 3)) if len(needs) > 2 and needs[2] else None
+        grad_b = _kernels(grad).conv2d_bias_grad(grad) if len(needs) > 2 and needs[2] else None
         return grad_x, grad_w, grad_b
 
 

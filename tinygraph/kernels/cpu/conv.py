@@ -41,6 +41,7 @@ from numba import njit, prange
 from ._parallel import serial_when_small
 
 __all__ = [
+    "conv2d_bias_grad",
     "conv2d_forward",
     "conv2d_backward_input",
     "conv2d_backward_weight",
@@ -709,6 +710,15 @@ def conv2d_backward(
     if need_weight and not direct_weight:
         grad_w = np.ascontiguousarray(grad_w_t.transpose(0, 2, 1)).reshape(C_out, rows // (groups * kH * kW), kH, kW)
     return grad_x, grad_w
+
+
+def conv2d_bias_grad(grad_out):
+    """dL/dbias ``(C_out,)``: ``grad_out (N, C_out, OH, OW)`` summed over images and pixels.
+
+    ``einsum`` rather than ``grad_out.sum(axis=(0, 2, 3))``: NumPy's reduction over those
+    strided axes took 56 us on LeNet's 64x6x28x28 gradient, einsum 20 us.
+    """
+    return np.einsum("nchw->c", grad_out)
 
 
 def conv2d_backward_input(grad_out, weight, stride, padding, dilation, groups, in_size):

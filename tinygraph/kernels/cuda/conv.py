@@ -36,7 +36,7 @@ from .array import CudaArray, empty
 from .launch import REDUCE_THREADS, THREADS, blocks_for
 from .reduce import block_sum
 
-__all__ = ["conv2d_forward", "conv2d_backward", "conv2d_backward_input", "conv2d_backward_weight"]
+__all__ = ["conv2d_bias_grad", "conv2d_forward", "conv2d_backward", "conv2d_backward_input", "conv2d_backward_weight"]
 
 
 @functools.cache
@@ -198,6 +198,11 @@ def conv2d_backward_weight(x: CudaArray, grad_out: CudaArray, stride, padding, d
             _pair(stride), _pair(padding), _pair(dilation), int(groups),
         )
     return grad_w
+
+
+def conv2d_bias_grad(grad_out: CudaArray) -> CudaArray:
+    """dL/dbias ``(K,)``: ``grad_out (N, K, OH, OW)`` summed over images and pixels (the reduction kernels)."""
+    return grad_out.sum(axis=(0, 2, 3))
 
 
 def conv2d_backward(grad_out: CudaArray, x, weight, stride, padding, dilation, groups: int, in_size, kernel_size,
