@@ -480,13 +480,13 @@ def _nchw_to_product(grad, g):
 
 @njit(cache=True, fastmath={"reassoc", "contract"})
 def _dot(a, b):
-    """sum(a * b) for two 1-D arrays of the same length >= 1, in their dtype.
+    """sum(a * b) for two 1-D arrays of the same length, in their dtype.
 
     ``reassoc`` lets LLVM split the sum into vector lanes (the order of the additions changes,
     as it does inside BLAS); without it the loop is one long chain of scalar adds.
     """
-    total = a[0] * b[0]
-    for t in range(1, a.size):
+    total = np.float32(0.0)  # Numba widens it to float64 for float64 arrays
+    for t in range(a.size):
         total += a[t] * b[t]
     return total
 
