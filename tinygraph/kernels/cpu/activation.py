@@ -41,10 +41,9 @@ def relu_backward(grad: np.ndarray, out: np.ndarray) -> np.ndarray:
     """dL/dx from dL/d(relu(x)) and relu's output ``out`` (same shape): ``grad`` where out > 0, else 0."""
     if grad.dtype not in _COMPILED_DTYPES or out.dtype != grad.dtype:
         return grad * (out > 0)
+    if grad.shape != out.shape:
+        grad = np.broadcast_to(grad, out.shape)
     grad_x = np.empty(out.shape, dtype=grad.dtype)
-    _relu_backward_loop(
-        np.ascontiguousarray(np.broadcast_to(grad, out.shape)).reshape(-1),
-        np.ascontiguousarray(out).reshape(-1),
-        grad_x.reshape(-1),
-    )
+    flat = [np.ascontiguousarray(a).reshape(-1) for a in (grad, out)]
+    _relu_backward_loop(flat[0], flat[1], grad_x.reshape(-1))
     return grad_x
