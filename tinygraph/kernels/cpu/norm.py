@@ -161,9 +161,14 @@ def batch_norm_stats(x):
     return mean, var
 
 
-@serial_when_small
+def _like_input(x, *args):
+    """The result array for a kernel whose output is shaped like its first argument (allocated by NumPy)."""
+    return (np.empty_like(x),)
+
+
+@serial_when_small(outputs=_like_input)
 @njit(parallel=True, cache=True)
-def batch_norm_forward(x, mean, inv_std, weight, bias):
+def batch_norm_forward(x, mean, inv_std, weight, bias, y):
     """Fast ``y = weight * (x - mean) * inv_std + bias``; same contract as the reference.
 
     Differs from the reference: compiled, (n, c) planes in parallel, and the per-channel affine
@@ -171,7 +176,6 @@ def batch_norm_forward(x, mean, inv_std, weight, bias):
     and ``shift = bias - mean*scale`` (computed once per plane, outside the inner loop).
     """
     N, C, L = x.shape
-    y = np.empty_like(x)
     for p in prange(N * C):
         n, c = p // C, p % C
         scale = weight[c] * inv_std[c]
@@ -181,9 +185,9 @@ def batch_norm_forward(x, mean, inv_std, weight, bias):
     return y
 
 
-@serial_when_small
+@serial_when_small(outputs=_like_input)
 @njit(parallel=True, cache=True, fastmath=_SUM_MATH)
-def batch_norm_backward(grad_out, x, mean, inv_std, weight, batch_stats):
+def batch_norm_backward(grad_out, x, mean, inv_std, weight, batch_stats, dx):
     """Fast batch-norm backward; same contract as :func:`batch_norm_backward_reference`.
 
     Differs from the reference: compiled, channels in parallel, and it uses the compact
@@ -193,7 +197,6 @@ def batch_norm_backward(grad_out, x, mean, inv_std, weight, batch_stats):
     """
     N, C, L = x.shape
     m = N * L
-    dx = np.empty_like(x)
     dweight = np.empty(C)
     dbias = np.empty(C)
     for c in prange(C):

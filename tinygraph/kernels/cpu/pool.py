@@ -233,6 +233,16 @@ def adaptive_avg_pool2d_backward_reference(grad_out, in_size):
 # drivers that run the planes in parallel.
 # =====================================================================================
 
+def _pooled(x, out_size, *dtypes):
+    """Result arrays ``(N, C, OH, OW)`` for pooling ``x: (N, C, H, W)``, one per dtype (default: x's)."""
+    return tuple(np.empty(x.shape[:2] + tuple(out_size), dtype=d) for d in (dtypes or (x.dtype,)))
+
+
+def _input_gradient(grad_out, in_size):
+    """A zero ``(N, C, H, W)`` gradient for the pooled input, to be summed into."""
+    return (np.zeros(grad_out.shape[:2] + tuple(in_size), dtype=grad_out.dtype),)
+
+
 @njit(cache=True)
 def _first_tap(start, dilation):
     """Smallest tap j >= 0 with ``start + j*dilation >= 0`` (skips the taps in the leading padding)."""
@@ -331,9 +341,9 @@ def _max_pool_plane(x, flat, out, argmax, offsets, inside, kernel_size, stride, 
             _max_pool_edge_window(x, out, argmax, oh, ow, kernel_size, stride, padding, dilation)
 
 
-@serial_when_small
+@serial_when_small(outputs=lambda x, k, s, p, d, out_size: _pooled(x, out_size, x.dtype, np.int64))
 @njit(parallel=True, cache=True)
-def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size):
+def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size, out, argmax):
     """Fast max pooling; same contract as :func:`max_pool2d_forward_reference`.  ``x`` must be C-contiguous.
 
     Differs from the reference: compiled, planes (n, c) in parallel with ``prange``, and:
@@ -370,8 +380,6 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size):
     """
     N, C, H, W = x.shape
     OH, OW = out_size
-    out = np.empty((N, C, OH, OW), dtype=x.dtype)
-    argmax = np.empty((N, C, OH, OW), dtype=np.int64)
     flat = x.reshape(N * C, H * W)
     offsets = _tap_offsets(kernel_size, dilation, W)
     inside = _inside_range(kernel_size[0], stride[0], padding[0], dilation[0], H, OH) + _inside_range(
@@ -385,9 +393,9 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size):
     return out, argmax
 
 
-@serial_when_small
+@serial_when_small(outputs=lambda grad_out, argmax, in_size: _input_gradient(grad_out, in_size))
 @njit(parallel=True, cache=True)
-def max_pool2d_backward(grad_out, argmax, in_size):
+def max_pool2d_backward(grad_out, argmax, in_size, grad_x):
     """Fast max-pool backward; same contract as :func:`max_pool2d_backward_reference`.
 
     Differs from the reference: compiled, and planes in parallel.  A plane's windows may overlap
@@ -396,15 +404,15 @@ def max_pool2d_backward(grad_out, argmax, in_size):
     """
     N, C, OH, OW = grad_out.shape
     H, W = in_size
-    grad_x = np.zeros((N * C, H * W), dtype=grad_out.dtype)
+    planes = grad_x.reshape(N * C, H * W)
     g = grad_out.reshape(N * C, OH * OW)
     a = argmax.reshape(N * C, OH * OW)
     for p in prange(N * C):
         for o in range(OH * OW):
             i = a[p, o]
             if i >= 0:
-                grad_x[p, i] += g[p, o]
-    return grad_x.reshape(N, C, H, W)
+                planes[p, i] += g[p, o]
+    return grad_x
 
 
 @njit(cache=True)
@@ -514,34 +522,30 @@ def _avg_pool_plane_backward(grad_out, grad_x, kernel_size, stride, padding, cou
                     grad_x[ih, iw] += share
 
 
-@serial_when_small
+@serial_when_small(outputs=lambda x, k, s, p, out_size, *rest: _pooled(x, out_size))
 @njit(parallel=True, cache=True)
-def avg_pool2d_forward(x, kernel_size, stride, padding, out_size, count_include_pad, divisor_override):
+def avg_pool2d_forward(x, kernel_size, stride, padding, out_size, count_include_pad, divisor_override, out):
     """Fast average pooling; same contract as :func:`avg_pool2d_forward_reference`.
 
     Differs from the reference: compiled, planes in parallel, and each window is clipped to the
     input once per axis (``_avg_span``) instead of testing every tap.  ``divisor_override=0`` means none.
     """
     N, C, H, W = x.shape
-    OH, OW = out_size
-    out = np.empty((N, C, OH, OW), dtype=x.dtype)
     for p in prange(N * C):
         n, c = p // C, p % C
         _avg_pool_plane(x[n, c], out[n, c], kernel_size, stride, padding, count_include_pad, divisor_override)
     return out
 
 
-@serial_when_small
+@serial_when_small(outputs=lambda grad_out, in_size, *rest: _input_gradient(grad_out, in_size))
 @njit(parallel=True, cache=True)
-def avg_pool2d_backward(grad_out, in_size, kernel_size, stride, padding, count_include_pad, divisor_override):
+def avg_pool2d_backward(grad_out, in_size, kernel_size, stride, padding, count_include_pad, divisor_override, grad_x):
     """Fast average-pool backward; same contract as :func:`avg_pool2d_backward_reference`.
 
     Differs from the reference: compiled, planes in parallel (overlapping windows of a plane
     stay in one thread, so no races), windows clipped once.
     """
     N, C, OH, OW = grad_out.shape
-    H, W = in_size
-    grad_x = np.zeros((N, C, H, W), dtype=grad_out.dtype)
     for p in prange(N * C):
         n, c = p // C, p % C
         _avg_pool_plane_backward(
@@ -556,9 +560,9 @@ def _adaptive_range(i, in_len, out_len):
     return (i * in_len) // out_len, ((i + 1) * in_len + out_len - 1) // out_len
 
 
-@serial_when_small
+@serial_when_small(outputs=lambda x, out_size: _pooled(x, out_size))
 @njit(parallel=True, cache=True)
-def adaptive_avg_pool2d_forward(x, out_size):
+def adaptive_avg_pool2d_forward(x, out_size, out):
     """Fast adaptive average pooling; same contract as :func:`adaptive_avg_pool2d_forward_reference`.
 
     Differs from the reference: compiled, planes in parallel, window bounds computed in exact
@@ -569,19 +573,19 @@ def adaptive_avg_pool2d_forward(x, out_size):
     N, C, H, W = x.shape
     OH, OW = out_size
     planes = x.reshape(N * C, H * W)
-    out = np.empty((N * C, OH * OW), dtype=x.dtype)
+    means = out.reshape(N * C, OH * OW)
     for p in prange(N * C):
         for oh in range(OH):
             h0, h1 = _adaptive_range(oh, H, OH)
             for ow in range(OW):
                 w0, w1 = _adaptive_range(ow, W, OW)
-                out[p, oh * OW + ow] = _window_sum(planes[p], W, h0, h1, w0, w1) / ((h1 - h0) * (w1 - w0))
-    return out.reshape(N, C, OH, OW)
+                means[p, oh * OW + ow] = _window_sum(planes[p], W, h0, h1, w0, w1) / ((h1 - h0) * (w1 - w0))
+    return out
 
 
-@serial_when_small
+@serial_when_small(outputs=lambda grad_out, in_size: _input_gradient(grad_out, in_size))
 @njit(parallel=True, cache=True)
-def adaptive_avg_pool2d_backward(grad_out, in_size):
+def adaptive_avg_pool2d_backward(grad_out, in_size, grad_x):
     """Fast adaptive-average-pool backward; same contract as the reference, planes in parallel.
 
     Windows are updated as contiguous runs of the flattened plane, as in the forward kernel.
@@ -590,11 +594,11 @@ def adaptive_avg_pool2d_backward(grad_out, in_size):
     N, C, OH, OW = grad_out.shape
     H, W = in_size
     grad = grad_out.reshape(N * C, OH * OW)
-    grad_x = np.zeros((N * C, H * W), dtype=grad_out.dtype)
+    planes = grad_x.reshape(N * C, H * W)
     for p in prange(N * C):
         for oh in range(OH):
             h0, h1 = _adaptive_range(oh, H, OH)
             for ow in range(OW):
                 w0, w1 = _adaptive_range(ow, W, OW)
-                _window_add(grad_x[p], W, h0, h1, w0, w1, grad[p, oh * OW + ow] / ((h1 - h0) * (w1 - w0)))
-    return grad_x.reshape(N, C, H, W)
+                _window_add(planes[p], W, h0, h1, w0, w1, grad[p, oh * OW + ow] / ((h1 - h0) * (w1 - w0)))
+    return grad_x
