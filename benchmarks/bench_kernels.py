@@ -34,9 +34,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-# PyTorch first: importing tinygraph sets OMP_WAIT_POLICY=PASSIVE for Numba's OpenMP pool
-# (see tinygraph/kernels/cpu/conv.py), and torch's own bundled OpenMP would read it too if it
-# were loaded afterwards.  Imported first, torch keeps its default (spinning) workers.
+# PyTorch first, so that it starts exactly as it would in a program of its own.
 try:
     if "--no-torch" in sys.argv:
         raise ImportError
@@ -87,6 +85,43 @@ CONV2D_CASES = [
 ]
 
 
+def _runners(arrays, tg_op, torch_op, torch):
+    """The four callables of one case: each library's op forward only, and forward + backward.
+
+    ``arrays``: the op's float inputs (NumPy), every one of which gets a gradient;
+    ``tg_op(*tensors)`` / ``torch_op(*tensors)`` run the op.  The backward pass starts from a
+    gradient of ones.
+    """
+    tensors = [tg.tensor(a, requires_grad=True) for a in arrays]
+    grad = np.ones(tg_op(*tensors).shape, dtype=arrays[0].dtype)
+
+    def tg_fwd():
+        with tg.no_grad():
+            tg_op(*tensors)
+
+    def tg_fwdbwd():
+        for t in tensors:
+            t.grad = None
+        tg_op(*tensors).backward(grad)
+
+    runners = dict(tg_fwd=tg_fwd, tg_fwdbwd=tg_fwdbwd)
+    if torch is not None:
+        theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
+        their_grad = torch.tensor(grad)
+
+        def torch_fwd():
+            with torch.no_grad():
+                torch_op(*theirs)
+
+        def torch_fwdbwd():
+            for t in theirs:
+                t.grad = None
+            torch_op(*theirs).backward(their_grad)
+
+        runners.update(torch_fwd=torch_fwd, torch_fwdbwd=torch_fwdbwd)
+    return runners
+
+
 def conv2d_runners(case, torch, dtype=np.float32):
     p = case.params
     rng = np.random.default_rng(0)
@@ -94,33 +129,59 @@ def conv2d_runners(case, torch, dtype=np.float32):
     w = (rng.standard_normal((p["C_out"], p["C_in"], p["k"], p["k"])) / np.sqrt(p["C_in"] * p["k"] ** 2)).astype(dtype)
     b = rng.standard_normal(p["C_out"]).astype(dtype)
     geometry = dict(stride=p["stride"], padding=p["pad"], dilation=p["dilation"])
+    torch_conv2d = torch.nn.functional.conv2d if torch is not None else None
+    return _runners(
+        (x, w, b),
+        lambda *t: F.conv2d(*t, **geometry),
+        lambda *t: torch_conv2d(*t, **geometry),
+        torch,
+    )
 
-    tx, tw, tb = (tg.tensor(a, requires_grad=True) for a in (x, w, b))
-    grad = np.ones(F.conv2d(tx, tw, tb, **geometry).shape, dtype=dtype)
 
-    def tg_fwd():
-        with tg.no_grad():
-            F.conv2d(tx, tw, tb, **geometry)
+# ------------------------------------------------------------------ max_pool2d and batch_norm
 
-    def tg_fwdbwd():
-        tx.grad = tw.grad = tb.grad = None
-        F.conv2d(tx, tw, tb, **geometry).backward(grad)
 
-    runners = dict(tg_fwd=tg_fwd, tg_fwdbwd=tg_fwdbwd)
+def _pool(name, n, c, hw, k, stride, pad):
+    return Case(name, dict(N=n, C=c, HW=hw, k=k, stride=stride, pad=pad))
+
+
+MAX_POOL2D_CASES = [
+    _pool("lenet-p1", 64, 6, 28, 2, 2, 0),  # LeNet5's first pooling layer
+    _pool("lenet-p2", 64, 16, 10, 2, 2, 0),
+    _pool("resnet-stem", 8, 64, 112, 3, 2, 1),  # after ResNet's 7x7 stem
+]
+
+
+def max_pool2d_runners(case, torch, dtype=np.float32):
+    p = case.params
+    x = np.random.default_rng(0).standard_normal((p["N"], p["C"], p["HW"], p["HW"])).astype(dtype)
+    geometry = dict(kernel_size=p["k"], stride=p["stride"], padding=p["pad"])
+    torch_pool = torch.nn.functional.max_pool2d if torch is not None else None
+    return _runners((x,), lambda t: F.max_pool2d(t, **geometry), lambda t: torch_pool(t, **geometry), torch)
+
+
+BATCH_NORM_CASES = [
+    Case("lenet-size", dict(N=64, C=6, HW=28)),
+    Case("resnet-size", dict(N=32, C=64, HW=32)),
+]
+
+
+def batch_norm_runners(case, torch, dtype=np.float32):
+    """Training-mode batch norm (batch statistics, running statistics updated), with affine weight and bias."""
+    p = case.params
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((p["N"], p["C"], p["HW"], p["HW"])).astype(dtype)
+    weight, bias = rng.standard_normal(p["C"]).astype(dtype), rng.standard_normal(p["C"]).astype(dtype)
+    stats = {"tg": (tg.zeros(p["C"]), tg.ones(p["C"]))}
     if torch is not None:
-        px, pw, pb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-        pgrad = torch.tensor(grad)
-
-        def torch_fwd():
-            with torch.no_grad():
-                torch.nn.functional.conv2d(px, pw, pb, **geometry)
-
-        def torch_fwdbwd():
-            px.grad = pw.grad = pb.grad = None
-            torch.nn.functional.conv2d(px, pw, pb, **geometry).backward(pgrad)
-
-        runners.update(torch_fwd=torch_fwd, torch_fwdbwd=torch_fwdbwd)
-    return runners
+        stats["torch"] = (torch.zeros(p["C"]), torch.ones(p["C"]))
+        torch_bn = torch.nn.functional.batch_norm
+    return _runners(
+        (x, weight, bias),
+        lambda t, w, b: F.batch_norm(t, *stats["tg"], w, b, training=True),
+        lambda t, w, b: torch_bn(t, *stats["torch"], w, b, training=True),
+        torch,
+    )
 
 
 def _conv2d_compile_script():
@@ -143,7 +204,8 @@ FAMILIES = [
         conv2d_runners,
         columns=["N", "C_in", "HW", "C_out", "k", "stride", "pad", "dilation"],
     ),
-    # Family("max_pool2d", MAXPOOL_CASES, max_pool2d_runners, columns=[...]),  <- add more families here
+    Family("max_pool2d", MAX_POOL2D_CASES, max_pool2d_runners, columns=["N", "C", "HW", "k", "stride", "pad"]),
+    Family("batch_norm", BATCH_NORM_CASES, batch_norm_runners, columns=["N", "C", "HW"]),
 ]
 
 
