@@ -1,5 +1,7 @@
 """Tensor basics: construction, dtype rules, factories, seeding, attributes, leaving the graph."""
 
+import types
+
 import numpy as np
 import pytest
 
@@ -258,3 +260,53 @@ def test_inplace_updates_need_no_grad_for_leaves_requiring_grad():
     plain += 2  # no grad involved: allowed anywhere
     plain.fill_(3.0)
     assert plain.tolist() == [3.0, 3.0]
+
+
+# ------------------------------------------------------------------ dtype promotion across categories
+# PyTorch's rule (torch.result_type): a float and an integer/bool operand give the float's dtype;
+# int / int gives the default float dtype.  NumPy would give float64 in all of these.
+PROMOTIONS = [
+    ("float32 + int64", lambda f, i: f + i, np.float32),
+    ("int64 + float32", lambda f, i: i + f, np.float32),
+    ("float32 * int64", lambda f, i: f * i, np.float32),
+    ("int64 - float32", lambda f, i: i - f, np.float32),
+    ("int64 / float32", lambda f, i: i / f, np.float32),
+    ("float32 / int64", lambda f, i: f / i, np.float32),
+    ("int64 / int64", lambda f, i: i / i, np.float32),
+    ("int64 / 2", lambda f, i: i / 2, np.float32),
+    ("2 / int64", lambda f, i: 2 / i, np.float32),
+    ("int64 * 2.5", lambda f, i: i * 2.5, np.float32),
+    ("2.5 - int64", lambda f, i: 2.5 - i, np.float32),
+    ("int64 + 1", lambda f, i: i + 1, np.int64),
+    ("float64 + int64", lambda f, i: f.double() + i, np.float64),
+    ("float32 + float64", lambda f, i: f + f.double(), np.float64),
+    ("float32 + bool", lambda f, i: f + (i > 1), np.float32),
+    ("maximum(int64, float32)", lambda f, i: tg.maximum(i, f), np.float32),
+]
+
+
+@pytest.mark.parametrize("name, op, dtype", PROMOTIONS, ids=[p[0] for p in PROMOTIONS])
+def test_mixed_dtypes_promote_as_pytorch(name, op, dtype):
+    f, i = tg.tensor([1.5, -2.0, 4.0]), tg.tensor([1, 2, 3])
+    out = op(f, i)
+    assert out.dtype == dtype, name
+    # the values are NumPy's float64 arithmetic, rounded to the result dtype
+    expected = op(tg.tensor(f.data.astype(np.float64)), tg.tensor(i.data.astype(np.float64))).data
+    np.testing.assert_allclose(out.data, expected.astype(dtype), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name, op, dtype", PROMOTIONS, ids=[p[0] for p in PROMOTIONS])
+def test_mixed_dtype_promotion_matches_torch(name, op, dtype):
+    torch = pytest.importorskip("torch")
+    # the same expression with torch tensors (and torch.maximum where it says tg.maximum)
+    torch_op = types.FunctionType(op.__code__, dict(op.__globals__, tg=types.SimpleNamespace(maximum=torch.maximum)))
+    result = torch_op(torch.tensor([1.5, -2.0, 4.0]), torch.tensor([1, 2, 3]))
+    assert str(result.dtype) == f"torch.{np.dtype(dtype).name}", name
+
+
+def test_float_gradient_through_a_mixed_dtype_product():
+    w = tg.tensor([1.5, -2.0], requires_grad=True)
+    counts = tg.tensor([3, 4])
+    (w * counts).sum().backward()
+    assert w.grad.dtype == np.float32
+    np.testing.assert_array_equal(w.grad.data, [3.0, 4.0])

@@ -305,29 +305,52 @@ class Tensor:
             return Tensor._wrap(np.asarray(other, dtype=self.dtype))
         return Tensor._wrap(_to_array(other))
 
+    def _promoted(self, other, true_division: bool = False) -> tuple:
+        """``(self, other)`` as tensors for a binary op, with PyTorch's rule across dtype categories.
+
+        A floating-point operand and an integer or bool one give the floating-point dtype:
+        float32 + int64 is float32 in PyTorch, where NumPy widens it to float64.  Within a
+        category NumPy's rules are PyTorch's (float32 + float64 is float64).  ``true_division``:
+        two integer operands of ``/`` give the default float dtype (NumPy: float64).  Integer
+        tensors never require grad, so the casts add nothing to backpropagate through.
+        """
+        other = self._lift(other)
+        mine, theirs = _is_float(self.dtype), _is_float(other.dtype)
+        if true_division and not mine and not theirs:
+            return self.type(_default_dtype), other.type(_default_dtype)
+        if mine and not theirs:
+            return self, other.type(self.dtype)
+        if theirs and not mine:
+            return self.type(other.dtype), other
+        return self, other
+
     def __add__(self, other):
-        return elementwise_ops.Add.apply(self, self._lift(other))
+        return elementwise_ops.Add.apply(*self._promoted(other))
 
     def __radd__(self, other):
-        return elementwise_ops.Add.apply(self._lift(other), self)
+        mine, theirs = self._promoted(other)
+        return elementwise_ops.Add.apply(theirs, mine)
 
     def __sub__(self, other):
-        return elementwise_ops.Sub.apply(self, self._lift(other))
+        return elementwise_ops.Sub.apply(*self._promoted(other))
 
     def __rsub__(self, other):
-        return elementwise_ops.Sub.apply(self._lift(other), self)
+        mine, theirs = self._promoted(other)
+        return elementwise_ops.Sub.apply(theirs, mine)
 
     def __mul__(self, other):
-        return elementwise_ops.Mul.apply(self, self._lift(other))
+        return elementwise_ops.Mul.apply(*self._promoted(other))
 
     def __rmul__(self, other):
-        return elementwise_ops.Mul.apply(self._lift(other), self)
+        mine, theirs = self._promoted(other)
+        return elementwise_ops.Mul.apply(theirs, mine)
 
     def __truediv__(self, other):
-        return elementwise_ops.Div.apply(self, self._lift(other))
+        return elementwise_ops.Div.apply(*self._promoted(other, true_division=True))
 
     def __rtruediv__(self, other):
-        return elementwise_ops.Div.apply(self._lift(other), self)
+        mine, theirs = self._promoted(other, true_division=True)
+        return elementwise_ops.Div.apply(theirs, mine)
 
     def __pow__(self, exponent):
         if isinstance(exponent, (int, np.integer)) and not isinstance(exponent, bool):
@@ -458,10 +481,10 @@ class Tensor:
     clip = clamp
 
     def maximum(self, other):
-        return elementwise_ops.Maximum.apply(self, self._lift(other))
+        return elementwise_ops.Maximum.apply(*self._promoted(other))
 
     def minimum(self, other):
-        return elementwise_ops.Minimum.apply(self, self._lift(other))
+        return elementwise_ops.Minimum.apply(*self._promoted(other))
 
     def relu(self):
         from .functional import relu
