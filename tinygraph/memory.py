@@ -18,7 +18,6 @@ as it was.  Elsewhere than glibc (macOS, Windows, musl) this does nothing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 # glibc's mallopt parameter numbers (<malloc.h>)
@@ -53,7 +52,7 @@ def retain_freed_memory(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: in
 def _glibc():
     """The process's C library when it is glibc (it has ``mallopt`` and ``gnu_get_libc_version``), else None."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL(None)  # the symbols already loaded into this process, libc's among them
         if not hasattr(libc, "gnu_get_libc_version"):  # glibc only: musl and macOS's libSystem lack it
             return None
         libc.mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
