@@ -140,7 +140,6 @@ def test_large_batch_runs_in_several_chunks(monkeypatch, threads):
         out_size = conv2d_output_size((4, 4), 3, s, p, d)
         per_image = 27 * K._ColumnLayout((4, 4), (3, 3), s, p, d, out_size).L * 8  # bytes of one image's columns
         monkeypatch.setattr(K, "_COLS_BYTES", 3 * per_image)  # three images per chunk: 3 + 3 + 1
-        monkeypatch.setattr(K, "_THIN_COLS_BYTES", 3 * per_image)  # the forward budget for few filters (5 here)
         assert K._chunk_size(7, 27, per_image // (27 * 8), 8) == 3
         for fast, ref in run_both(x, w, b, s, p, d, g, out_size):
             np.testing.assert_allclose(fast, ref, rtol=1e-10, atol=1e-10)

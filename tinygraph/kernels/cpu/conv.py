@@ -221,8 +221,6 @@ def conv2d_backward_weight_reference(x, grad_out, stride, padding, dilation, gro
 
 IM2COL_THREADS = 1  # Numba threads for im2col/col2im (see above); NumPy's BLAS threads are separate
 _COLS_BYTES = 6 << 20  # column-matrix budget per chunk of images
-_THIN_COLS_BYTES = 512 << 10  # ... in the forward pass of layers with at most _THIN_FILTERS filters per group
-_THIN_FILTERS = 8
 
 
 def _on_threads(kernel, *args):
@@ -610,10 +608,9 @@ class _ColumnLayout:
         return min(self.H, self.Hp - pH), min(self.W, self.Wp - pW)
 
 
-def _chunk_size(n_batch, rows, n_cols, itemsize, budget=None):
-    """Images per chunk: as many as keep the column matrix under ``budget`` bytes (_COLS_BYTES; at least one)."""
-    budget = _COLS_BYTES if budget is None else budget
-    return max(1, min(n_batch, budget // max(1, rows * n_cols * itemsize)))
+def _chunk_size(n_batch, rows, n_cols, itemsize):
+    """Images per chunk: as many as keep the column matrix under _COLS_BYTES (at least one)."""
+    return max(1, min(n_batch, _COLS_BYTES // max(1, rows * n_cols * itemsize)))
 
 
 def _chunks(n_batch, chunk):
@@ -640,12 +637,7 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, out_size)
     rows, L = C_in * kH * kW, layout.L
     w_mat = _as_group_matrices(weight, groups)
     out = np.empty((N, C_out) + tuple(out_size), dtype=x.dtype)
-    # few filters: the product reads each column once for only a few multiply-adds, so it runs at
-    # the speed of memory; chunks small enough for the columns to stay in the L2 cache between
-    # im2col and the product made LeNet's first layer (6 filters) 1.8x faster (0.83 -> 0.46 ms),
-    # while its second (16 filters) ran best with the large chunks (0.58 ms, 0.97 with 512 KB)
-    budget = _THIN_COLS_BYTES if C_out // groups <= _THIN_FILTERS else _COLS_BYTES
-    chunk = _chunk_size(N, rows, L, x.itemsize, budget)
+    chunk = _chunk_size(N, rows, L, x.itemsize)
     cols_buf = _scratch("cols", rows * chunk * L, x.dtype)
     prod_buf = _scratch("product", C_out * chunk * L, x.dtype)
     scratch = layout.scratch(chunk, C_in, x.dtype)
