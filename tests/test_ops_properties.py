@@ -12,7 +12,7 @@ import operator
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -529,3 +529,32 @@ def test_composite_expression_against_hand_derivatives(x, y):
     # df/dx = y / sqrt(x) - (x y + e^y) / (2 x^1.5) - 2/x ;  df/dy = (x + e^y) / sqrt(x)
     assert a.grad.item() == pytest.approx(y / math.sqrt(x) - (x * y + math.exp(y)) / (2 * x**1.5) - 2 / x, rel=1e-9)
     assert b.grad.item() == pytest.approx((x + math.exp(y)) / math.sqrt(x), rel=1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    x=hnp.arrays(
+        np.float64, hnp.array_shapes(min_dims=1, max_dims=3, max_side=4), elements=st.sampled_from([0.0, 1.0, 2.0])
+    ),
+    data=st.data(),
+    keepdim=st.booleans(),
+    largest=st.booleans(),
+)
+def test_max_min_along_dim_send_the_gradient_to_the_returned_index(x, data, keepdim, largest):
+    """``x.max(dim)``: ties are frequent here (three values); the gradient goes to ``indices`` only, as PyTorch."""
+    dim = data.draw(st.integers(-x.ndim, x.ndim - 1))
+    t = tg.tensor(x, requires_grad=True)
+    values, indices = t.max(dim, keepdim) if largest else t.min(dim, keepdim)
+    pick = np.argmax if largest else np.argmin
+    expected_index = pick(x, axis=dim, keepdims=True)
+    np.testing.assert_array_equal(indices.data, expected_index if keepdim else np.squeeze(expected_index, dim))
+    np.testing.assert_array_equal(values.data, np.take_along_axis(x, expected_index, dim).reshape(values.shape))
+    upstream = np.random.default_rng(0).standard_normal(values.shape)
+    values.backward(tg.tensor(upstream))
+    expected_grad = np.zeros_like(x)  # a one-hot scatter, written as a loop over the reduced positions
+    flat_index = np.moveaxis(expected_index, dim, -1)[..., 0]
+    flat_up = np.moveaxis(upstream.reshape(expected_index.shape), dim, -1)[..., 0]
+    moved = np.moveaxis(expected_grad, dim, -1)  # a view: writing into it writes expected_grad
+    for pos in np.ndindex(flat_index.shape):
+        moved[pos + (flat_index[pos],)] = flat_up[pos]
+    np.testing.assert_array_equal(t.grad.data, expected_grad)

@@ -537,17 +537,21 @@ class Tensor:
     def max(self, dim=None, keepdim: bool = False):
         """``x.max()``: the largest value.  ``x.max(dim)``: ``(values, indices)`` along ``dim``, as in PyTorch.
 
-        A tuple ``dim`` returns the values only (like ``amax``).  Ties share the gradient equally.
+        A tuple ``dim`` returns the values only (like ``amax``).  The gradient of ``x.max(dim)``
+        goes to the returned index (the first maximum on ties), as in PyTorch; ``x.max()`` and
+        ``amax`` share it equally among ties.
         """
         if dim is None or isinstance(dim, (tuple, list)):
             return self.amax(dim, keepdim)
-        return MaxResult(self.amax(dim, keepdim), self.argmax(dim, keepdim))
+        axis = _normalize_dim(dim, self.ndim, "max")
+        return MaxResult(reduce_ops.MaxAlong.apply(self, axis=axis, keepdim=keepdim), self.argmax(dim, keepdim))
 
     def min(self, dim=None, keepdim: bool = False):
         """Like :meth:`max`, for the smallest value."""
         if dim is None or isinstance(dim, (tuple, list)):
             return self.amin(dim, keepdim)
-        return MaxResult(self.amin(dim, keepdim), self.argmin(dim, keepdim))
+        axis = _normalize_dim(dim, self.ndim, "min")
+        return MaxResult(reduce_ops.MinAlong.apply(self, axis=axis, keepdim=keepdim), self.argmin(dim, keepdim))
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         return self._arg_reduce(np.argmax, dim, keepdim, "argmax")

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from ..autograd import Function
+from ..cuda import device_of, move
 
 
 def _array(x):
@@ -113,4 +114,40 @@ class Max(_Extremum):
 
 
 class Min(_Extremum):
+    reduce = staticmethod(np.min)
+
+
+class _SelectedExtremum(Function):
+    """``x.max(dim)`` / ``x.min(dim)``: the extremum along one axis, whose gradient goes to the
+    element ``argmax``/``argmin`` picked (the first one on ties), as PyTorch's ``max(dim)``,
+    which returns that index beside the value.  ``amax`` shares it among ties instead.
+    """
+
+    pick = None
+
+    @classmethod
+    def forward(cls, ctx, x, axis, keepdim):
+        index = cls.pick(x, axis=axis, keepdims=True)
+        ctx.save_for_backward(index)
+        ctx.axis, ctx.keepdim, ctx.length = axis, keepdim, x.shape[axis]
+        out = cls.reduce(x, axis=axis, keepdims=True)  # the value at ``index`` (NaN included: both pick it)
+        return out if keepdim else out.reshape(_reduced_shape(x.shape, (axis,)))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (index,) = ctx.saved_arrays
+        g = grad if ctx.keepdim else np.expand_dims(grad, ctx.axis)
+        shape = [1] * index.ndim
+        shape[ctx.axis] = ctx.length
+        positions = move(np.arange(ctx.length).reshape(shape), device_of(index))
+        return (positions == index) * g  # d max / d x_i = 1 for the picked i only
+
+
+class MaxAlong(_SelectedExtremum):
+    pick = staticmethod(np.argmax)
+    reduce = staticmethod(np.max)
+
+
+class MinAlong(_SelectedExtremum):
+    pick = staticmethod(np.argmin)
     reduce = staticmethod(np.min)
