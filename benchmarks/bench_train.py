@@ -8,6 +8,9 @@ random 1x28x28 images; inference is one forward pass of 1,000 images without a g
 libraries run the same network (LeNet5: conv5-relu-maxpool-conv5-relu-maxpool-fc120-fc84-fc10),
 in the same process, interleaved round by round, PyTorch with ``torch.set_num_threads(2)``.
 Figures are medians over rounds after warm-up; the ratio is tinygraph / PyTorch (lower is better).
+``import tinygraph`` tunes glibc's ``malloc`` for the whole process (``tinygraph/memory.py``), so
+PyTorch's allocations here get the same treatment as tinygraph's: run with
+``TINYGRAPH_RETAIN_FREED_MEMORY=0`` to compare both under glibc's defaults.
 
 Start-up: the wall time of ``examples/train_cnn.py --epochs 1`` in a fresh process, cold (an
 empty Numba cache, so every kernel compiles) and warm (the cache filled by the cold run).
