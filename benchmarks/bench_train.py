@@ -14,6 +14,9 @@ PyTorch's allocations here get the same treatment as tinygraph's: run with
 
 Start-up: the wall time of ``examples/train_cnn.py --epochs 1`` in a fresh process, cold (an
 empty Numba cache, so every kernel compiles) and warm (the cache filled by the cold run).
+
+``--separate-processes N``: instead, N pairs of fresh processes, each importing and timing one
+library only (alternating, tinygraph first), the way a user's training script runs.
 """
 
 from __future__ import annotations
@@ -31,12 +34,16 @@ import numpy as np
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 
-try:  # PyTorch first: both load the system OpenMP runtime, and tinygraph sets it to passive waiting
+_CHILD = sys.argv[sys.argv.index("--child") + 1] if "--child" in sys.argv else None
+try:  # PyTorch first, so that it starts as it would in a program of its own
+    if _CHILD == "tinygraph":  # a process for tinygraph alone
+        raise ImportError
     import torch
 except ImportError:
     torch = None
 
-import tinygraph as tg  # noqa: E402
+if _CHILD != "pytorch":
+    import tinygraph as tg  # noqa: E402
 
 
 def tinygraph_runners(batch: int, infer_batch: int):
@@ -129,6 +136,44 @@ def startup_times(python: str, epochs_script: bool) -> dict:
     return results
 
 
+def measure(runs: dict, rounds: int, steps: int) -> dict:
+    """``{name: (median seconds per training step, per inference batch)}``, libraries taking turns."""
+    for step, infer in runs.values():  # warm-up: JIT compilation, allocator, caches
+        time_once(step, 3)
+        time_once(infer, 1)
+    step_times = {name: [] for name in runs}
+    infer_times = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, (step, infer) in runs.items():
+            if len(runs) > 1:
+                time.sleep(0.2)  # let the other library's worker threads stop spinning before timing
+            step_times[name].append(time_once(step, steps))
+            infer_times[name].append(time_once(infer, 1))
+    return {name: (statistics.median(step_times[name]), statistics.median(infer_times[name])) for name in runs}
+
+
+def separate_processes(args) -> None:
+    """Time each library in fresh processes of its own, alternating, and print one row per pair."""
+    command = [sys.executable, os.path.abspath(__file__), "--batch", str(args.batch), "--infer-batch",
+               str(args.infer_batch), "--rounds", str(args.rounds), "--steps", str(args.steps)]
+    print(f"LeNet5, each library in {args.separate_processes} fresh processes of its own (alternating); "
+          f"medians of {args.rounds} rounds of {args.steps} steps per process\n")
+    print("| pair | tinygraph ms / step | PyTorch ms / step | ratio | tinygraph ms / inference | "
+          "PyTorch ms / inference | ratio |")
+    print("|---|---|---|---|---|---|---|")
+    ratios = []
+    for pair in range(1, args.separate_processes + 1):
+        result = {}
+        for name in ("tinygraph", "pytorch"):
+            out = subprocess.run(command + ["--child", name], check=True, capture_output=True, text=True).stdout
+            result[name] = [float(v) for v in out.split()]
+        (ts, ti), (ps, pi) = result["tinygraph"], result["pytorch"]
+        ratios.append(ts / ps)
+        print(f"| {pair} | {ts * 1e3:.2f} | {ps * 1e3:.2f} | {ts / ps:.2f}x | {ti * 1e3:.1f} | {pi * 1e3:.1f} | "
+              f"{ti / pi:.2f}x |")
+    print(f"\nmedian training-step ratio over the pairs: {statistics.median(ratios):.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=64, help="training batch size")
@@ -136,7 +181,24 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15, help="timed rounds (the median is reported)")
     parser.add_argument("--steps", type=int, default=10, help="training steps per round")
     parser.add_argument("--no-startup", action="store_true", help="skip the cold/warm start-up measurement")
+    parser.add_argument("--separate-processes", type=int, default=0, metavar="N",
+                        help="time each library alone in N fresh processes of its own (needs PyTorch)")
+    parser.add_argument("--child", choices=("tinygraph", "pytorch"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+
+    if args.child:  # one library in this process: print its medians for the parent
+        if args.child == "pytorch":
+            torch.set_num_threads(2)
+            runs = {"pytorch": torch_runners(torch, args.batch, args.infer_batch)}
+        else:
+            runs = {"tinygraph": tinygraph_runners(args.batch, args.infer_batch)[:2]}
+        print(*measure(runs, args.rounds, args.steps)[args.child])
+        return
+    if args.separate_processes:
+        if torch is None:
+            parser.error("--separate-processes compares with PyTorch, which is not installed")
+        separate_processes(args)
+        return
 
     if torch is not None:
         torch.set_num_threads(2)
@@ -146,26 +208,13 @@ def main() -> None:
     if torch is not None:
         runs["pytorch"] = torch_runners(torch, args.batch, args.infer_batch)
 
-    for step, infer in runs.values():  # warm-up: JIT compilation, allocator, caches
-        time_once(step, 3)
-        time_once(infer, 1)
-
-    step_times = {name: [] for name in runs}
-    infer_times = {name: [] for name in runs}
-    for _ in range(args.rounds):
-        for name, (step, infer) in runs.items():
-            time.sleep(0.2)  # let the other library's worker threads stop spinning before timing
-            step_times[name].append(time_once(step, args.steps))
-            infer_times[name].append(time_once(infer, 1))
-
+    medians = measure(runs, args.rounds, args.steps)
     print(f"LeNet5, batch {args.batch} training (SGD momentum) and batch {args.infer_batch} inference; "
           f"medians of {args.rounds} rounds; load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs\n")
     print("| library | ms / training step | training images/s | ms / inference batch | inference images/s |")
     print("|---|---|---|---|---|")
-    medians = {}
     for name in runs:
-        s, i = statistics.median(step_times[name]), statistics.median(infer_times[name])
-        medians[name] = (s, i)
+        s, i = medians[name]
         print(f"| {name} | {s * 1e3:.2f} | {args.batch / s:,.0f} | {i * 1e3:.1f} | {args.infer_batch / i:,.0f} |")
     if torch is not None:
         (ts, ti), (ps, pi) = medians["tinygraph"], medians["pytorch"]
