@@ -543,15 +543,20 @@ class Tensor:
         """
         if dim is None or isinstance(dim, (tuple, list)):
             return self.amax(dim, keepdim)
-        axis = _normalize_dim(dim, self.ndim, "max")
-        return MaxResult(reduce_ops.MaxAlong.apply(self, axis=axis, keepdim=keepdim), self.argmax(dim, keepdim))
+        return self._selected_extremum(reduce_ops.MaxAlong, self.argmax, dim, keepdim, "max")
 
     def min(self, dim=None, keepdim: bool = False):
         """Like :meth:`max`, for the smallest value."""
         if dim is None or isinstance(dim, (tuple, list)):
             return self.amin(dim, keepdim)
-        axis = _normalize_dim(dim, self.ndim, "min")
-        return MaxResult(reduce_ops.MinAlong.apply(self, axis=axis, keepdim=keepdim), self.argmin(dim, keepdim))
+        return self._selected_extremum(reduce_ops.MinAlong, self.argmin, dim, keepdim, "min")
+
+    def _selected_extremum(self, op, arg, dim, keepdim, name) -> MaxResult:
+        """``(values, indices)`` along ``dim``: one arg-reduction gives the indices and the gradient's target."""
+        axis = _normalize_dim(dim, self.ndim, name)
+        index = arg(axis, keepdim=True)
+        values = op.apply(self, index, axis=axis, keepdim=keepdim)
+        return MaxResult(values, index if keepdim else index.squeeze(axis))
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         return self._arg_reduce(np.argmax, dim, keepdim, "argmax")

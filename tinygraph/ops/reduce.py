@@ -119,15 +119,14 @@ class Min(_Extremum):
 
 class _SelectedExtremum(Function):
     """``x.max(dim)`` / ``x.min(dim)``: the extremum along one axis, whose gradient goes to the
-    element ``argmax``/``argmin`` picked (the first one on ties), as PyTorch's ``max(dim)``,
-    which returns that index beside the value.  ``amax`` shares it among ties instead.
+    element ``index`` points at (``argmax``/``argmin``, keepdims, computed once by the caller,
+    who returns it beside the value), as PyTorch's ``max(dim)``.  ``amax`` shares it among ties.
     """
 
-    pick = None
+    reduce = None
 
     @classmethod
-    def forward(cls, ctx, x, axis, keepdim):
-        index = cls.pick(x, axis=axis, keepdims=True)
+    def forward(cls, ctx, x, index, axis, keepdim):
         ctx.save_for_backward(index)
         ctx.axis, ctx.keepdim, ctx.length = axis, keepdim, x.shape[axis]
         out = cls.reduce(x, axis=axis, keepdims=True)  # the value at ``index`` (NaN included: both pick it)
@@ -140,14 +139,12 @@ class _SelectedExtremum(Function):
         shape = [1] * index.ndim
         shape[ctx.axis] = ctx.length
         positions = move(np.arange(ctx.length).reshape(shape), device_of(index))
-        return (positions == index) * g  # d max / d x_i = 1 for the picked i only
+        return (positions == index) * g, None  # d max / d x_i = 1 for the picked i only
 
 
 class MaxAlong(_SelectedExtremum):
-    pick = staticmethod(np.argmax)
     reduce = staticmethod(np.max)
 
 
 class MinAlong(_SelectedExtremum):
-    pick = staticmethod(np.argmin)
     reduce = staticmethod(np.min)
