@@ -226,9 +226,9 @@ _COLS_BYTES = 6 << 20  # column-matrix budget per chunk of images
 def _on_threads(kernel, *args):
     """Call a copy kernel on ``IM2COL_THREADS`` Numba threads, restoring Numba's setting after.
 
-    One thread (the default) runs the kernel's serial build: even a one-thread launch of a
-    ``parallel=True`` build goes through Numba's threading layer (and compiling it costs a
-    second or so on a cold start).
+    The copy kernels get both builds from ``serial_when_small``, but its size rule is not used
+    here: one thread (the default) runs the serial build, since even a one-thread launch of a
+    ``parallel=True`` build goes through Numba's threading layer.
     """
     wanted = max(1, min(IM2COL_THREADS, numba.config.NUMBA_NUM_THREADS))
     if wanted == 1:

@@ -313,7 +313,7 @@ def _max_pool_plane(x, flat, out, argmax, offsets, inside, kernel_size, stride, 
     through the tap ``offsets``; the ring around them (one or two windows wide where there is
     padding, empty where there is none) goes through ``_max_pool_edge_window``.
     """
-    H, W = x.shape
+    W = x.shape[1]
     OH, OW = out.shape
     sH, sW = stride
     pH, pW = padding
@@ -530,7 +530,7 @@ def avg_pool2d_forward(x, kernel_size, stride, padding, out_size, count_include_
     Differs from the reference: compiled, planes in parallel, and each window is clipped to the
     input once per axis (``_avg_span``) instead of testing every tap.  ``divisor_override=0`` means none.
     """
-    N, C, H, W = x.shape
+    N, C = x.shape[0], x.shape[1]
     for p in prange(N * C):
         n, c = p // C, p % C
         _avg_pool_plane(x[n, c], out[n, c], kernel_size, stride, padding, count_include_pad, divisor_override)
@@ -545,7 +545,7 @@ def avg_pool2d_backward(grad_out, in_size, kernel_size, stride, padding, count_i
     Differs from the reference: compiled, planes in parallel (overlapping windows of a plane
     stay in one thread, so no races), windows clipped once.
     """
-    N, C, OH, OW = grad_out.shape
+    N, C = grad_out.shape[0], grad_out.shape[1]
     for p in prange(N * C):
         n, c = p // C, p % C
         _avg_pool_plane_backward(
