@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -136,20 +137,33 @@ def startup_times(python: str, epochs_script: bool) -> dict:
     return results
 
 
+def _page_faults() -> int:
+    """Minor page faults of this process so far: each is a fresh page the kernel had to map and zero."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def measure(runs: dict, rounds: int, steps: int) -> dict:
-    """``{name: (median seconds per training step, per inference batch)}``, libraries taking turns."""
+    """``{name: (median s per training step, median s per inference batch, page faults per training step)}``.
+
+    The libraries take turns, round by round.
+    """
     for step, infer in runs.values():  # warm-up: JIT compilation, allocator, caches
         time_once(step, 3)
         time_once(infer, 1)
     step_times = {name: [] for name in runs}
     infer_times = {name: [] for name in runs}
+    faults = dict.fromkeys(runs, 0)
     for _ in range(rounds):
         for name, (step, infer) in runs.items():
             if len(runs) > 1:
                 time.sleep(0.2)  # let the other library's worker threads stop spinning before timing
+            before = _page_faults()
             step_times[name].append(time_once(step, steps))
+            faults[name] += _page_faults() - before
             infer_times[name].append(time_once(infer, 1))
-    return {name: (statistics.median(step_times[name]), statistics.median(infer_times[name])) for name in runs}
+    median = statistics.median
+    per_step = rounds * steps
+    return {name: (median(step_times[name]), median(infer_times[name]), faults[name] / per_step) for name in runs}
 
 
 def separate_processes(args) -> None:
@@ -159,18 +173,18 @@ def separate_processes(args) -> None:
     print(f"LeNet5, each library in {args.separate_processes} fresh processes of its own (alternating); "
           f"medians of {args.rounds} rounds of {args.steps} steps per process\n")
     print("| pair | tinygraph ms / step | PyTorch ms / step | ratio | tinygraph ms / inference | "
-          "PyTorch ms / inference | ratio |")
-    print("|---|---|---|---|---|---|---|")
+          "PyTorch ms / inference | ratio | page faults / step, tinygraph : PyTorch |")
+    print("|---|---|---|---|---|---|---|---|")
     ratios = []
     for pair in range(1, args.separate_processes + 1):
         result = {}
         for name in ("tinygraph", "pytorch"):
             out = subprocess.run(command + ["--child", name], check=True, capture_output=True, text=True).stdout
             result[name] = [float(v) for v in out.split()]
-        (ts, ti), (ps, pi) = result["tinygraph"], result["pytorch"]
+        (ts, ti, tf), (ps, pi, pf) = result["tinygraph"], result["pytorch"]
         ratios.append(ts / ps)
         print(f"| {pair} | {ts * 1e3:.2f} | {ps * 1e3:.2f} | {ts / ps:.2f}x | {ti * 1e3:.1f} | {pi * 1e3:.1f} | "
-              f"{ti / pi:.2f}x |")
+              f"{ti / pi:.2f}x | {tf:,.0f} : {pf:,.0f} |")
     print(f"\nmedian training-step ratio over the pairs: {statistics.median(ratios):.2f}x")
 
 
@@ -211,14 +225,16 @@ def main() -> None:
     medians = measure(runs, args.rounds, args.steps)
     print(f"LeNet5, batch {args.batch} training (SGD momentum) and batch {args.infer_batch} inference; "
           f"medians of {args.rounds} rounds; load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs\n")
-    print("| library | ms / training step | training images/s | ms / inference batch | inference images/s |")
-    print("|---|---|---|---|---|")
+    print("| library | ms / training step | training images/s | ms / inference batch | inference images/s "
+          "| page faults / training step |")
+    print("|---|---|---|---|---|---|")
     for name in runs:
-        s, i = medians[name]
-        print(f"| {name} | {s * 1e3:.2f} | {args.batch / s:,.0f} | {i * 1e3:.1f} | {args.infer_batch / i:,.0f} |")
+        s, i, f = medians[name]
+        print(f"| {name} | {s * 1e3:.2f} | {args.batch / s:,.0f} | {i * 1e3:.1f} | {args.infer_batch / i:,.0f} "
+              f"| {f:,.0f} |")
     if torch is not None:
-        (ts, ti), (ps, pi) = medians["tinygraph"], medians["pytorch"]
-        print(f"| ratio tinygraph / pytorch | {ts / ps:.2f}x | | {ti / pi:.2f}x | |")
+        (ts, ti, _), (ps, pi, _) = medians["tinygraph"], medians["pytorch"]
+        print(f"| ratio tinygraph / pytorch | {ts / ps:.2f}x | | {ti / pi:.2f}x | | |")
     else:
         print("\n(PyTorch is not installed: no ratio. `pip install torch` to compare.)")
 
