@@ -4,9 +4,9 @@ Every training step allocates the same arrays again: activations, gradients, mas
 ``malloc`` serves arrays of more than ~128 KiB with fresh pages from the kernel (``mmap``) or
 gives the top of its heap back to the kernel (``trim``) as soon as they are freed, so the next
 step's arrays start on pages the kernel must map and zero first.  Measured on the 2-core
-machine this project is developed on, a LeNet5 training step (batch 64) took 1,465 such page
-faults and 10.1 ms; with freed memory kept, 0 faults and 7.6 ms (PyTorch, in a process of its
-own, pays the same: 6.7 ms against 4.1 ms).
+machine this project is developed on (``python benchmarks/bench_train.py --separate-processes 2
+--infer-batch 1``), a LeNet5 training step (batch 64) took 1,358-1,406 such page faults and
+10.3-10.4 ms; with freed memory kept, 0 faults and 6.1-6.7 ms.
 
 :func:`retain_freed_memory` tells glibc to keep freed memory in the process for reuse, and
 ``import tinygraph`` calls it once.  The price is memory: up to ``trim_threshold`` bytes of
