@@ -25,11 +25,18 @@ def geometry(stride=1, padding=0, dilation=1, groups=1):
 
 
 def run_both(x, w, b, stride, padding, dilation, groups, out_size):
-    """Forward and both gradients with the fast kernels and the reference; returns the pairs."""
+    """Forward (each fast kernel) and both gradients with the fast kernels and the reference; returns the pairs."""
     args = (stride, padding, dilation, groups)
     g = rand(x.shape[0], w.shape[0], *out_size, seed=7, dtype=x.dtype)
+    want = K.conv2d_forward_reference(x, w, b, *args, out_size)
+    forward = [
+        (K.conv2d_forward(x, w, b, *args, out_size), want),
+        (K.conv2d_forward_im2col(x, w, b, *args, out_size), want),
+    ]
+    if stride == (1, 1):  # the direct kernel is for stride 1 only
+        forward.append((K.conv2d_forward_direct(x, w, b, padding, dilation, groups, out_size), want))
     return (
-        (K.conv2d_forward(x, w, b, *args, out_size), K.conv2d_forward_reference(x, w, b, *args, out_size)),
+        *forward,
         (
             K.conv2d_backward_input(g, w, *args, x.shape[2:]),
             K.conv2d_backward_input_reference(g, w, *args, x.shape[2:]),

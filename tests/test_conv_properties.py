@@ -3,7 +3,7 @@
 Three implementations are compared on random batch sizes, channels, image sizes, kernels,
 strides, paddings (ints, pairs, 'same', 'valid'), dilations and groups:
 
-* the fast kernels (``tinygraph.kernels.cpu.conv``: im2col + BLAS),
+* the fast kernels (``tinygraph.kernels.cpu.conv``: im2col + BLAS, and the direct stride-1 kernel),
 * the textbook reference loops beside them (the oracle the fast kernels are held to),
 * a NumPy formulation written here: pad explicitly with ``np.pad``, gather every window with
   fancy indexing, contract with ``einsum``.  It shares no code with the reference, so the
@@ -147,8 +147,10 @@ def test_fast_equals_reference(case, seed, dtype):
     g = np.random.default_rng(seed + 1).standard_normal((x_shape[0], w_shape[0]) + out_size).astype(dtype)
     geometry = (stride, top_left, dilation, groups)
     tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    want = K.conv2d_forward_reference(x, w, b, *geometry, out_size)
     pairs = [
-        (K.conv2d_forward(x, w, b, *geometry, out_size), K.conv2d_forward_reference(x, w, b, *geometry, out_size)),
+        (K.conv2d_forward(x, w, b, *geometry, out_size), want),
+        (K.conv2d_forward_im2col(x, w, b, *geometry, out_size), want),
         (
             K.conv2d_backward_input(g, w, *geometry, x_shape[2:]),
             K.conv2d_backward_input_reference(g, w, *geometry, x_shape[2:]),
@@ -161,6 +163,22 @@ def test_fast_equals_reference(case, seed, dtype):
     for fast, ref in pairs:
         assert fast.dtype == dtype and fast.shape == ref.shape
         np.testing.assert_allclose(fast, ref, **tol)
+
+
+@settings(max_examples=40)
+@given(conv_cases(max_channels=6, stride_one=True), st.integers(0, 2**16), st.sampled_from([np.float32, np.float64]),
+       st.booleans())
+def test_direct_forward_equals_reference(case, seed, dtype, with_bias):
+    """The direct stride-1 kernel (conv_direct): filters per group and taps not multiples of its blocks of 4."""
+    x_shape, w_shape, stride, padding, dilation, groups = case
+    x, w, b = arrays(x_shape, w_shape, seed, dtype)
+    b = b if with_bias else None
+    top_left, out_size, _ = resolve(x_shape, w_shape, stride, padding, dilation)
+    fast = K.conv2d_forward_direct(x, w, b, top_left, dilation, groups, out_size)
+    ref = K.conv2d_forward_reference(x, w, b, stride, top_left, dilation, groups, out_size)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    assert fast.dtype == dtype and fast.shape == ref.shape
+    np.testing.assert_allclose(fast, ref, **tol)
 
 
 @given(conv_cases(one_input_channel_per_group=True, stride_one=True), st.integers(0, 2**16),
