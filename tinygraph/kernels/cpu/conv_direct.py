@@ -65,7 +65,7 @@ def conv2d_forward_direct(x, weight, bias, padding, dilation, groups, out_size):
     dH, dW = dilation
     Hp, Wp = OH + (kH - 1) * dH, OW + (kW - 1) * dW  # the padded plane every window lies in
     run_blocks = -(-OH * Wp // _LANES)  # the run OH*Wp, in whole blocks of _LANES
-    taps = _tap_offsets(C_in_g, (kH, kW), dilation, (Hp, Wp))
+    taps = tap_offsets(C_in_g, (kH, kW), dilation, (Hp, Wp))
     filters = _filter_blocks(weight, groups, taps.shape[0])
     bias = np.zeros(C_out, x.dtype) if bias is None else bias
     out = np.empty((N, C_out, OH, OW), dtype=x.dtype)
@@ -76,7 +76,7 @@ def conv2d_forward_direct(x, weight, bias, padding, dilation, groups, out_size):
     return out
 
 
-def _tap_offsets(channels, kernel_size, dilation, plane):
+def tap_offsets(channels, kernel_size, dilation, plane):
     """``offset[(ci*kH + i)*kW + j] = ci*Hp*Wp + i*dH*Wp + j*dW``, padded with zeros to a multiple of _BLOCK.
 
     The padding taps read a valid position and get zero weights (``_filter_blocks``).
