@@ -24,16 +24,19 @@ BLAS wins (64 filters of 64x3x3 at 32x32: 20 ms against 27 ms here), see ``use_d
 
 Why it is fast at all.  The inner loop updates 4 output rows from 4 taps at a time:
 4 loads of the input feed 16 multiply-adds, so the loop is bound by arithmetic, not by loads
-and stores (one filter and one tap at a time: 2 loads and a store per multiply-add, 2.5x
-slower).  The run is a multiple of ``_LANES`` so that the compiler, which can see it, emits
+and stores (one filter at a time, 4 taps per step: 2x slower on LeNet's second layer, 1.01
+against 0.50 ms).  The run is a multiple of ``_LANES`` so that the compiler, which can see it, emits
 whole vectors with no scalar tail: on LeNet's second layer (a run of 140) the tail alone made
 the kernel 1.5x slower (0.74 against 0.50 ms).  Filters and taps are padded with zero weights
 to multiples of 4, so there are no remainder loops either.
 
-One thread.  NumPy's BLAS keeps its worker threads spinning for a while after every product
-(a training step calls it dozens of times), so a second Numba thread here competes with a
-spinning BLAS thread for the second core: measured inside LeNet5 training steps, two threads
-were no faster than one.
+One thread.  NumPy's BLAS (OpenBLAS) keeps its worker thread spinning for a while after every
+product (a training step calls it dozens of times), so a second thread here competes with a
+spinning BLAS thread for the second core.  Measured: two threads (a Python thread beside the
+caller, the kernel releasing the GIL) made the LeNet layers 1.6-1.9x faster alone, but no
+faster right after a BLAS product, and a LeNet5 training step no faster than one thread
+(0.98x); with the spinning cut short (``OPENBLAS_THREAD_TIMEOUT=4``, which only works if set
+before NumPy is first imported) two threads gained 1.7-1.9x even right after a product.
 """
 
 from __future__ import annotations
@@ -41,13 +44,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["conv2d_forward_direct", "use_direct"]
+__all__ = ["conv2d_forward_direct", "tap_offsets", "use_direct"]
 
 _BLOCK = 4  # output channels per pass, and taps per step of the inner loop
 _LANES = 16  # the run is rounded up to a multiple of this (16 float32 = one AVX-512 register)
 
 #: ``conv2d_forward`` goes direct when a group has at most this many filters (stride 1).  Measured
-#: against im2col + BLAS (2 cores): 6 filters 2.8x faster, 16 filters 1.1x; 32 filters (32x3x3,
+#: against im2col + BLAS (2 cores): 6 filters 2.3-2.6x faster, 16 filters 1.1x; 32 filters (32x3x3,
 #: dilated) 0.95x, 64 filters (64x3x3) 0.75x.
 MAX_FILTERS_PER_GROUP = 16
 
