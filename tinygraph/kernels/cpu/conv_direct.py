@@ -44,7 +44,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["conv2d_forward_direct", "tap_offsets", "use_direct"]
+__all__ = ["conv2d_forward_direct", "pad_image", "tap_offsets", "use_direct"]
 
 _BLOCK = 4  # output channels per pass, and taps per step of the inner loop
 _LANES = 16  # the run is rounded up to a multiple of this (16 float32 = one AVX-512 register)
@@ -119,7 +119,7 @@ def _convolve_images(x, filters, taps, bias, out, padding, plane, image_len, run
     padded = np.empty(image_len, dtype=x.dtype)
     acc = np.empty((_BLOCK, run_blocks * _LANES), dtype=x.dtype)
     for n in range(N):
-        _pad_image(x[n], padded, padding, plane)
+        pad_image(x[n], padded, padding, plane)
         for g in range(groups):
             group_input = padded[g * group_len :]
             for block in range(blocks):
@@ -163,7 +163,7 @@ def _four_filters(acc, padded, filters, taps, run_blocks):
 
 
 @njit(cache=True)
-def _pad_image(image, padded, padding, plane):
+def pad_image(image, padded, padding, plane):
     """``padded`` <- the planes of ``image: (C, H, W)``, each placed at (pH, pW) in a zero Hp x Wp plane.
 
     Input rows/columns beyond the plane are never read by a window, so they are not copied.
