@@ -41,7 +41,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._parallel import serial_when_small
-from .conv_direct import conv2d_forward_direct, pad_image, tap_offsets, use_direct
+from .conv_direct import conv2d_forward_direct, pad_image, rows_out, tap_offsets, use_direct
 
 __all__ = [
     "conv2d_bias_grad",
@@ -452,20 +452,16 @@ def col2im_stride1(cols, grad_xp, kernel_size, dilation):
 
 @njit(cache=True)
 def _product_to_nchw(prod, bias, out):
-    """``out[n, co, oh, ow] = prod[co, n, oh, ow] + bias[co]`` for ``ow < OW``; wider ``prod`` rows are junk.
+    """``out[n, co, oh, ow] = prod[co, n, oh*row_len + ow] + bias[co]`` for ``ow < OW``; wider ``prod`` rows are junk.
 
-    prod: (C_out, B, OH, row_len) (the matrix product), out: (B, C_out, OH, OW).  A loop over
+    prod: (C_out, B, OH*row_len) (the matrix product), out: (B, C_out, OH, OW).  A loop over
     rows: NumPy's strided copy of the same spends more time per 32-number row than copying it.
     """
-    N, C, OH, OW = out.shape
+    N, C, OH = out.shape[0], out.shape[1], out.shape[2]
+    row_len = prod.shape[2] // OH
     for co in range(C):
-        b = bias[co]
         for n in range(N):
-            for oh in range(OH):
-                src = prod[co, n, oh]
-                dst = out[n, co, oh]
-                for ow in range(OW):
-                    dst[ow] = src[ow] + b
+            rows_out(prod[co, n], bias[co], out[n, co], row_len)
     return out
 
 
@@ -617,7 +613,7 @@ class _ColumnLayout:
         """out (b, C_out, OH, OW) <- the product prod (C_out, b*L), junk columns dropped, plus bias."""
         b, C_out = out.shape[:2]
         bias = np.zeros(C_out, out.dtype) if bias is None else bias
-        _product_to_nchw(prod.reshape(C_out, b, self.OH, self.row_len), bias, out)
+        _product_to_nchw(prod.reshape(C_out, b, self.L), bias, out)
 
     def grad_matrix(self, grad_out, buf):
         """grad_out (b, C_out, OH, OW) -> (C_out, b*L) in the matrix's column order, zero in junk columns."""
@@ -674,8 +670,8 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, out_size)
     """Fast forward pass; same arguments and result as ``conv2d_forward_reference``.
 
     Two fast kernels, chosen by the layer's shape: at stride 1 with at most 16 filters per group,
-    the direct convolution of ``conv_direct`` (no column matrix; LeNet's layers 2.5x and 1.1x
-    faster); otherwise im2col + BLAS (``conv2d_forward_im2col``).
+    the direct convolution of ``conv_direct`` (no column matrix; LeNet's layers 2.3-2.6x and
+    1.1x faster); otherwise im2col + BLAS (``conv2d_forward_im2col``).
     """
     if use_direct(stride, weight.shape, groups):
         return conv2d_forward_direct(x, weight, bias, padding, dilation, groups, out_size)
@@ -736,7 +732,6 @@ def conv2d_backward(
     dtype = grad_out.dtype
     chunk = _chunk_size(N, rows, L, grad_out.itemsize)
     grad_buf = _scratch("product", C_out * chunk * L, dtype)
-    cols_buf = _scratch("cols", rows * chunk * L, dtype)  # im2col's output, then the column gradients
     scratch = layout.scratch(chunk, C_in, dtype)
     grad_x = grad_w = None
     if need_input:
@@ -745,6 +740,9 @@ def conv2d_backward(
     # one input channel per group, stride 1: the weight gradient is a few long dot products (see
     # weight_grad_stride1_direct), no column matrix needed for it
     direct_weight = need_weight and layout.stride1 and C_in == groups
+    # im2col's output, then the column gradients; not needed for the direct weight gradient alone
+    needs_cols = need_input or (need_weight and not direct_weight)
+    cols_buf = _scratch("cols", rows * chunk * L, dtype) if needs_cols else None
     if direct_weight:
         grad_w = np.zeros((C_out, 1, kH, kW), dtype=dtype)
         taps = tap_offsets(1, kernel_size, dilation, (layout.Hp, layout.Wp))
@@ -754,7 +752,7 @@ def conv2d_backward(
     for start, stop in _chunks(N, chunk):
         b = stop - start
         g = layout.grad_matrix(grad_out[start:stop], grad_buf).reshape(groups, C_out // groups, b * L)
-        work = cols_buf[: rows * b * L].reshape(rows, b, L)
+        work = cols_buf[: rows * b * L].reshape(rows, b, L) if needs_cols else None
         if direct_weight:
             xp = layout.pad(x[start:stop], scratch)
             weight_grad_stride1_direct(xp, g.reshape(C_out, b, L), grad_w, taps)

@@ -44,7 +44,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["conv2d_forward_direct", "pad_image", "tap_offsets", "use_direct"]
+__all__ = ["conv2d_forward_direct", "pad_image", "rows_out", "tap_offsets", "use_direct"]
 
 _BLOCK = 4  # output channels per pass, and taps per step of the inner loop
 _LANES = 16  # the run is rounded up to a multiple of this (16 float32 = one AVX-512 register)
@@ -82,7 +82,8 @@ def conv2d_forward_direct(x, weight, bias, padding, dilation, groups, out_size):
 def tap_offsets(channels, kernel_size, dilation, plane):
     """``offset[(ci*kH + i)*kW + j] = ci*Hp*Wp + i*dH*Wp + j*dW``, padded with zeros to a multiple of _BLOCK.
 
-    The padding taps read a valid position and get zero weights (``_filter_blocks``).
+    The padding taps read a valid position: here they get zero weights (``_filter_blocks``);
+    in ``conv.weight_grad_stride1_direct`` their sums are dropped.
     """
     (kH, kW), (dH, dW), (Hp, Wp) = kernel_size, dilation, plane
     offsets = (
@@ -127,7 +128,7 @@ def _convolve_images(x, filters, taps, bias, out, padding, plane, image_len, run
                 for q in range(_BLOCK):
                     co = block * _BLOCK + q
                     if co < per_group:  # not a padding filter
-                        _rows_out(acc[q], bias[g * per_group + co], out[n, g * per_group + co], Wp)
+                        rows_out(acc[q], bias[g * per_group + co], out[n, g * per_group + co], Wp)
 
 
 @njit(cache=True, fastmath={"contract"})
@@ -183,11 +184,14 @@ def pad_image(image, padded, padding, plane):
 
 
 @njit(cache=True)
-def _rows_out(acc_row, bias, out_plane, Wp):
-    """``out_plane[oh, ow] = acc_row[oh*Wp + ow] + bias``: the run's rows without their junk ends."""
+def rows_out(run, bias, out_plane, row_len):
+    """``out_plane[oh, ow] = run[oh*row_len + ow] + bias``: a run of ``row_len``-wide rows without their junk ends.
+
+    out_plane: (OH, OW), OW <= row_len.  Also ``conv._product_to_nchw``'s row copy.
+    """
     OH, OW = out_plane.shape
     for oh in range(OH):
-        src = acc_row[oh * Wp : oh * Wp + OW]
+        src = run[oh * row_len : oh * row_len + OW]
         dst = out_plane[oh]
         for ow in range(OW):
             dst[ow] = src[ow] + bias
