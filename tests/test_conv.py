@@ -9,6 +9,7 @@ import threading
 import numba
 import numpy as np
 import pytest
+from _conv_support import STRIDE1_LAYOUTS, stride1_layout
 
 import tinygraph as tg
 from tinygraph.functional.conv import conv2d, conv2d_output_size, conv2d_padding
@@ -25,27 +26,26 @@ def geometry(stride=1, padding=0, dilation=1, groups=1):
 
 
 def run_both(x, w, b, stride, padding, dilation, groups, out_size):
-    """Forward (each fast kernel) and both gradients with the fast kernels and the reference; returns the pairs."""
+    """Forward (each fast kernel) and both gradients with the fast kernels and the reference; returns the pairs.
+
+    At stride 1 the im2col kernels run once in each of their two column layouts.
+    """
     args = (stride, padding, dilation, groups)
     g = rand(x.shape[0], w.shape[0], *out_size, seed=7, dtype=x.dtype)
     want = K.conv2d_forward_reference(x, w, b, *args, out_size)
-    forward = [
-        (K.conv2d_forward(x, w, b, *args, out_size), want),
-        (K.conv2d_forward_im2col(x, w, b, *args, out_size), want),
-    ]
+    want_x = K.conv2d_backward_input_reference(g, w, *args, x.shape[2:])
+    want_w = K.conv2d_backward_weight_reference(x, g, *args, w.shape[2:])
+    pairs = [(K.conv2d_forward(x, w, b, *args, out_size), want)]
     if stride == (1, 1):  # the direct kernel is for stride 1 only
-        forward.append((K.conv2d_forward_direct(x, w, b, padding, dilation, groups, out_size), want))
-    return (
-        *forward,
-        (
-            K.conv2d_backward_input(g, w, *args, x.shape[2:]),
-            K.conv2d_backward_input_reference(g, w, *args, x.shape[2:]),
-        ),
-        (
-            K.conv2d_backward_weight(x, g, *args, w.shape[2:]),
-            K.conv2d_backward_weight_reference(x, g, *args, w.shape[2:]),
-        ),
-    )
+        pairs.append((K.conv2d_forward_direct(x, w, b, padding, dilation, groups, out_size), want))
+    for layout in STRIDE1_LAYOUTS if stride == (1, 1) else ["wide rows"]:
+        with stride1_layout(layout):
+            pairs += [
+                (K.conv2d_forward_im2col(x, w, b, *args, out_size), want),
+                (K.conv2d_backward_input(g, w, *args, x.shape[2:]), want_x),
+                (K.conv2d_backward_weight(x, g, *args, w.shape[2:]), want_w),
+            ]
+    return pairs
 
 
 # ------------------------------------------------------------------ values worked out by hand
@@ -137,15 +137,17 @@ def test_edge_cases_gradcheck(name):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_large_batch_runs_in_several_chunks(monkeypatch, threads):
+@pytest.mark.parametrize("layout", list(STRIDE1_LAYOUTS))
+def test_large_batch_runs_in_several_chunks(monkeypatch, threads, layout):
     # shrink the column-matrix budget so the fast kernels split the batch into uneven chunks, and
     # run im2col/col2im on one thread (the default) or on two (planes in parallel: no races)
     monkeypatch.setattr(K, "IM2COL_THREADS", threads)
+    monkeypatch.setattr(K, "BATCH_LAST_MIN_WIDENING", STRIDE1_LAYOUTS[layout])
     x, w, b = rand(7, 3, 4, 4), rand(5, 3, 3, 3, seed=1), rand(5, seed=2)
-    for stride in (1, 2):  # the stride-1 layout and the general one
+    for stride in (1, 2):  # a stride-1 layout and the general one
         s, p, d, g = geometry(stride, 1, 1, 1)
         out_size = conv2d_output_size((4, 4), 3, s, p, d)
-        per_image = 27 * K._ColumnLayout((4, 4), (3, 3), s, p, d, out_size).L * 8  # bytes of one image's columns
+        per_image = 27 * K._column_layout((4, 4), (3, 3), s, p, d, out_size).L * 8  # bytes of one image's columns
         monkeypatch.setattr(K, "_COLS_BYTES", 3 * per_image)  # three images per chunk: 3 + 3 + 1
         assert K._chunk_size(7, 27, per_image // (27 * 8), 8) == 3
         for fast, ref in run_both(x, w, b, s, p, d, g, out_size):
@@ -153,6 +155,37 @@ def test_large_batch_runs_in_several_chunks(monkeypatch, threads):
         threads_before = numba.get_num_threads()
         K.conv2d_forward(x, w, b, s, p, d, g, out_size)
         assert numba.get_num_threads() == threads_before  # the thread setting is restored
+
+
+def test_stride1_layout_choice():
+    # the batch-last matrix where wide rows would be mostly junk (LeNet's second layer: 14 wide
+    # for 10), the wide rows where they are nearly all output (ResNet: 34 for 32), never at stride 2,
+    # and never when the direct weight gradient needs the wide rows' padded planes
+    lenet_c2 = K._column_layout((14, 14), (5, 5), (1, 1), (0, 0), (1, 1), (10, 10))
+    resnet = K._column_layout((32, 32), (3, 3), (1, 1), (1, 1), (1, 1), (32, 32))
+    strided = K._column_layout((14, 14), (5, 5), (2, 2), (0, 0), (1, 1), (5, 5))
+    for_direct = K._column_layout((14, 14), (5, 5), (1, 1), (0, 0), (1, 1), (10, 10), batch_last_ok=False)
+    assert isinstance(lenet_c2, K._BatchLastLayout) and lenet_c2.L == 100
+    assert isinstance(resnet, K._ColumnLayout) and resnet.L == 32 * 34
+    assert isinstance(strided, K._ColumnLayout) and isinstance(for_direct, K._ColumnLayout)
+
+
+@pytest.mark.parametrize("layout", list(STRIDE1_LAYOUTS))
+def test_input_pixels_no_window_reaches_get_zero_gradient(layout):
+    # the kernels trust out_size; two smaller than the formula's leaves the last input row and
+    # column outside every window: their gradient must be 0, not what the memory held before
+    s, p, d, g = geometry(1, 1, 1, 1)
+    x, w, grad = rand(2, 2, 6, 6), rand(3, 2, 3, 3, seed=1), rand(2, 3, 4, 4, seed=2)
+    want = K.conv2d_backward_input_reference(grad, w, s, p, d, g, (6, 6))
+    assert np.all(want[:, :, 5, :] == 0) and np.all(want[:, :, :, 5] == 0)
+    with stride1_layout(layout):
+        for _ in range(3):
+            dirty = np.full(x.shape, 7.0)  # freed just before: likely the memory grad_x gets
+            del dirty
+            got_x, got_w = K.conv2d_backward(grad, x, w, s, p, d, g, (6, 6), (3, 3))
+            np.testing.assert_allclose(got_x, want, rtol=1e-10, atol=1e-10)
+            want_w = K.conv2d_backward_weight_reference(x, grad, s, p, d, g, (3, 3))
+            np.testing.assert_allclose(got_w, want_w, rtol=1e-10, atol=1e-10)
 
 
 def test_outputs_do_not_share_the_reused_scratch_memory():

@@ -18,6 +18,7 @@ differences in float64 (``tg.gradcheck``).
 import math
 
 import numpy as np
+from _conv_support import STRIDE1_LAYOUTS, stride1_layout
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -148,18 +149,16 @@ def test_fast_equals_reference(case, seed, dtype):
     geometry = (stride, top_left, dilation, groups)
     tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
     want = K.conv2d_forward_reference(x, w, b, *geometry, out_size)
-    pairs = [
-        (K.conv2d_forward(x, w, b, *geometry, out_size), want),
-        (K.conv2d_forward_im2col(x, w, b, *geometry, out_size), want),
-        (
-            K.conv2d_backward_input(g, w, *geometry, x_shape[2:]),
-            K.conv2d_backward_input_reference(g, w, *geometry, x_shape[2:]),
-        ),
-        (
-            K.conv2d_backward_weight(x, g, *geometry, w_shape[2:]),
-            K.conv2d_backward_weight_reference(x, g, *geometry, w_shape[2:]),
-        ),
-    ]
+    want_x = K.conv2d_backward_input_reference(g, w, *geometry, x_shape[2:])
+    want_w = K.conv2d_backward_weight_reference(x, g, *geometry, w_shape[2:])
+    pairs = [(K.conv2d_forward(x, w, b, *geometry, out_size), want)]
+    for layout in STRIDE1_LAYOUTS:  # at stride 1, each column layout; else the general one (twice)
+        with stride1_layout(layout):
+            pairs += [
+                (K.conv2d_forward_im2col(x, w, b, *geometry, out_size), want),
+                (K.conv2d_backward_input(g, w, *geometry, x_shape[2:]), want_x),
+                (K.conv2d_backward_weight(x, g, *geometry, w_shape[2:]), want_w),
+            ]
     for fast, ref in pairs:
         assert fast.dtype == dtype and fast.shape == ref.shape
         np.testing.assert_allclose(fast, ref, **tol)
