@@ -41,6 +41,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._parallel import serial_when_small
+from .chunk_threads import run_chunks, threads_for
 from .conv_batch_last import (
     batch_last_to_nchw,
     col2im_batch_last,
@@ -228,17 +229,21 @@ def conv2d_backward_weight_reference(x, grad_out, stride, padding, dilation, gro
 # * The copy loops index slices of rows with plain loop counters.  Numba allows negative
 #   indices, so `row[k + off]` with a signed `off` compiles to a wrap-around test per element
 #   that LLVM can only vectorize with gather/scatter instructions (5x slower here).
-# * Threads: NumPy's BLAS already runs every product on both cores, with its own thread pool.
-#   im2col/col2im are parallel loops (prange over the (image, channel) planes; each plane is
-#   written by one thread only), but by default they run on ONE Numba thread
-#   (IM2COL_THREADS), because measured here: (1) they are memory-bound, 2 threads gave 1.2x
-#   (0.29 -> 0.25 ms per 2-image ResNet chunk); (2) Numba's OpenMP workers and OpenBLAS's
-#   threads take turns on the same cores, and each hand-over costs: with OpenMP's default
-#   spin-waiting, a product right after an im2col took 19 ms instead of 2.7 ms, and a
-#   parallel launch 8-12 ms instead of 60 us whenever other processes share the machine (and
-#   PyTorch, if imported first, loads the same libgomp with spin-waiting on).  With one Numba
-#   thread there is nothing to oversubscribe: BLAS owns the cores.  Raise IM2COL_THREADS on a
-#   machine with more cores and memory bandwidth.
+# * Threads, two kinds.  (1) Small layers: NumPy's BLAS runs every product on both cores with
+#   its own thread pool, and the copies between products run on one Numba thread
+#   (IM2COL_THREADS).  Numba's OpenMP workers and OpenBLAS's threads would take turns on the
+#   same cores, and each hand-over costs: with OpenMP's default spin-waiting, a product right
+#   after an im2col took 19 ms instead of 2.7 ms, and a parallel launch 8-12 ms instead of 60 us
+#   whenever other processes share the machine (and PyTorch, if imported first, loads the same
+#   libgomp with spin-waiting on).  (2) Layers whose products are large (``chunk_threads``:
+#   at least MIN_THREADED_FLOPS per thread, e.g. the ResNet, strided, dilated and stem cases
+#   of the benchmark, not LeNet's): the chunks are dealt to two Python threads, each doing
+#   its own copies and its own products on a one-thread BLAS, so the copies use both cores
+#   too.  In-process A/B against (1), fwd+bwd, 5 interleaved rounds (scratch script; figures
+#   in the commit message): ResNet 3x3 0.85x, strided 0.66x, dilated 0.73-0.86x, stem 0.75x.
+#   LeNet's second layer was mixed (0.91-1.19x) and its direct forward pass slower on two
+#   threads (1.29-1.39x), hence the threshold.  Raise IM2COL_THREADS on a machine with more
+#   cores and memory bandwidth (it turns (2) off).
 
 IM2COL_THREADS = 1  # Numba threads for im2col/col2im (see above); NumPy's BLAS threads are separate
 _COLS_BYTES = 3 << 20  # column-matrix budget per chunk of images
@@ -264,6 +269,15 @@ def _on_threads(kernel, *args):
         numba.set_num_threads(previous)
 
 
+def _chunk_threads(n_batch, flops_per_image):
+    """How many Python threads share a call's chunks (``chunk_threads.threads_for``).
+
+    One when the copy kernels are threaded themselves (IM2COL_THREADS > 1): Numba's default
+    threading layer (workqueue) must not be entered from two threads at once.
+    """
+    return 1 if IM2COL_THREADS > 1 else threads_for(n_batch, flops_per_image)
+
+
 _WORKSPACE_MAX_BYTES = 64 << 20  # larger scratch buffers are allocated per call, not kept
 _workspace = threading.local()  # per thread: reusable scratch buffers, {(name, dtype): 1-D array}
 
@@ -286,7 +300,7 @@ def _scratch(name, size, dtype):
     return buf[:size]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _inside(offset, stride, size, n_out):
     """Output positions ``o`` in ``[lo, hi)`` whose input index ``o*stride + offset`` is in ``[0, size)``.
 
@@ -298,13 +312,13 @@ def _inside(offset, stride, size, n_out):
     return min(lo, hi), hi
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fill_zero(row):
     for t in range(row.shape[0]):
         row[t] = 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _gather_window(plane, dst, off_h, off_w, stride):
     """``dst[oh, ow] = plane[oh*sH + off_h, ow*sW + off_w]``, zero where that lies outside ``plane``.
 
@@ -343,7 +357,7 @@ def _gather_window(plane, dst, off_h, off_w, stride):
                 body[t] = strided[t]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _scatter_window(src, plane, off_h, off_w, stride):
     """The adjoint of ``_gather_window``: ``plane[oh*sH + off_h, ow*sW + off_w] += src[oh, ow]`` where inside."""
     H, W = plane.shape
@@ -368,7 +382,7 @@ def _scatter_window(src, plane, off_h, off_w, stride):
 
 
 @serial_when_small
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def im2col(x, cols, kernel_size, stride, padding, dilation):
     """Fill ``cols: (C*kH*kW, N, OH, OW)`` with the windows of ``x: (N, C, H, W)`` (see above); returns ``cols``.
 
@@ -387,7 +401,7 @@ def im2col(x, cols, kernel_size, stride, padding, dilation):
 
 
 @serial_when_small
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def col2im(cols, grad_x, kernel_size, stride, padding, dilation):
     """Sum the columns ``cols: (C*kH*kW, N, OH, OW)`` back onto ``grad_x: (N, C, H, W)`` (overwritten); returns it.
 
@@ -409,7 +423,7 @@ def col2im(cols, grad_x, kernel_size, stride, padding, dilation):
 
 
 @serial_when_small
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def im2col_stride1(xp, cols, kernel_size, dilation):
     """im2col for stride 1 on a zero-padded input ``xp: (N, C, Hp, Wp)``; fills ``cols: (C*kH*kW, N, OH*Wp)``.
 
@@ -438,7 +452,7 @@ def im2col_stride1(xp, cols, kernel_size, dilation):
 
 
 @serial_when_small
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def col2im_stride1(cols, grad_xp, kernel_size, dilation):
     """The adjoint of ``im2col_stride1``: ``cols: (C*kH*kW, N, OH*Wp)`` summed onto ``grad_xp: (N, C, Hp, Wp)``.
 
@@ -463,7 +477,7 @@ def col2im_stride1(cols, grad_xp, kernel_size, dilation):
     return grad_xp
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _product_to_nchw(prod, bias, out):
     """``out[n, co, oh, ow] = prod[co, n, oh*row_len + ow] + bias[co]`` for ``ow < OW``; wider ``prod`` rows are junk.
 
@@ -478,7 +492,7 @@ def _product_to_nchw(prod, bias, out):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _nchw_to_product(grad, g):
     """``g[co, n, oh, ow] = grad[n, co, oh, ow]``, and zero in the junk columns ``ow >= OW`` of wider rows."""
     N, C, OH, OW = grad.shape
@@ -495,7 +509,7 @@ def _nchw_to_product(grad, g):
     return g
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def _window_dots(g0, g1, plane, taps, k, run):
     """Two gradient rows dotted with the windows of taps k..k+3: ``(<g0, w_k>, .., <g0, w_k+3>, <g1, w_k>, ..)``.
 
@@ -523,7 +537,7 @@ def _window_dots(g0, g1, plane, taps, k, run):
     return s0, s1, s2, s3, u0, u1, u2, u3
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def weight_grad_stride1_direct(xp, grad_matrix, grad_w, taps):
     """``grad_w[co, 0, i, j] += sum_n <grad_out[co, n], window (i, j) of xp[n, c(co)]>``, for C_in/groups == 1.
 
@@ -717,7 +731,7 @@ class _BatchLastLayout:
         return scratch[: C * self.plane[0] * self.plane[1] * b].reshape(C, self.plane[0], self.plane[1], b)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _pad_images(x, xp, padding):
     """``xp: (b, C, Hp, Wp)`` <- each image of ``x: (b, C, H, W)`` placed at (pH, pW) in zero planes; returns xp.
 
@@ -730,9 +744,13 @@ def _pad_images(x, xp, padding):
     return xp
 
 
-def _chunk_size(n_batch, rows, n_cols, itemsize):
-    """Images per chunk: as many as keep the column matrix under _COLS_BYTES (at least one)."""
-    return max(1, min(n_batch, _COLS_BYTES // max(1, rows * n_cols * itemsize)))
+def _chunk_size(n_batch, rows, n_cols, itemsize, threads=1):
+    """Images per chunk: as many as keep the column matrix under _COLS_BYTES (at least one).
+
+    With ``threads`` sharing the chunks, no more than ``ceil(n_batch / threads)``: one chunk for each.
+    """
+    per_thread = -(-n_batch // threads)
+    return max(1, min(per_thread, _COLS_BYTES // max(1, rows * n_cols * itemsize)))
 
 
 def _chunks(n_batch, chunk):
@@ -771,16 +789,18 @@ def conv2d_forward_im2col(x, weight, bias, stride, padding, dilation, groups, ou
     rows, L = C_in * kH * kW, layout.L
     w_mat = _as_group_matrices(weight, groups)
     out = np.empty((N, C_out) + tuple(out_size), dtype=x.dtype)
-    chunk = _chunk_size(N, rows, L, x.itemsize)
-    cols_buf = _scratch("cols", rows * chunk * L, x.dtype)
-    prod_buf = _scratch("product", C_out * chunk * L, x.dtype)
-    scratch = layout.scratch(chunk, C_in, x.dtype)
-    for start, stop in _chunks(N, chunk):
+    threads = _chunk_threads(N, 2 * C_out * (rows // groups) * L)
+    chunk = _chunk_size(N, rows, L, x.itemsize, threads)
+
+    def forward_chunk(start, stop, _slot):
         b = stop - start
-        cols = layout.build(x[start:stop], cols_buf[: rows * b * L].reshape(rows, b * L), scratch)
-        prod = prod_buf[: C_out * b * L].reshape(groups, C_out // groups, b * L)
+        cols_buf = _scratch("cols", rows * chunk * L, x.dtype)  # scratch is per thread
+        prod = _scratch("product", C_out * chunk * L, x.dtype)[: C_out * b * L].reshape(groups, C_out // groups, b * L)
+        cols = layout.build(x[start:stop], cols_buf[: rows * b * L].reshape(rows, b * L), layout.scratch(chunk, C_in, x.dtype))
         np.matmul(w_mat, cols.reshape(groups, -1, b * L), out=prod)
         layout.output(prod, bias, out[start:stop])
+
+    run_chunks(forward_chunk, _chunks(N, chunk), threads)
     return out
 
 
@@ -812,39 +832,46 @@ def conv2d_backward(
     layout = _column_layout(in_size, kernel_size, stride, padding, dilation, grad_out.shape[2:], not direct_weight)
     rows, L = C_in * kH * kW, layout.L
     dtype = grad_out.dtype
-    chunk = _chunk_size(N, rows, L, grad_out.itemsize)
-    grad_buf = _scratch("product", C_out * chunk * L, dtype)
-    scratch = layout.scratch(chunk, C_in, dtype)
-    grad_x = grad_w = None
-    if need_input:
-        grad_x = np.empty((N, C_in) + tuple(in_size), dtype=dtype)
-        w_t = _as_group_matrices(weight, groups).transpose(0, 2, 1)  # (groups, Kg, C_out/groups), a view
+    products = int(need_input) + int(need_weight and not direct_weight)
+    threads = _chunk_threads(N, products * 2 * C_out * (rows // groups) * L)
+    chunk = _chunk_size(N, rows, L, grad_out.itemsize, threads)
     # im2col's output, then the column gradients; not needed for the direct weight gradient alone
     needs_cols = need_input or (need_weight and not direct_weight)
-    cols_buf = _scratch("cols", rows * chunk * L, dtype) if needs_cols else None
+    grad_x = np.empty((N, C_in) + tuple(in_size), dtype=dtype) if need_input else None
+    if need_input:
+        w_t = _as_group_matrices(weight, groups).transpose(0, 2, 1)  # (groups, Kg, C_out/groups), a view
     if direct_weight:
-        grad_w = np.zeros((C_out, 1, kH, kW), dtype=dtype)
         taps = tap_offsets(1, kernel_size, dilation, (layout.Hp, layout.Wp))
+        grad_w_slots = np.zeros((threads, C_out, 1, kH, kW), dtype=dtype)  # one sum per thread
     elif need_weight:  # accumulated transposed, (groups, Kg, C_out/groups): see the product below
-        grad_w_t = np.zeros((groups, rows // groups, C_out // groups), dtype=dtype)
-        partial = np.empty_like(grad_w_t)
-    for start, stop in _chunks(N, chunk):
+        grad_w_slots = np.zeros((threads, groups, rows // groups, C_out // groups), dtype=dtype)
+
+    def backward_chunk(start, stop, slot):
         b = stop - start
+        scratch = layout.scratch(chunk, C_in, dtype)  # scratch buffers are per thread
+        grad_buf = _scratch("product", C_out * chunk * L, dtype)
         g = layout.grad_matrix(grad_out[start:stop], grad_buf).reshape(groups, C_out // groups, b * L)
-        work = cols_buf[: rows * b * L].reshape(rows, b * L) if needs_cols else None
+        work = _scratch("cols", rows * chunk * L, dtype)[: rows * b * L].reshape(rows, b * L) if needs_cols else None
         if direct_weight:
             xp = layout.pad(x[start:stop], scratch)
-            weight_grad_stride1_direct(xp, g.reshape(C_out, b, L), grad_w, taps)
+            weight_grad_stride1_direct(xp, g.reshape(C_out, b, L), grad_w_slots[slot], taps)
         elif need_weight:
             chunk_cols = layout.build(x[start:stop], work, scratch)
             # grad_w[g]^T = cols[g] @ grad_out[g]^T: the same numbers as grad_out[g] @ cols[g]^T, but
             # OpenBLAS runs this orientation 1.3-1.8x faster on these shapes (long inner dimension B*L)
+            partial = _scratch("grad_w", grad_w_slots[slot].size, dtype).reshape(grad_w_slots[slot].shape)
             np.matmul(chunk_cols.reshape(groups, -1, b * L), g.transpose(0, 2, 1), out=partial)
-            grad_w_t += partial
+            grad_w_slots[slot] += partial
         if need_input:  # the gradient of every column, then back onto the pixels
             np.matmul(w_t, g, out=work.reshape(groups, -1, b * L))
             layout.scatter(work, grad_x[start:stop], scratch)
-    if need_weight and not direct_weight:
+
+    run_chunks(backward_chunk, _chunks(N, chunk), threads)
+    grad_w = None
+    if direct_weight:
+        grad_w = grad_w_slots.sum(axis=0)
+    elif need_weight:
+        grad_w_t = grad_w_slots.sum(axis=0)
         grad_w = np.ascontiguousarray(grad_w_t.transpose(0, 2, 1)).reshape(C_out, rows // (groups * kH * kW), kH, kW)
     return grad_x, grad_w
 

@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def pad_batch_last(x, xpt, padding):
     """``xpt[c, pH + r, pW + s, n] = x[n, c, r, s]``, zero elsewhere; returns xpt: (C, Hp, Wp, b).
 
@@ -60,7 +60,7 @@ def pad_batch_last(x, xpt, padding):
     return xpt
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def unpad_batch_last(grad_xpt, grad_x, padding):
     """``grad_x[n, c, r, s] = grad_xpt[c, pH + r, pW + s, n]``, the adjoint of ``pad_batch_last``; returns grad_x.
 
@@ -83,7 +83,7 @@ def unpad_batch_last(grad_xpt, grad_x, padding):
 
 
 @serial_when_small
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def im2col_batch_last(xpt, cols, kernel_size, dilation, out_size):
     """``cols[(c*kH + i)*kW + j, (oh*OW + ow)*b + n] = xpt[c, oh + i*dH, ow + j*dW, n]``: OH runs of OW*b per row.
 
@@ -110,7 +110,7 @@ def im2col_batch_last(xpt, cols, kernel_size, dilation, out_size):
 
 
 @serial_when_small
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def col2im_batch_last(cols, grad_xpt, kernel_size, dilation, out_size):
     """The adjoint of ``im2col_batch_last``: the columns summed back onto ``grad_xpt: (C, Hp, Wp, b)`` (overwritten)."""
     C, Hp, Wp, b = grad_xpt.shape
@@ -133,7 +133,7 @@ def col2im_batch_last(cols, grad_xpt, kernel_size, dilation, out_size):
     return grad_xpt
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def batch_last_to_nchw(prod, bias, out):
     """``out[n, co, oh, ow] = prod[co, oh*OW + ow, n] + bias[co]``: the product back in NCHW order.
 
@@ -150,7 +150,7 @@ def batch_last_to_nchw(prod, bias, out):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def nchw_to_batch_last(grad, g):
     """``g[co, oh*OW + ow, n] = grad[n, co, oh, ow]``: the output gradient in the column order.
 

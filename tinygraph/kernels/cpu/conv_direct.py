@@ -131,7 +131,7 @@ def _convolve_images(x, filters, taps, bias, out, padding, plane, image_len, run
                         rows_out(acc[q], bias[g * per_group + co], out[n, g * per_group + co], Wp)
 
 
-@njit(cache=True, fastmath={"contract"})
+@njit(cache=True, nogil=True, fastmath={"contract"})
 def _four_filters(acc, padded, filters, taps, run_blocks):
     """``acc[q, t] = sum_k filters[q, k] * padded[taps[k] + t]`` for the 4 filters q, t < run_blocks*_LANES.
 
@@ -163,7 +163,7 @@ def _four_filters(acc, padded, filters, taps, run_blocks):
             a3[t] += w30 * x0 + w31 * x1 + w32 * x2 + w33 * x3
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def pad_image(image, padded, padding, plane):
     """``padded`` <- the planes of ``image: (C, H, W)``, each placed at (pH, pW) in a zero Hp x Wp plane.
 
@@ -183,7 +183,7 @@ def pad_image(image, padded, padding, plane):
                 dst[s] = src[s]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def rows_out(run, bias, out_plane, row_len):
     """``out_plane[oh, ow] = run[oh*row_len + ow] + bias``: a run of ``row_len``-wide rows without their junk ends.
 

@@ -1,0 +1,145 @@
+"""Convolution chunks shared between Python threads on a one-thread BLAS (``chunk_threads``, ``blas_threads``).
+
+The threaded path is only taken for large layers, so these tests force it on small ones
+(``MIN_THREADED_FLOPS = 0``, tiny chunks) and hold the results to the reference kernels.
+"""
+
+import threading
+
+import numpy as np
+import pytest
+from _conv_support import STRIDE1_LAYOUTS, stride1_layout
+
+from tinygraph.functional.conv import conv2d_output_size
+from tinygraph.kernels.cpu import blas_threads, chunk_threads
+from tinygraph.kernels.cpu import conv as K
+
+needs_openblas = pytest.mark.skipif(not blas_threads.available(), reason="NumPy's BLAS is not a settable OpenBLAS")
+
+
+def rand(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def blas_thread_count():
+    return blas_threads._controls_or_none()[1]()
+
+
+@pytest.fixture
+def forced_threads(monkeypatch):
+    """Every conv call shares its chunks between two threads; returns the list of thread counts used."""
+    monkeypatch.setattr(blas_threads, "available", lambda: True)  # also where NumPy's BLAS is not OpenBLAS
+    monkeypatch.setattr(chunk_threads, "MIN_THREADED_FLOPS", 0)
+    monkeypatch.setattr(chunk_threads, "CHUNK_THREADS", 2)
+    used = []
+    run = K.run_chunks
+
+    def spy(work, chunks, threads):
+        used.append((threads, len(chunks)))
+        return run(work, chunks, threads)
+
+    monkeypatch.setattr(K, "run_chunks", spy)
+    return used
+
+
+GEOMETRIES = [
+    # (C_in, C_out, k, stride, padding, dilation, groups)
+    (3, 5, 3, 1, 1, 1, 1),
+    (3, 5, 3, 2, 1, 1, 1),  # the general (strided) layout
+    (4, 6, 3, 1, 2, 2, 2),  # groups, dilation
+    (2, 4, 2, 1, 0, 1, 2),  # one input channel per group: the direct weight gradient
+    (4, 4, 3, 2, (1, 0), (1, 2), 4),  # depthwise, strided, asymmetric
+]
+
+
+@pytest.mark.parametrize("layout", list(STRIDE1_LAYOUTS))
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+def test_threaded_chunks_match_the_reference(forced_threads, monkeypatch, layout, geometry):
+    c_in, c_out, k, stride, padding, dilation, groups = geometry
+    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
+    s, p, d = pair(stride), pair(padding), pair(dilation)
+    x, w, b = rand(7, c_in, 6, 5), rand(c_out, c_in // groups, k, k, seed=1), rand(c_out, seed=2)
+    out_size = conv2d_output_size((6, 5), k, s, p, d)
+    g = rand(7, c_out, *out_size, seed=3)
+    monkeypatch.setattr(K, "_COLS_BYTES", 1)  # one image per chunk: 7 chunks, dealt 4 + 3
+    with stride1_layout(layout):
+        got_fwd = K.conv2d_forward_im2col(x, w, b, s, p, d, groups, out_size)
+        got_x, got_w = K.conv2d_backward(g, x, w, s, p, d, groups, (6, 5), (k, k))
+        only_w = K.conv2d_backward_weight(x, g, s, p, d, groups, (k, k))
+    assert forced_threads and all(used == (2, 7) for used in forced_threads)
+    tol = dict(rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(got_fwd, K.conv2d_forward_reference(x, w, b, s, p, d, groups, out_size), **tol)
+    np.testing.assert_allclose(got_x, K.conv2d_backward_input_reference(g, w, s, p, d, groups, (6, 5)), **tol)
+    want_w = K.conv2d_backward_weight_reference(x, g, s, p, d, groups, (k, k))
+    np.testing.assert_allclose(got_w, want_w, **tol)
+    np.testing.assert_allclose(only_w, want_w, **tol)
+
+
+def test_threads_only_for_large_layers(monkeypatch):
+    monkeypatch.setattr(blas_threads, "available", lambda: True)
+    monkeypatch.setattr(chunk_threads, "CHUNK_THREADS", 2)
+    big = chunk_threads.MIN_THREADED_FLOPS
+    assert chunk_threads.threads_for(2, big) == 2  # each thread gets one image of the threshold's work
+    assert chunk_threads.threads_for(2, big * 0.99) == 1
+    assert chunk_threads.threads_for(1, 100 * big) == 1  # no image for the second thread
+    monkeypatch.setattr(chunk_threads, "CHUNK_THREADS", 1)
+    assert chunk_threads.threads_for(64, 100 * big) == 1
+    monkeypatch.setattr(chunk_threads, "CHUNK_THREADS", 2)
+    monkeypatch.setattr(blas_threads, "available", lambda: False)  # BLAS would fight the threads
+    assert chunk_threads.threads_for(64, 100 * big) == 1
+
+
+def test_copy_kernels_on_numba_threads_turn_chunk_threads_off(forced_threads, monkeypatch):
+    monkeypatch.setattr(K, "IM2COL_THREADS", 2)  # Numba's workqueue layer must not be entered twice at once
+    x, w = rand(4, 2, 5, 5), rand(3, 2, 3, 3, seed=1)
+    K.conv2d_forward_im2col(x, w, None, (1, 1), (1, 1), (1, 1), 1, (5, 5))
+    assert forced_threads and all(threads == 1 for threads, _ in forced_threads)
+
+
+def test_chunk_size_leaves_a_chunk_for_every_thread():
+    assert K._chunk_size(64, 150, 100, 4) == 52  # the column budget alone: 52 + 12
+    assert K._chunk_size(64, 150, 100, 4, threads=2) == 32  # 32 + 32
+    assert K._chunk_size(7, 150, 100, 4, threads=2) == 4  # 4 + 3
+
+
+@needs_openblas
+def test_blas_runs_on_one_thread_inside_and_is_restored_after():
+    before = blas_thread_count()
+    seen = []
+    chunk_threads.run_chunks(lambda *_: seen.append(blas_thread_count()), [(0, 1), (1, 2), (2, 3)], 2)
+    assert seen == [1, 1, 1]
+    assert blas_thread_count() == before
+
+
+@needs_openblas
+def test_a_failing_chunk_is_raised_and_blas_is_restored():
+    before = blas_thread_count()
+
+    def work(start, stop, slot):
+        if slot == 1:
+            raise ValueError(f"chunk {start}:{stop} failed")
+
+    with pytest.raises(ValueError, match="chunk 1:2 failed"):
+        chunk_threads.run_chunks(work, [(0, 1), (1, 2)], 2)
+    assert blas_thread_count() == before
+
+
+@needs_openblas
+def test_overlapping_blocks_in_two_threads_restore_the_count_once_both_leave():
+    before = blas_thread_count()
+    inside, leave = threading.Event(), threading.Event()
+
+    def other():
+        with blas_threads.single_threaded_blas():
+            inside.set()
+            leave.wait(5)
+
+    helper = threading.Thread(target=other)
+    helper.start()
+    inside.wait(5)
+    with blas_threads.single_threaded_blas():
+        assert blas_thread_count() == 1
+    assert blas_thread_count() == 1  # the other thread is still inside its block
+    leave.set()
+    helper.join()
+    assert blas_thread_count() == before
