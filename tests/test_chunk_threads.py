@@ -4,6 +4,7 @@ The threaded path is only taken for large layers, so these tests force it on sma
 (``MIN_THREADED_FLOPS = 0``, tiny chunks) and hold the results to the reference kernels.
 """
 
+import os
 import threading
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from _conv_support import STRIDE1_LAYOUTS, stride1_layout
 
 from tinygraph.functional.conv import conv2d_output_size
-from tinygraph.kernels.cpu import blas_threads, chunk_threads
+from tinygraph.kernels.cpu import blas_threads, chunk_threads, conv_direct
 from tinygraph.kernels.cpu import conv as K
 
 needs_openblas = pytest.mark.skipif(not blas_threads.available(), reason="NumPy's BLAS is not a settable OpenBLAS")
@@ -73,6 +74,33 @@ def test_threaded_chunks_match_the_reference(forced_threads, monkeypatch, layout
     want_w = K.conv2d_backward_weight_reference(x, g, s, p, d, groups, (k, k))
     np.testing.assert_allclose(got_w, want_w, **tol)
     np.testing.assert_allclose(only_w, want_w, **tol)
+
+
+@pytest.mark.parametrize("geometry", [(3, 5, 3, 1, 1, 1, 1), (4, 6, 3, 1, (2, 0), (2, 1), 2)])
+def test_direct_forward_shares_its_images_between_threads(forced_threads, monkeypatch, geometry):
+    c_in, c_out, k, _, padding, dilation, groups = geometry
+    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
+    p, d = pair(padding), pair(dilation)
+    calls = []
+    run = K.run_chunks
+    monkeypatch.setattr(conv_direct, "run_chunks", lambda work, chunks, threads: (calls.append(threads), run(work, chunks, threads)))
+    x, w, b = rand(5, c_in, 6, 7), rand(c_out, c_in // groups, k, k, seed=1), rand(c_out, seed=2)
+    out_size = conv2d_output_size((6, 7), k, (1, 1), p, d)
+    got = K.conv2d_forward_direct(x, w, b, p, d, groups, out_size)
+    assert calls == [2]
+    want = K.conv2d_forward_reference(x, w, b, (1, 1), p, d, groups, out_size)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+def test_thread_count_follows_blas_unless_set(monkeypatch):
+    monkeypatch.setattr(blas_threads, "available", lambda: True)
+    monkeypatch.setattr(chunk_threads, "CHUNK_THREADS", None)
+    big = 100 * chunk_threads.MIN_THREADED_FLOPS
+    for blas in (1, 2, 4):  # e.g. OPENBLAS_NUM_THREADS=1 turns the sharing off too
+        monkeypatch.setattr(blas_threads, "thread_count", lambda blas=blas: blas)
+        assert chunk_threads.threads_for(64, big) == blas
+    monkeypatch.setattr(chunk_threads, "CHUNK_THREADS", 3)
+    assert chunk_threads.threads_for(64, big) == 3
 
 
 def test_threads_only_for_large_layers(monkeypatch):
@@ -143,3 +171,20 @@ def test_overlapping_blocks_in_two_threads_restore_the_count_once_both_leave():
     leave.set()
     helper.join()
     assert blas_thread_count() == before
+
+
+@pytest.mark.skipif(len(getattr(os, "sched_getaffinity", lambda _: ())(0)) < 2, reason="needs two CPUs and Linux")
+def test_helper_runs_off_the_callers_cpu_and_the_caller_is_unpinned_after():
+    before = os.sched_getaffinity(0)
+    for _ in range(20):
+        where = {}
+
+        def work(start, stop, slot):
+            where[slot] = chunk_threads._current_cpu()
+
+        caller = chunk_threads._current_cpu()
+        chunk_threads.run_chunks(work, [(0, 1), (1, 2)], 2)
+        if caller is None:
+            pytest.skip("sched_getcpu is not available")
+        assert where[1] != where[0]  # the caller stays on its CPU, the helper runs on another
+        assert os.sched_getaffinity(0) == before

@@ -74,6 +74,12 @@ def available() -> bool:
     return _controls_or_none() is not None
 
 
+def thread_count() -> int:
+    """The threads NumPy's BLAS runs a product on now (1 where :func:`available` is False)."""
+    controls = _controls_or_none()
+    return controls[1]() if controls is not None else 1
+
+
 @contextlib.contextmanager
 def single_threaded_blas():
     """Within the block, NumPy's matrix products run on the calling thread only; restored after.

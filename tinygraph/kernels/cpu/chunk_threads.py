@@ -7,35 +7,59 @@ round-robin to ``CHUNK_THREADS`` threads (the calling thread and a small pool), 
 whole of its chunks, copies and products, while BLAS is held to one thread
 (``blas_threads.single_threaded_blas``).  The copies then run on every core too, and no
 product pays for handing its work to BLAS's threads and back.  The conv kernels are compiled
-``nogil=True``, so these threads run at the same time.
+``nogil=True``, so these threads run at the same time.  The direct forward pass
+(``conv_direct``) shares its images the same way.
 
-Measured: see ``conv.py``'s "threads" paragraph and ``MIN_THREADED_FLOPS``.
+Measured: see ``conv.py``'s "threads" paragraph, ``MIN_THREADED_FLOPS`` and ``_staying_on``.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import ctypes
+import os
+import threading
 
 from . import blas_threads
 
-#: Threads that share one call's chunks (1 turns the threading off).
-CHUNK_THREADS = 2
-#: Only calls whose matrix products take at least this many floating-point operations per
-#: chunk are threaded: below it, a chunk is too short to pay for the hand-over (see conv.py).
-MIN_THREADED_FLOPS = 50e6
+#: Threads that share one call's chunks; None: as many as BLAS would use (its thread count, which
+#: follows the cores and OPENBLAS_NUM_THREADS / OMP_NUM_THREADS); 1 turns the threading off.
+CHUNK_THREADS = None
+#: Only calls with at least this many floating-point operations per thread are threaded: a
+#: threaded call costs ~70-100 us more (waking the helper thread, which on this VM means waking
+#: its idle virtual CPU, and waiting for it), too much for LeNet's first layer (7.5 MFLOP per
+#: thread: 1.75 -> 1.83 ms fwd+bwd), well paid for by its second (15-31 MFLOP: 2.54 -> 1.77 ms).
+MIN_THREADED_FLOPS = 10e6
 
 _pool = None  # the helper threads, started on first use
+_pinned = threading.local()  # per helper thread: the CPU set it is restricted to (_keep_off)
+
+
+def _load_libc():
+    try:
+        libc = ctypes.CDLL(None)
+        libc.sched_getcpu.restype = ctypes.c_int
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+_libc = _load_libc()
+_allowed_cpus = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
 
 
 def threads_for(n_batch, flops_per_image):
-    """How many threads to share a call of ``n_batch`` images among: CHUNK_THREADS or 1.
+    """How many threads to share a call of ``n_batch`` images among (see CHUNK_THREADS), or 1.
 
     ``flops_per_image``: the multiply-adds (x2) of one image's matrix products.  Threaded when
     BLAS's thread count can be set, there are images for every thread, and each thread's share
     of the work is at least MIN_THREADED_FLOPS.
     """
-    threads = max(1, int(CHUNK_THREADS))
-    if threads == 1 or n_batch < threads or not blas_threads.available():
+    if not blas_threads.available():
+        return 1
+    threads = max(1, int(CHUNK_THREADS if CHUNK_THREADS is not None else blas_threads.thread_count()))
+    if threads == 1 or n_batch < threads:
         return 1
     if flops_per_image * n_batch / threads < MIN_THREADED_FLOPS:
         return 1
@@ -53,8 +77,11 @@ def run_chunks(work, chunks, threads):
         for start, stop in chunks:
             work(start, stop, 0)
         return
-    with blas_threads.single_threaded_blas():
-        helpers = [_helper_pool().submit(_each, work, chunks[slot::threads], slot) for slot in range(1, threads)]
+    caller_cpu = _current_cpu()
+    with blas_threads.single_threaded_blas(), _staying_on(caller_cpu):
+        helpers = [
+            _helper_pool().submit(_each_beside, caller_cpu, work, chunks[slot::threads], slot) for slot in range(1, threads)
+        ]
         try:
             _each(work, chunks[0::threads], 0)
         finally:
@@ -69,8 +96,62 @@ def _each(work, chunks, slot):
         work(start, stop, slot)
 
 
+def _each_beside(caller_cpu, work, chunks, slot):
+    """``_each`` on a helper thread kept off the CPU the calling thread runs on (see ``_keep_off``)."""
+    _keep_off(caller_cpu)
+    _each(work, chunks, slot)
+
+
+def _current_cpu():
+    """The CPU the calling thread runs on now (glibc's ``sched_getcpu``), or None where unknown."""
+    if _libc is None:
+        return None
+    cpu = _libc.sched_getcpu()
+    return cpu if cpu >= 0 else None
+
+
+@contextlib.contextmanager
+def _staying_on(cpu):
+    """Within the block, the calling thread stays on ``cpu``; its own CPU set is restored after.
+
+    Why pin at all: after the machine has been idle a moment, Linux tends to wake a thread on
+    the CPU of the thread that woke it (the helper beside the caller; the caller, waiting for
+    the helper's result, beside the helper), and a call of a few milliseconds ends before the
+    load balancer separates them: both threads then share one core.  Measured on the dilated
+    benchmark case, forward passes after 0.3 s of sleep: 5.2-6.7 ms with both threads on one
+    CPU against 2.6-3.2 ms on two (one thread: 3.3-3.9 ms).  So the caller stays where it is
+    and the helper is kept off that CPU (``_keep_off``).
+    """
+    if cpu is None or len(_allowed_cpus) < 2:
+        yield
+        return
+    try:
+        before = os.sched_getaffinity(0)  # 0: this thread
+        os.sched_setaffinity(0, {cpu})
+    except OSError:  # a sandbox that forbids it: run unpinned
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def _keep_off(cpu):
+    """Restrict the calling (helper) thread to the process's CPUs other than ``cpu`` (see ``_staying_on``)."""
+    others = _allowed_cpus - {cpu}
+    if cpu is None or not others or getattr(_pinned, "cpus", None) == others:
+        return
+    try:
+        os.sched_setaffinity(0, others)  # 0: this thread
+        _pinned.cpus = others
+    except OSError:  # a sandbox that forbids it: run unpinned
+        pass
+
+
 def _helper_pool():
     global _pool
     if _pool is None:
-        _pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, CHUNK_THREADS - 1), thread_name_prefix="tinygraph-conv")
+        helpers = max(1, len(_allowed_cpus) - 1, (CHUNK_THREADS or 1) - 1)
+        _pool = concurrent.futures.ThreadPoolExecutor(max_workers=helpers, thread_name_prefix="tinygraph-conv")
     return _pool

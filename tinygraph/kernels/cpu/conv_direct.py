@@ -30,19 +30,21 @@ whole vectors with no scalar tail: on LeNet's second layer (a run of 140) the ta
 the kernel 1.5x slower (0.74 against 0.50 ms).  Filters and taps are padded with zero weights
 to multiples of 4, so there are no remainder loops either.
 
-One thread.  NumPy's BLAS (OpenBLAS) keeps its worker thread spinning for a while after every
-product (a training step calls it dozens of times), so a second thread here competes with a
-spinning BLAS thread for the second core.  Measured: two threads (a Python thread beside the
-caller, the kernel releasing the GIL) made the LeNet layers 1.6-1.9x faster alone, but no
-faster right after a BLAS product, and a LeNet5 training step no faster than one thread
-(0.98x); with the spinning cut short (``OPENBLAS_THREAD_TIMEOUT=4``, which only works if set
-before NumPy is first imported) two threads gained 1.7-1.9x even right after a product.
+Threads.  The images are split between two Python threads (``chunk_threads``; the kernel
+releases the GIL) when each thread gets at least ``chunk_threads.MIN_THREADED_FLOPS`` of work:
+LeNet's second layer, not its first.  Measured (in-process A/B, 15-20 interleaved rounds):
+LeNet's second layer forward 0.85 -> 0.65 ms median; its first layer gained nothing
+(0.51 -> 0.44 ms forward but 1.75 -> 1.83 ms forward + backward), hence the threshold.  The
+caller and the helper are kept on different CPUs for the call: unpinned, Linux often ran both
+on one CPU after an idle moment and two threads were slower than one (1.29-1.39x).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+from .chunk_threads import run_chunks, threads_for
 
 __all__ = ["conv2d_forward_direct", "pad_image", "rows_out", "tap_offsets", "use_direct"]
 
@@ -74,8 +76,15 @@ def conv2d_forward_direct(x, weight, bias, padding, dilation, groups, out_size):
     out = np.empty((N, C_out, OH, OW), dtype=x.dtype)
     # each image's padded buffer: the last tap's run may overshoot the last plane by < _LANES
     image_len = C_in * Hp * Wp + _LANES
-    if N > 0 and OH > 0 and OW > 0:
-        _convolve_images(x, filters, taps, bias, out, tuple(padding), (Hp, Wp), image_len, run_blocks)
+    if N == 0 or OH == 0 or OW == 0:
+        return out
+
+    def convolve(start, stop, _slot):
+        _convolve_images(x[start:stop], filters, taps, bias, out[start:stop], tuple(padding), (Hp, Wp), image_len, run_blocks)
+
+    threads = threads_for(N, 2 * C_out * C_in_g * kH * kW * OH * OW)
+    share = -(-N // threads)  # images per thread
+    run_chunks(convolve, [(start, min(start + share, N)) for start in range(0, N, share)], threads)
     return out
 
 
