@@ -83,7 +83,12 @@ def test_direct_forward_shares_its_images_between_threads(forced_threads, monkey
     p, d = pair(padding), pair(dilation)
     calls = []
     run = K.run_chunks
-    monkeypatch.setattr(conv_direct, "run_chunks", lambda work, chunks, threads: (calls.append(threads), run(work, chunks, threads)))
+
+    def spy(work, chunks, threads):
+        calls.append(threads)
+        return run(work, chunks, threads)
+
+    monkeypatch.setattr(conv_direct, "run_chunks", spy)
     x, w, b = rand(5, c_in, 6, 7), rand(c_out, c_in // groups, k, k, seed=1), rand(c_out, seed=2)
     out_size = conv2d_output_size((6, 7), k, (1, 1), p, d)
     got = K.conv2d_forward_direct(x, w, b, p, d, groups, out_size)
@@ -179,7 +184,7 @@ def test_helper_runs_off_the_callers_cpu_and_the_caller_is_unpinned_after():
     for _ in range(20):
         where = {}
 
-        def work(start, stop, slot):
+        def work(start, stop, slot, where=where):
             where[slot] = chunk_threads._current_cpu()
 
         caller = chunk_threads._current_cpu()
@@ -188,3 +193,27 @@ def test_helper_runs_off_the_callers_cpu_and_the_caller_is_unpinned_after():
             pytest.skip("sched_getcpu is not available")
         assert where[1] != where[0]  # the caller stays on its CPU, the helper runs on another
         assert os.sched_getaffinity(0) == before
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")  # Python 3.12+: forking with threads
+def test_a_forked_child_starts_its_own_helpers():
+    chunk_threads.run_chunks(lambda *_: None, [(0, 1), (1, 2)], 2)  # the parent's pool is started
+    pid = os.fork()
+    if pid == 0:  # the child: its copy of the pool has no threads; a hang here fails the test by timeout
+        try:
+            seen = []
+            chunk_threads.run_chunks(lambda start, stop, slot: seen.append(slot), [(0, 1), (1, 2)], 2)
+            os._exit(0 if sorted(seen) == [0, 1] else 1)
+        finally:
+            os._exit(2)
+    deadline = 30
+    while deadline > 0:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        threading.Event().wait(0.1)
+        deadline -= 0.1
+    os.kill(pid, 9)
+    pytest.fail("the forked child hung waiting for a helper thread")

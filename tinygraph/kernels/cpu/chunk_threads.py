@@ -33,6 +33,7 @@ CHUNK_THREADS = None
 MIN_THREADED_FLOPS = 10e6
 
 _pool = None  # the helper threads, started on first use
+_pool_pid = None  # the process that started them
 _pinned = threading.local()  # per helper thread: the CPU set it is restricted to (_keep_off)
 
 
@@ -79,8 +80,9 @@ def run_chunks(work, chunks, threads):
         return
     caller_cpu = _current_cpu()
     with blas_threads.single_threaded_blas(), _staying_on(caller_cpu):
+        pool = _helper_pool()
         helpers = [
-            _helper_pool().submit(_each_beside, caller_cpu, work, chunks[slot::threads], slot) for slot in range(1, threads)
+            pool.submit(_each_beside, caller_cpu, work, chunks[slot::threads], slot) for slot in range(1, threads)
         ]
         try:
             _each(work, chunks[0::threads], 0)
@@ -150,8 +152,10 @@ def _keep_off(cpu):
 
 
 def _helper_pool():
-    global _pool
-    if _pool is None:
+    """The pool of helper threads, started on first use, and again in a forked child (which has none)."""
+    global _pool, _pool_pid
+    if _pool is None or _pool_pid != os.getpid():
         helpers = max(1, len(_allowed_cpus) - 1, (CHUNK_THREADS or 1) - 1)
         _pool = concurrent.futures.ThreadPoolExecutor(max_workers=helpers, thread_name_prefix="tinygraph-conv")
+        _pool_pid = os.getpid()
     return _pool

@@ -796,7 +796,8 @@ def conv2d_forward_im2col(x, weight, bias, stride, padding, dilation, groups, ou
         b = stop - start
         cols_buf = _scratch("cols", rows * chunk * L, x.dtype)  # scratch is per thread
         prod = _scratch("product", C_out * chunk * L, x.dtype)[: C_out * b * L].reshape(groups, C_out // groups, b * L)
-        cols = layout.build(x[start:stop], cols_buf[: rows * b * L].reshape(rows, b * L), layout.scratch(chunk, C_in, x.dtype))
+        padded = layout.scratch(chunk, C_in, x.dtype)
+        cols = layout.build(x[start:stop], cols_buf[: rows * b * L].reshape(rows, b * L), padded)
         np.matmul(w_mat, cols.reshape(groups, -1, b * L), out=prod)
         layout.output(prod, bias, out[start:stop])
 

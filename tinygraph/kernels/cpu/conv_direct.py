@@ -80,7 +80,8 @@ def conv2d_forward_direct(x, weight, bias, padding, dilation, groups, out_size):
         return out
 
     def convolve(start, stop, _slot):
-        _convolve_images(x[start:stop], filters, taps, bias, out[start:stop], tuple(padding), (Hp, Wp), image_len, run_blocks)
+        images = x[start:stop]
+        _convolve_images(images, filters, taps, bias, out[start:stop], tuple(padding), (Hp, Wp), image_len, run_blocks)
 
     threads = threads_for(N, 2 * C_out * C_in_g * kH * kW * OH * OW)
     share = -(-N // threads)  # images per thread
