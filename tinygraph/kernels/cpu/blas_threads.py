@@ -74,6 +74,25 @@ def available() -> bool:
     return _controls_or_none() is not None
 
 
+#: Products of fewer multiply-adds than this run on one BLAS thread (``one_thread_if_small``).
+#: Measured on 2 cores (float32, medians of 200): 64x400 @ 400x120 (LeNet's first fully connected
+#: layer, 3.1M) 67 us on one thread against 80 us on two; 64x256 @ 256x256 (4.2M) 88 against
+#: 100 us; 128x512 @ 512x512 (33.6M) 668 against 545 us.  Below it, waking BLAS's second
+#: thread costs more than it saves, and that thread then spins for ~0.1 s on the core that
+#: tinygraph's convolution threads need (``chunk_threads``).
+SMALL_PRODUCT = 8_000_000
+#: OpenBLAS runs products of at most this many multiply-adds on one thread by itself
+#: (``SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD`` in its gemm interface): no need to ask.
+_ALREADY_ONE_THREAD = 65536 * 4
+
+
+def one_thread_if_small(multiply_adds):
+    """A context manager: ``single_threaded_blas()`` for a product below SMALL_PRODUCT, else nothing."""
+    if _ALREADY_ONE_THREAD < multiply_adds < SMALL_PRODUCT:
+        return single_threaded_blas()
+    return contextlib.nullcontext()
+
+
 def thread_count() -> int:
     """The threads NumPy's BLAS runs a product on now (1 where :func:`available` is False)."""
     controls = _controls_or_none()

@@ -25,7 +25,8 @@ from . import blas_threads
 
 #: Threads that share one call's chunks; None: as many as BLAS would use (its thread count, which
 #: follows the cores and OPENBLAS_NUM_THREADS / OMP_NUM_THREADS); 1 turns the threading off.
-CHUNK_THREADS = None
+#: The environment variable TINYGRAPH_CONV_THREADS, read at import, sets it.
+CHUNK_THREADS = int(os.environ["TINYGRAPH_CONV_THREADS"]) if os.environ.get("TINYGRAPH_CONV_THREADS") else None
 #: Only calls with at least this many floating-point operations per thread are threaded: a
 #: threaded call costs ~70-100 us more (waking the helper thread, which on this VM means waking
 #: its idle virtual CPU, and waiting for it), too much for LeNet's first layer (7.5 MFLOP per
