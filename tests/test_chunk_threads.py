@@ -30,6 +30,7 @@ def blas_thread_count():
 def forced_threads(monkeypatch):
     """Every conv call shares its chunks between two threads; returns the list of thread counts used."""
     monkeypatch.setattr(blas_threads, "available", lambda: True)  # also where NumPy's BLAS is not OpenBLAS
+    monkeypatch.setattr(blas_threads, "worker_may_be_spinning", lambda: False)  # whatever ran before
     monkeypatch.setattr(chunk_threads, "MIN_THREADED_FLOPS", 0)
     monkeypatch.setattr(chunk_threads, "CHUNK_THREADS", 2)
     used = []
@@ -98,6 +99,7 @@ def test_direct_forward_shares_its_images_between_threads(forced_threads, monkey
 
 
 def test_thread_count_follows_blas_unless_set(monkeypatch):
+    monkeypatch.setattr(blas_threads, "worker_may_be_spinning", lambda: False)
     monkeypatch.setattr(blas_threads, "available", lambda: True)
     monkeypatch.setattr(chunk_threads, "CHUNK_THREADS", None)
     big = 100 * chunk_threads.MIN_THREADED_FLOPS
@@ -109,6 +111,7 @@ def test_thread_count_follows_blas_unless_set(monkeypatch):
 
 
 def test_threads_only_for_large_layers(monkeypatch):
+    monkeypatch.setattr(blas_threads, "worker_may_be_spinning", lambda: False)
     monkeypatch.setattr(blas_threads, "available", lambda: True)
     monkeypatch.setattr(chunk_threads, "CHUNK_THREADS", 2)
     big = chunk_threads.MIN_THREADED_FLOPS
@@ -217,3 +220,24 @@ def test_a_forked_child_starts_its_own_helpers():
         deadline -= 0.1
     os.kill(pid, 9)
     pytest.fail("the forked child hung waiting for a helper thread")
+
+
+def test_no_threads_while_blas_worker_may_spin(monkeypatch):
+    monkeypatch.setattr(blas_threads, "available", lambda: True)
+    monkeypatch.setattr(chunk_threads, "CHUNK_THREADS", 2)
+    monkeypatch.setattr(blas_threads, "_last_shared_product", -float("inf"))
+    big = 100 * chunk_threads.MIN_THREADED_FLOPS
+    assert chunk_threads.threads_for(64, big) == 2
+    with blas_threads.single_threaded_blas(), blas_threads.one_thread_if_small(10**9):
+        pass  # a big product inside a one-thread block: no BLAS worker woken
+    assert chunk_threads.threads_for(64, big) == 2
+    with blas_threads.one_thread_if_small(blas_threads.SMALL_PRODUCT - 1):
+        pass  # a small product runs on one thread
+    assert chunk_threads.threads_for(64, big) == 2
+    with blas_threads.one_thread_if_small(blas_threads.SMALL_PRODUCT):
+        pass  # a large one on BLAS's threads: its worker busy-waits for a while
+    assert chunk_threads.threads_for(64, big) == 1
+    monkeypatch.setattr(
+        blas_threads, "_last_shared_product", blas_threads._last_shared_product - blas_threads.SPIN_SECONDS
+    )
+    assert chunk_threads.threads_for(64, big) == 2

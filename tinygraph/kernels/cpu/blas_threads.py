@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
 import threading
+import time
 
 import numpy as np  # noqa: F401  (loads NumPy's BLAS, so that /proc/self/maps lists it)
 
@@ -86,11 +88,35 @@ SMALL_PRODUCT = 8_000_000
 _ALREADY_ONE_THREAD = 65536 * 4
 
 
+#: How long OpenBLAS's idle worker thread busy-waits after a product before it sleeps: ~0.1 s
+#: measured (CPU time of an otherwise sleeping process: 48-52 ms in each 50 ms up to 0.1 s after a
+#: product, 0.1 ms from 0.2 s on), with a margin.
+SPIN_SECONDS = 0.15
+
+_last_shared_product = -math.inf  # time.monotonic() of the last product we let BLAS run on its threads
+
+
 def one_thread_if_small(multiply_adds):
-    """A context manager: ``single_threaded_blas()`` for a product below SMALL_PRODUCT, else nothing."""
+    """A context manager for tinygraph's products: ``single_threaded_blas()`` below SMALL_PRODUCT.
+
+    A larger product runs on BLAS's threads as usual, and its time is noted: for SPIN_SECONDS
+    after it, :func:`worker_may_be_spinning` is True.
+    """
+    global _last_shared_product
     if _ALREADY_ONE_THREAD < multiply_adds < SMALL_PRODUCT:
         return single_threaded_blas()
+    if multiply_adds > _ALREADY_ONE_THREAD and _state["inside"] == 0:
+        _last_shared_product = time.monotonic()
     return contextlib.nullcontext()
+
+
+def worker_may_be_spinning() -> bool:
+    """True within SPIN_SECONDS of a product that ran on BLAS's threads (one that tinygraph saw).
+
+    Threads of tinygraph's own started then would share a core with that busy-waiting worker.
+    NumPy products that the user's code runs outside tinygraph are not seen.
+    """
+    return time.monotonic() - _last_shared_product < SPIN_SECONDS
 
 
 def thread_count() -> int:

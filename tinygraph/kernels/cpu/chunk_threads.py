@@ -29,9 +29,12 @@ from . import blas_threads
 CHUNK_THREADS = int(os.environ["TINYGRAPH_CONV_THREADS"]) if os.environ.get("TINYGRAPH_CONV_THREADS") else None
 #: Only calls with at least this many floating-point operations per thread are threaded: a
 #: threaded call costs ~70-100 us more (waking the helper thread, which on this VM means waking
-#: its idle virtual CPU, and waiting for it), too much for LeNet's first layer (7.5 MFLOP per
-#: thread: 1.75 -> 1.83 ms fwd+bwd), well paid for by its second (15-31 MFLOP: 2.54 -> 1.77 ms).
-MIN_THREADED_FLOPS = 10e6
+#: its idle virtual CPU, and waiting for it).  LeNet's first layer (7.5 MFLOP per thread
+#: forward) is just above it: alone, 0.51 -> 0.44 ms forward and 1.75 -> 1.83 ms fwd+bwd, but
+#: threading it keeps every product of a LeNet5 step off BLAS's threads (no busy-waiting
+#: worker, see ``threads_for``): in-process A/B of training steps, 20 rounds, one thread 6.90 ms,
+#: threaded from 10 MFLOP 6.73 ms, from 4 MFLOP 6.10 ms.
+MIN_THREADED_FLOPS = 4e6
 
 _pool = None  # the helper threads, started on first use
 _pool_pid = None  # the process that started them
@@ -55,10 +58,14 @@ def threads_for(n_batch, flops_per_image):
     """How many threads to share a call of ``n_batch`` images among (see CHUNK_THREADS), or 1.
 
     ``flops_per_image``: the multiply-adds (x2) of one image's matrix products.  Threaded when
-    BLAS's thread count can be set, there are images for every thread, and each thread's share
-    of the work is at least MIN_THREADED_FLOPS.
+    BLAS's thread count can be set, there are images for every thread, each thread's share of the
+    work is at least MIN_THREADED_FLOPS, and no product of tinygraph's has just run on BLAS's
+    threads: BLAS's worker then busy-waits for ~0.1 s on one of the cores, and a thread of ours
+    beside it runs at half speed.  Measured, LeNet5 training rounds each after one batch-1000
+    inference (whose first fully connected product runs on BLAS's threads), fresh processes:
+    4.9-8.9 ms a step with threads regardless of the worker against 4.1-7.5 ms without threads.
     """
-    if not blas_threads.available():
+    if not blas_threads.available() or blas_threads.worker_may_be_spinning():
         return 1
     threads = max(1, int(CHUNK_THREADS if CHUNK_THREADS is not None else blas_threads.thread_count()))
     if threads == 1 or n_batch < threads:
