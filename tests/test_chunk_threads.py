@@ -241,3 +241,16 @@ def test_no_threads_while_blas_worker_may_spin(monkeypatch):
         blas_threads, "_last_shared_product", blas_threads._last_shared_product - blas_threads.SPIN_SECONDS
     )
     assert chunk_threads.threads_for(64, big) == 2
+
+
+def test_only_linear_and_matmul_products_note_the_busy_worker(monkeypatch):
+    monkeypatch.setattr(blas_threads, "_last_shared_product", -float("inf"))
+    monkeypatch.setattr(chunk_threads, "CHUNK_THREADS", 1)  # the convolution's products go to BLAS's threads
+    x, w = rand(2, 32, 32, 32).astype(np.float32), rand(64, 32, 3, 3, seed=1).astype(np.float32)
+    K.conv2d_forward_im2col(x, w, None, (1, 1), (1, 1), (1, 1), 1, (32, 32))  # 38M multiply-adds
+    assert not blas_threads.worker_may_be_spinning()  # else the next convolution would not thread, nor the next...
+    import tinygraph as tg
+
+    features, weight = rand(128, 2048, seed=2).astype(np.float32), rand(256, 2048, seed=3).astype(np.float32)
+    tg.functional.linear(tg.tensor(features), tg.tensor(weight))
+    assert blas_threads.worker_may_be_spinning()  # 128*2048*256 = 67M multiply-adds on BLAS's threads

@@ -799,7 +799,7 @@ def conv2d_forward_im2col(x, weight, bias, stride, padding, dilation, groups, ou
         prod = _scratch("product", C_out * chunk * L, x.dtype)[: C_out * b * L].reshape(groups, C_out // groups, b * L)
         padded = layout.scratch(chunk, C_in, x.dtype)
         cols = layout.build(x[start:stop], cols_buf[: rows * b * L].reshape(rows, b * L), padded)
-        with one_thread_if_small(C_out * (rows // groups) * b * L):
+        with one_thread_if_small(C_out * (rows // groups) * b * L, note=False):
             np.matmul(w_mat, cols.reshape(groups, -1, b * L), out=prod)
         layout.output(prod, bias, out[start:stop])
 
@@ -863,11 +863,11 @@ def conv2d_backward(
             # grad_w[g]^T = cols[g] @ grad_out[g]^T: the same numbers as grad_out[g] @ cols[g]^T, but
             # OpenBLAS runs this orientation 1.3-1.8x faster on these shapes (long inner dimension B*L)
             partial = _scratch("grad_w", grad_w_slots[slot].size, dtype).reshape(grad_w_slots[slot].shape)
-            with one_thread_if_small(C_out * (rows // groups) * b * L):
+            with one_thread_if_small(C_out * (rows // groups) * b * L, note=False):
                 np.matmul(chunk_cols.reshape(groups, -1, b * L), g.transpose(0, 2, 1), out=partial)
             grad_w_slots[slot] += partial
         if need_input:  # the gradient of every column, then back onto the pixels
-            with one_thread_if_small(C_out * (rows // groups) * b * L):
+            with one_thread_if_small(C_out * (rows // groups) * b * L, note=False):
                 np.matmul(w_t, g, out=work.reshape(groups, -1, b * L))
             layout.scatter(work, grad_x[start:stop], scratch)
 
