@@ -230,21 +230,21 @@ def conv2d_backward_weight_reference(x, grad_out, stride, padding, dilation, gro
 # * The copy loops index slices of rows with plain loop counters.  Numba allows negative
 #   indices, so `row[k + off]` with a signed `off` compiles to a wrap-around test per element
 #   that LLVM can only vectorize with gather/scatter instructions (5x slower here).
-# * Threads, two kinds.  (1) Small layers: NumPy's BLAS runs every product on both cores with
-#   its own thread pool, and the copies between products run on one Numba thread
-#   (IM2COL_THREADS).  Numba's OpenMP workers and OpenBLAS's threads would take turns on the
-#   same cores, and each hand-over costs: with OpenMP's default spin-waiting, a product right
-#   after an im2col took 19 ms instead of 2.7 ms, and a parallel launch 8-12 ms instead of 60 us
-#   whenever other processes share the machine (and PyTorch, if imported first, loads the same
-#   libgomp with spin-waiting on).  (2) Layers whose products are large (``chunk_threads``:
-#   at least MIN_THREADED_FLOPS per thread, e.g. the ResNet, strided, dilated and stem cases
-#   of the benchmark, not LeNet's): the chunks are dealt to two Python threads, each doing
-#   its own copies and its own products on a one-thread BLAS, so the copies use both cores
-#   too.  In-process A/B against (1), fwd+bwd, 5 interleaved rounds (scratch script; figures
-#   in the commit message): ResNet 3x3 0.85x, strided 0.66x, dilated 0.73-0.86x, stem 0.75x.
-#   LeNet's second layer was mixed (0.91-1.19x) and its direct forward pass slower on two
-#   threads (1.29-1.39x), hence the threshold.  Raise IM2COL_THREADS on a machine with more
-#   cores and memory bandwidth (it turns (2) off).
+# * Threads, two kinds.  (1) Small layers (and any layer while BLAS's worker may be busy-waiting,
+#   see ``chunk_threads.threads_for``): NumPy's BLAS runs the products (on both cores when they
+#   are large, ``blas_threads.SMALL_PRODUCT``), and the copies between products run on one
+#   Numba thread (IM2COL_THREADS).  Numba's OpenMP workers and OpenBLAS's threads would take
+#   turns on the same cores, and each hand-over costs: with OpenMP's default spin-waiting, a
+#   product right after an im2col took 19 ms instead of 2.7 ms, and a parallel launch 8-12 ms
+#   instead of 60 us whenever other processes share the machine (and PyTorch, if imported
+#   first, loads the same libgomp with spin-waiting on).  (2) Layers of at least
+#   ``chunk_threads.MIN_THREADED_FLOPS`` per thread (every case of the benchmark, LeNet's
+#   included): the chunks are dealt to two Python threads, each doing its own copies and its
+#   own products on a one-thread BLAS, so the copies use both cores too.  In-process A/B
+#   against (1), fwd+bwd, medians of interleaved rounds (scratch scripts; figures in the commit
+#   messages): ResNet 3x3 63.4 -> 53.8 ms, strided 48.8 -> 34.7, dilated 10.2 -> 8.5, stem
+#   83.8 -> 65.4, LeNet's second layer 2.54 -> 1.77 ms.  Raise IM2COL_THREADS on a machine with
+#   more cores and memory bandwidth (it turns (2) off).
 
 IM2COL_THREADS = 1  # Numba threads for im2col/col2im (see above); NumPy's BLAS threads are separate
 _COLS_BYTES = 3 << 20  # column-matrix budget per chunk of images
