@@ -15,10 +15,11 @@ against the reference, and the whole op (``tg.functional.conv2d``) against centr
 differences in float64 (``tg.gradcheck``).
 """
 
+import itertools
 import math
 
 import numpy as np
-from _conv_support import STRIDE1_LAYOUTS, stride1_layout
+from _conv_support import STRIDE1_LAYOUTS, chunk_threads_forced, stride1_layout
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -151,10 +152,12 @@ def test_fast_equals_reference(case, seed, dtype):
     want = K.conv2d_forward_reference(x, w, b, *geometry, out_size)
     want_x = K.conv2d_backward_input_reference(g, w, *geometry, x_shape[2:])
     want_w = K.conv2d_backward_weight_reference(x, g, *geometry, w_shape[2:])
-    pairs = [(K.conv2d_forward(x, w, b, *geometry, out_size), want)]
-    for layout in STRIDE1_LAYOUTS:  # at stride 1, each column layout; else the general one (twice)
-        with stride1_layout(layout):
+    pairs = []
+    # at stride 1 each column layout, else the general one (twice); on one thread and on two
+    for layout, threads in itertools.product(STRIDE1_LAYOUTS, (1, 2)):
+        with stride1_layout(layout), chunk_threads_forced(threads):
             pairs += [
+                (K.conv2d_forward(x, w, b, *geometry, out_size), want),  # direct or im2col, by the shape
                 (K.conv2d_forward_im2col(x, w, b, *geometry, out_size), want),
                 (K.conv2d_backward_input(g, w, *geometry, x_shape[2:]), want_x),
                 (K.conv2d_backward_weight(x, g, *geometry, w_shape[2:]), want_w),
