@@ -42,11 +42,12 @@ _pinned = threading.local()  # per helper thread: the CPU set it is restricted t
 
 
 def _load_libc():
+    """The C library, for ``sched_getcpu`` (glibc), or None."""
     try:
         libc = ctypes.CDLL(None)
         libc.sched_getcpu.restype = ctypes.c_int
         return libc
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # no sched_getcpu (not glibc), or no CDLL(None) (Windows)
         return None
 
 
