@@ -151,8 +151,8 @@ def test_blas_runs_on_one_thread_inside_and_is_restored_after():
 def test_a_failing_chunk_is_raised_and_blas_is_restored():
     before = blas_thread_count()
 
-    def work(start, stop, slot):
-        if slot == 1:
+    def work(index, start, stop):
+        if index == 1:  # the helper's chunk
             raise ValueError(f"chunk {start}:{stop} failed")
 
     with pytest.raises(ValueError, match="chunk 1:2 failed"):
@@ -187,8 +187,8 @@ def test_helper_runs_off_the_callers_cpu_and_the_caller_is_unpinned_after():
     for _ in range(20):
         where = {}
 
-        def work(start, stop, slot, where=where):
-            where[slot] = chunk_threads._current_cpu()
+        def work(index, start, stop, where=where):
+            where[index] = chunk_threads._current_cpu()  # chunk 0 on the caller, 1 on the helper
 
         caller = chunk_threads._current_cpu()
         chunk_threads.run_chunks(work, [(0, 1), (1, 2)], 2)
@@ -206,7 +206,7 @@ def test_a_forked_child_starts_its_own_helpers():
     if pid == 0:  # the child: its copy of the pool has no threads; a hang here fails the test by timeout
         try:
             seen = []
-            chunk_threads.run_chunks(lambda start, stop, slot: seen.append(slot), [(0, 1), (1, 2)], 2)
+            chunk_threads.run_chunks(lambda index, start, stop: seen.append(index), [(0, 1), (1, 2)], 2)
             os._exit(0 if sorted(seen) == [0, 1] else 1)
         finally:
             os._exit(2)
@@ -222,25 +222,47 @@ def test_a_forked_child_starts_its_own_helpers():
     pytest.fail("the forked child hung waiting for a helper thread")
 
 
+def threads_that_ran(chunks, threads):
+    """The set of thread idents that ran ``run_chunks``'s work."""
+    idents = set()
+    chunk_threads.run_chunks(lambda *_: idents.add(threading.get_ident()), chunks, threads)
+    return idents
+
+
 def test_no_threads_while_blas_worker_may_spin(monkeypatch):
-    monkeypatch.setattr(blas_threads, "available", lambda: True)
-    monkeypatch.setattr(chunk_threads, "CHUNK_THREADS", 2)
     monkeypatch.setattr(blas_threads, "_last_shared_product", -float("inf"))
-    big = 100 * chunk_threads.MIN_THREADED_FLOPS
-    assert chunk_threads.threads_for(64, big) == 2
+    chunks = [(0, 1), (1, 2), (2, 3)]
+    assert len(threads_that_ran(chunks, 2)) == 2
     with blas_threads.single_threaded_blas(), blas_threads.one_thread_if_small(10**9):
         pass  # a big product inside a one-thread block: no BLAS worker woken
-    assert chunk_threads.threads_for(64, big) == 2
     with blas_threads.one_thread_if_small(blas_threads.SMALL_PRODUCT - 1):
         pass  # a small product runs on one thread
-    assert chunk_threads.threads_for(64, big) == 2
+    assert len(threads_that_ran(chunks, 2)) == 2
     with blas_threads.one_thread_if_small(blas_threads.SMALL_PRODUCT):
         pass  # a large one on BLAS's threads: its worker busy-waits for a while
-    assert chunk_threads.threads_for(64, big) == 1
+    assert threads_that_ran(chunks, 2) == {threading.get_ident()}
     monkeypatch.setattr(
         blas_threads, "_last_shared_product", blas_threads._last_shared_product - blas_threads.SPIN_SECONDS
     )
-    assert chunk_threads.threads_for(64, big) == 2
+    assert len(threads_that_ran(chunks, 2)) == 2
+
+
+@pytest.mark.parametrize("geometry", [(3, 5, 3, 1, 1, 1, 1), (3, 4, 3, 2, 1, 1, 1), (2, 4, 3, 1, 1, 1, 2)])
+def test_gradients_are_the_same_numbers_shared_or_not(forced_threads, monkeypatch, geometry):
+    # whether run_chunks shares a call's chunks depends on timing (the busy BLAS worker); the
+    # numbers must not: float32, several chunks, the weight gradient summed across them
+    c_in, c_out, k, stride, padding, dilation, groups = geometry
+    s, p, d = (stride,) * 2, (padding,) * 2, (dilation,) * 2
+    x, w = rand(9, c_in, 7, 7).astype(np.float32), rand(c_out, c_in // groups, k, k, seed=1).astype(np.float32)
+    out_size = conv2d_output_size((7, 7), k, s, p, d)
+    g = rand(9, c_out, *out_size, seed=3).astype(np.float32)
+    monkeypatch.setattr(K, "_COLS_BYTES", 1)  # one image per chunk
+    shared = K.conv2d_backward(g, x, w, s, p, d, groups, (7, 7), (k, k))
+    monkeypatch.setattr(blas_threads, "worker_may_be_spinning", lambda: True)
+    alone = K.conv2d_backward(g, x, w, s, p, d, groups, (7, 7), (k, k))
+    assert forced_threads == [(2, 9), (2, 9)]  # planned for two threads both times
+    for a, b in zip(shared, alone):
+        assert np.array_equal(a, b)
 
 
 def test_only_linear_and_matmul_products_note_the_busy_worker(monkeypatch):

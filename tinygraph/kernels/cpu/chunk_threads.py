@@ -56,17 +56,15 @@ _allowed_cpus = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
 
 
 def threads_for(n_batch, flops_per_image):
-    """How many threads to share a call of ``n_batch`` images among (see CHUNK_THREADS), or 1.
+    """How many threads to plan a call of ``n_batch`` images for (see CHUNK_THREADS), or 1.
 
-    ``flops_per_image``: the multiply-adds (x2) of one image's matrix products.  Threaded when
-    BLAS's thread count can be set, there are images for every thread, each thread's share of the
-    work is at least MIN_THREADED_FLOPS, and no product of tinygraph's has just run on BLAS's
-    threads: BLAS's worker then busy-waits for ~0.1 s on one of the cores, and a thread of ours
-    beside it runs at half speed.  Measured, LeNet5 training rounds each after one batch-1000
-    inference (whose first fully connected product runs on BLAS's threads), fresh processes:
-    4.9-8.9 ms a step with threads regardless of the worker against 4.1-7.5 ms without threads.
+    ``flops_per_image``: the multiply-adds (x2) of one image's matrix products.  Threads when
+    BLAS's thread count can be set, there are images for every thread, and each thread's share of
+    the work is at least MIN_THREADED_FLOPS.  The answer depends on the shapes and the settings
+    only, never on timing: callers cut their chunks by it, and the chunks decide how sums are
+    rounded, so a call gives the same numbers whether ``run_chunks`` then shares them or not.
     """
-    if not blas_threads.available() or blas_threads.worker_may_be_spinning():
+    if not blas_threads.available():
         return 1
     threads = max(1, int(CHUNK_THREADS if CHUNK_THREADS is not None else blas_threads.thread_count()))
     if threads == 1 or n_batch < threads:
@@ -77,24 +75,28 @@ def threads_for(n_batch, flops_per_image):
 
 
 def run_chunks(work, chunks, threads):
-    """``work(start, stop, slot)`` for every ``(start, stop)`` in ``chunks``; ``slot``: which thread (0..threads-1).
+    """``work(index, start, stop)`` for every ``(start, stop) = chunks[index]``.
 
     With ``threads > 1`` the chunks are dealt round-robin to that many threads, the calling one
-    included, under a one-thread BLAS; ``work`` must then write only to the rows ``start:stop``
-    of shared outputs, and to per-``slot`` accumulators.  The first exception raised is re-raised.
+    included, under a one-thread BLAS; ``work`` must then write only to its own chunk's share of
+    any output.  The first exception raised is re-raised.
+
+    On one thread instead while BLAS's worker may be busy-waiting (for ~0.1 s after a product
+    on BLAS's threads, ``blas_threads.worker_may_be_spinning``): a thread of ours beside it would
+    run at half speed.  Measured, LeNet5 training rounds each after one batch-1000 inference
+    (whose first fully connected product runs on BLAS's threads), fresh processes: 4.9-8.9 ms a
+    step sharing regardless of the worker, against 4.1-7.5 ms on one thread.
     """
-    if threads <= 1:
-        for start, stop in chunks:
-            work(start, stop, 0)
+    numbered = list(enumerate(chunks))
+    if threads <= 1 or blas_threads.worker_may_be_spinning():
+        _each(work, numbered)
         return
     caller_cpu = _current_cpu()
     with blas_threads.single_threaded_blas(), _staying_on(caller_cpu):
         pool = _helper_pool()
-        helpers = [
-            pool.submit(_each_beside, caller_cpu, work, chunks[slot::threads], slot) for slot in range(1, threads)
-        ]
+        helpers = [pool.submit(_each_beside, caller_cpu, work, numbered[k::threads]) for k in range(1, threads)]
         try:
-            _each(work, chunks[0::threads], 0)
+            _each(work, numbered[0::threads])
         finally:
             for future in helpers:  # wait for every helper, even when the calling thread failed
                 future.exception()
@@ -102,15 +104,15 @@ def run_chunks(work, chunks, threads):
             future.result()
 
 
-def _each(work, chunks, slot):
-    for start, stop in chunks:
-        work(start, stop, slot)
+def _each(work, numbered_chunks):
+    for index, (start, stop) in numbered_chunks:
+        work(index, start, stop)
 
 
-def _each_beside(caller_cpu, work, chunks, slot):
+def _each_beside(caller_cpu, work, numbered_chunks):
     """``_each`` on a helper thread kept off the CPU the calling thread runs on (see ``_keep_off``)."""
     _keep_off(caller_cpu)
-    _each(work, chunks, slot)
+    _each(work, numbered_chunks)
 
 
 def _current_cpu():

@@ -793,7 +793,7 @@ def conv2d_forward_im2col(x, weight, bias, stride, padding, dilation, groups, ou
     threads = _chunk_threads(N, 2 * C_out * (rows // groups) * L)
     chunk = _chunk_size(N, rows, L, x.itemsize, threads)
 
-    def forward_chunk(start, stop, _slot):
+    def forward_chunk(_index, start, stop):
         b = stop - start
         cols_buf = _scratch("cols", rows * chunk * L, x.dtype)  # scratch is per thread
         prod = _scratch("product", C_out * chunk * L, x.dtype)[: C_out * b * L].reshape(groups, C_out // groups, b * L)
@@ -843,13 +843,16 @@ def conv2d_backward(
     grad_x = np.empty((N, C_in) + tuple(in_size), dtype=dtype) if need_input else None
     if need_input:
         w_t = _as_group_matrices(weight, groups).transpose(0, 2, 1)  # (groups, Kg, C_out/groups), a view
+    # the weight gradient is summed in ``threads`` accumulators, chunk i into accumulator i % threads
+    # (the thread that runs chunk i when they are shared), and these are added in order at the end:
+    # the same numbers whether run_chunks shares the chunks or keeps them on one thread
     if direct_weight:
         taps = tap_offsets(1, kernel_size, dilation, (layout.Hp, layout.Wp))
-        grad_w_slots = np.zeros((threads, C_out, 1, kH, kW), dtype=dtype)  # one sum per thread
-    elif need_weight:  # accumulated transposed, (groups, Kg, C_out/groups): see the product below
-        grad_w_slots = np.zeros((threads, groups, rows // groups, C_out // groups), dtype=dtype)
+        grad_w_sums = np.zeros((threads, C_out, 1, kH, kW), dtype=dtype)
+    elif need_weight:  # transposed, (groups, Kg, C_out/groups): see the product below
+        grad_w_sums = np.zeros((threads, groups, rows // groups, C_out // groups), dtype=dtype)
 
-    def backward_chunk(start, stop, slot):
+    def backward_chunk(index, start, stop):
         b = stop - start
         scratch = layout.scratch(chunk, C_in, dtype)  # scratch buffers are per thread
         grad_buf = _scratch("product", C_out * chunk * L, dtype)
@@ -857,15 +860,15 @@ def conv2d_backward(
         work = _scratch("cols", rows * chunk * L, dtype)[: rows * b * L].reshape(rows, b * L) if needs_cols else None
         if direct_weight:
             xp = layout.pad(x[start:stop], scratch)
-            weight_grad_stride1_direct(xp, g.reshape(C_out, b, L), grad_w_slots[slot], taps)
+            weight_grad_stride1_direct(xp, g.reshape(C_out, b, L), grad_w_sums[index % threads], taps)
         elif need_weight:
             chunk_cols = layout.build(x[start:stop], work, scratch)
             # grad_w[g]^T = cols[g] @ grad_out[g]^T: the same numbers as grad_out[g] @ cols[g]^T, but
             # OpenBLAS runs this orientation 1.3-1.8x faster on these shapes (long inner dimension B*L)
-            partial = _scratch("grad_w", grad_w_slots[slot].size, dtype).reshape(grad_w_slots[slot].shape)
+            partial = _scratch("grad_w", grad_w_sums[0].size, dtype).reshape(grad_w_sums[0].shape)
             with one_thread_if_small(C_out * (rows // groups) * b * L, note=False):
                 np.matmul(chunk_cols.reshape(groups, -1, b * L), g.transpose(0, 2, 1), out=partial)
-            grad_w_slots[slot] += partial
+            grad_w_sums[index % threads] += partial
         if need_input:  # the gradient of every column, then back onto the pixels
             with one_thread_if_small(C_out * (rows // groups) * b * L, note=False):
                 np.matmul(w_t, g, out=work.reshape(groups, -1, b * L))
@@ -874,11 +877,19 @@ def conv2d_backward(
     run_chunks(backward_chunk, _chunks(N, chunk), threads)
     grad_w = None
     if direct_weight:
-        grad_w = grad_w_slots.sum(axis=0)
+        grad_w = _sum_in_order(grad_w_sums)
     elif need_weight:
-        grad_w_t = grad_w_slots.sum(axis=0)
+        grad_w_t = _sum_in_order(grad_w_sums)
         grad_w = np.ascontiguousarray(grad_w_t.transpose(0, 2, 1)).reshape(C_out, rows // (groups * kH * kW), kH, kW)
     return grad_x, grad_w
+
+
+def _sum_in_order(parts):
+    """``parts[0] + parts[1] + ...``, added in that order (a fixed rounding, unlike a pairwise sum)."""
+    total = parts[0].copy()
+    for part in parts[1:]:
+        total += part
+    return total
 
 
 def conv2d_bias_grad(grad_out):

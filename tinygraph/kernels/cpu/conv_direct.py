@@ -79,7 +79,7 @@ def conv2d_forward_direct(x, weight, bias, padding, dilation, groups, out_size):
     if N == 0 or OH == 0 or OW == 0:
         return out
 
-    def convolve(start, stop, _slot):
+    def convolve(_index, start, stop):
         images = x[start:stop]
         _convolve_images(images, filters, taps, bias, out[start:stop], tuple(padding), (Hp, Wp), image_len, run_blocks)
 
