@@ -276,3 +276,16 @@ def test_only_linear_and_matmul_products_note_the_busy_worker(monkeypatch):
     features, weight = rand(128, 2048, seed=2).astype(np.float32), rand(256, 2048, seed=3).astype(np.float32)
     tg.functional.linear(tg.tensor(features), tg.tensor(weight))
     assert blas_threads.worker_may_be_spinning()  # 128*2048*256 = 67M multiply-adds on BLAS's threads
+
+
+@pytest.mark.parametrize("value, expected", [("1", 1), (" 3 ", 3), ("", None)])
+def test_thread_count_from_the_environment(monkeypatch, value, expected):
+    monkeypatch.setenv("TINYGRAPH_CONV_THREADS", value)
+    assert chunk_threads._threads_from_environment() == expected
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
+def test_a_bad_thread_count_in_the_environment_is_named(monkeypatch, value):
+    monkeypatch.setenv("TINYGRAPH_CONV_THREADS", value)
+    with pytest.raises(ValueError, match="TINYGRAPH_CONV_THREADS must be a whole number of threads"):
+        chunk_threads._threads_from_environment()

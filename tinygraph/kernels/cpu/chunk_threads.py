@@ -2,7 +2,7 @@
 
 ``conv.py`` processes a batch in chunks of images (im2col, a BLAS product, the result put back
 in place).  By default BLAS runs each product on all cores and the Numba copies between products
-run on one.  For layers whose products are large, :func:`run_chunks` instead deals the chunks
+run on one.  For layers of at least MIN_THREADED_FLOPS per thread, :func:`run_chunks` deals the chunks
 round-robin to ``CHUNK_THREADS`` threads (the calling thread and a small pool), each doing the
 whole of its chunks, copies and products, while BLAS is held to one thread
 (``blas_threads.single_threaded_blas``).  The copies then run on every core too, and no
@@ -23,16 +23,30 @@ import threading
 
 from . import blas_threads
 
+ENV_VARIABLE = "TINYGRAPH_CONV_THREADS"
+
+
+def _threads_from_environment():
+    """The thread count TINYGRAPH_CONV_THREADS asks for, or None where it is unset."""
+    value = os.environ.get(ENV_VARIABLE, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{ENV_VARIABLE} must be a whole number of threads, 1 or more; got {value!r}")
+    return int(value)
+
+
 #: Threads that share one call's chunks; None: as many as BLAS would use (its thread count, which
 #: follows the cores and OPENBLAS_NUM_THREADS / OMP_NUM_THREADS); 1 turns the threading off.
 #: The environment variable TINYGRAPH_CONV_THREADS, read at import, sets it.
-CHUNK_THREADS = int(os.environ["TINYGRAPH_CONV_THREADS"]) if os.environ.get("TINYGRAPH_CONV_THREADS") else None
+CHUNK_THREADS = _threads_from_environment()
+
 #: Only calls with at least this many floating-point operations per thread are threaded: a
 #: threaded call costs ~70-100 us more (waking the helper thread, which on this VM means waking
 #: its idle virtual CPU, and waiting for it).  LeNet's first layer (7.5 MFLOP per thread
 #: forward) is just above it: alone, 0.51 -> 0.44 ms forward and 1.75 -> 1.83 ms fwd+bwd, but
 #: threading it keeps every product of a LeNet5 step off BLAS's threads (no busy-waiting
-#: worker, see ``threads_for``): in-process A/B of training steps, 20 rounds, one thread 6.90 ms,
+#: worker, see ``run_chunks``): in-process A/B of training steps, 20 rounds, one thread 6.90 ms,
 #: threaded from 10 MFLOP 6.73 ms, from 4 MFLOP 6.10 ms.
 MIN_THREADED_FLOPS = 4e6
 
