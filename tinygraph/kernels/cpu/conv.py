@@ -231,7 +231,7 @@ def conv2d_backward_weight_reference(x, grad_out, stride, padding, dilation, gro
 #   indices, so `row[k + off]` with a signed `off` compiles to a wrap-around test per element
 #   that LLVM can only vectorize with gather/scatter instructions (5x slower here).
 # * Threads, two kinds.  (1) Small layers (and any layer while BLAS's worker may be busy-waiting,
-#   see ``chunk_threads.threads_for``): NumPy's BLAS runs the products (on both cores when they
+#   see ``chunk_threads.run_chunks``): NumPy's BLAS runs the products (on both cores when they
 #   are large, ``blas_threads.SMALL_PRODUCT``), and the copies between products run on one
 #   Numba thread (IM2COL_THREADS).  Numba's OpenMP workers and OpenBLAS's threads would take
 #   turns on the same cores, and each hand-over costs: with OpenMP's default spin-waiting, a
@@ -858,6 +858,7 @@ def conv2d_backward(
         grad_buf = _scratch("product", C_out * chunk * L, dtype)
         g = layout.grad_matrix(grad_out[start:stop], grad_buf).reshape(groups, C_out // groups, b * L)
         work = _scratch("cols", rows * chunk * L, dtype)[: rows * b * L].reshape(rows, b * L) if needs_cols else None
+        product_size = C_out * (rows // groups) * b * L  # multiply-adds of each product below
         if direct_weight:
             xp = layout.pad(x[start:stop], scratch)
             weight_grad_stride1_direct(xp, g.reshape(C_out, b, L), grad_w_sums[index % threads], taps)
@@ -866,11 +867,11 @@ def conv2d_backward(
             # grad_w[g]^T = cols[g] @ grad_out[g]^T: the same numbers as grad_out[g] @ cols[g]^T, but
             # OpenBLAS runs this orientation 1.3-1.8x faster on these shapes (long inner dimension B*L)
             partial = _scratch("grad_w", grad_w_sums[0].size, dtype).reshape(grad_w_sums[0].shape)
-            with one_thread_if_small(C_out * (rows // groups) * b * L, note=False):
+            with one_thread_if_small(product_size, note=False):
                 np.matmul(chunk_cols.reshape(groups, -1, b * L), g.transpose(0, 2, 1), out=partial)
             grad_w_sums[index % threads] += partial
         if need_input:  # the gradient of every column, then back onto the pixels
-            with one_thread_if_small(C_out * (rows // groups) * b * L, note=False):
+            with one_thread_if_small(product_size, note=False):
                 np.matmul(w_t, g, out=work.reshape(groups, -1, b * L))
             layout.scatter(work, grad_x[start:stop], scratch)
 
