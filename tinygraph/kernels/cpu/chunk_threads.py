@@ -43,11 +43,12 @@ CHUNK_THREADS = _threads_from_environment()
 
 #: Only calls with at least this many floating-point operations per thread are threaded: a
 #: threaded call costs ~70-100 us more (waking the helper thread, which on this VM means waking
-#: its idle virtual CPU, and waiting for it).  LeNet's first layer (7.5 MFLOP per thread
-#: forward) is just above it: alone, 0.51 -> 0.44 ms forward and 1.75 -> 1.83 ms fwd+bwd, but
-#: threading it keeps every product of a LeNet5 step off BLAS's threads (no busy-waiting
-#: worker, see ``run_chunks``): in-process A/B of training steps, 20 rounds, one thread 6.90 ms,
-#: threaded from 10 MFLOP 6.73 ms, from 4 MFLOP 6.10 ms.
+#: its idle virtual CPU, and waiting for it).  LeNet's first layer is just above it (7.5 MFLOP
+#: per thread forward; 8.6 for its input gradient, when one is needed).  Alone it gained little
+#: or nothing (0.51 -> 0.44 ms forward, 1.75 -> 1.83 ms fwd+bwd); in a LeNet5 training step,
+#: where only its forward pass is threaded (the images need no gradient and its weight gradient
+#: is direct), in-process A/B over 20 rounds: one thread 6.90 ms, threaded from 10 MFLOP
+#: (its second layer only) 6.73 ms, from 4 MFLOP 6.10 ms.
 MIN_THREADED_FLOPS = 4e6
 
 _pool = None  # the helper threads, started on first use
