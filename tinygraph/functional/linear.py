@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ..autograd import Function
-from ..kernels.cpu.blas_threads import one_thread_if_small
 from ..tensor import as_tensor
 
 
@@ -13,8 +12,7 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, weight, bias=None):
         ctx.save_for_backward(x, weight)
-        with one_thread_if_small(x.size * weight.shape[0]):  # small products: see SMALL_PRODUCT
-            out = x @ weight.T
+        out = x @ weight.T
         if bias is not None:
             out += bias
         return out
@@ -23,11 +21,10 @@ class Linear(Function):
     def backward(ctx, grad):
         x, weight = ctx.saved_arrays
         needs = ctx.needs_input_grad
-        with one_thread_if_small(x.size * weight.shape[0]):  # each product has the forward's size
-            dx = grad @ weight if needs[0] else None  # dy/dx = W
-            dw = db = None
-            if needs[1]:  # dL/dW = sum over batch of g^T x
-                dw = grad.reshape(-1, grad.shape[-1]).T @ x.reshape(-1, x.shape[-1])
+        dx = grad @ weight if needs[0] else None  # dy/dx = W
+        dw = db = None
+        if needs[1]:  # dL/dW = sum over batch of g^T x
+            dw = grad.reshape(-1, grad.shape[-1]).T @ x.reshape(-1, x.shape[-1])
         if len(needs) > 2 and needs[2]:
             db = grad.reshape(-1, grad.shape[-1]).sum(axis=0)
         return dx, dw, db
