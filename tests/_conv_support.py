@@ -1,7 +1,8 @@
 """Shared helpers of the conv tests: each stride-1 column layout, and the threaded chunks, forced.
 
 At stride 1, ``conv_columns`` builds the column matrix in one of two layouts, chosen by the geometry
-(``BATCH_LAST_MIN_WIDENING``): ``WideRows`` or ``BatchLast``.  The tests' small images would mostly pick the second; both must be right.
+(``BATCH_LAST_MIN_WIDENING``): ``WideRows`` or ``BatchLast``.  The tests' small images would
+mostly pick the second; both must be right.
 """
 
 from __future__ import annotations

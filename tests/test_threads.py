@@ -50,7 +50,9 @@ def test_a_bad_thread_count_is_a_value_error(bad, restore_threads):
 def _train(seed, results, key):
     tg.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = nn.Sequential(nn.Conv2d(4, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 8 * 8, 3))
+    model = nn.Sequential(
+        nn.Conv2d(4, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 8 * 8, 3)
+    )
     opt = optim.SGD(model.parameters(), lr=0.01)
     x = tg.tensor(rng.standard_normal((16, 4, 16, 16)).astype(np.float32))
     y = tg.tensor(rng.integers(0, 3, 16))

@@ -134,7 +134,8 @@ def conv2d_backward_weight(x, grad_out, stride, padding, dilation, groups, kerne
         cols = scratch("cols", rows * chunk * L, dtype)[: rows * b * L].reshape(rows, b * L)
         layout.build(x[start:stop], cols, padded)
         # grad_w[g]^T = cols[g] @ grad_out[g]^T (see the module docstring)
-        np.matmul(cols.reshape(groups, Kg, b * L), g.reshape(groups, C_out // groups, b * L).transpose(0, 2, 1), out=parts[index])
+        g_t = g.reshape(groups, C_out // groups, b * L).transpose(0, 2, 1)
+        np.matmul(cols.reshape(groups, Kg, b * L), g_t, out=parts[index])
 
     run_chunks(backward_weight_chunk, chunks, flops)
     total = _sum_in_order(parts)

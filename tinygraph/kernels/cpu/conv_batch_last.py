@@ -9,8 +9,9 @@ much of every product on junk columns (``Wp / OW - 1`` more work).  Shapes, for 
 
 With the image index last, the ``OW`` windows of one output row ``oh`` of tap ``(i, j)`` over
 all ``b`` images are ONE contiguous run of ``OW*b`` numbers in ``xpt`` (from ``(oh + i*dH,
-j*dW, 0)`` on), so each row of the column matrix is ``OH`` long copies with no junk.  The price is two transposing passes, the input into ``xpt`` and the
-product back into NCHW order, both small next to the column matrix for small images.
+j*dW, 0)`` on), so each row of the column matrix is ``OH`` long copies with no junk.  The price
+is two transposing passes, the input into ``xpt`` and the product back into NCHW order, both
+small next to the column matrix for small images.
 
 Used where the stride-1 layout's junk share is large (``conv_columns.BATCH_LAST_MIN_WIDENING``);
 with little junk, the two transposes cost what the junk does.

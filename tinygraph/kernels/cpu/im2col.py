@@ -143,7 +143,8 @@ def im2col_stride1(xp, cols, kernel_size, dilation):
     column ``j*dW`` on, so if every output row is taken ``Wp`` wide (the last ``Wp - OW``
     columns are junk the caller drops), the tap's whole window is ONE contiguous run of
     ``OH*Wp`` numbers in the flattened plane, starting at ``i*dH*Wp + j*dW``.  One long copy
-    instead of OH short ones (short rows cost more in loop overhead than in copying).  ``Hp`` has one spare zero row, for the junk end of the last run.
+    instead of OH short ones (short rows cost more in loop overhead than in copying).  ``Hp`` has
+    one spare zero row, for the junk end of the last run.
     """
     N, C, Hp, Wp = xp.shape
     kH, kW = kernel_size

@@ -143,7 +143,8 @@ def _max_pool_plane(x, flat, out, argmax, offsets, inside, kernel_size, stride, 
 
 def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size):
     """Allocates the result and runs ``_max_pool2d_forward_into`` (below)."""
-    return _max_pool2d_forward_into(x, kernel_size, stride, padding, dilation, out_size, *_pooled(x, out_size, x.dtype, np.int64))
+    out, argmax = _pooled(x, out_size, x.dtype, np.int64)
+    return _max_pool2d_forward_into(x, kernel_size, stride, padding, dilation, out_size, out, argmax)
 
 
 @njit(cache=True, nogil=True)
@@ -318,7 +319,8 @@ def _avg_pool_plane_backward(grad_out, grad_x, kernel_size, stride, padding, cou
 
 def avg_pool2d_forward(x, kernel_size, stride, padding, out_size, count_include_pad, divisor_override):
     """Allocates the result and runs ``_avg_pool2d_forward_into`` (below)."""
-    return _avg_pool2d_forward_into(x, kernel_size, stride, padding, out_size, count_include_pad, divisor_override, *_pooled(x, out_size))
+    (out,) = _pooled(x, out_size)
+    return _avg_pool2d_forward_into(x, kernel_size, stride, padding, out_size, count_include_pad, divisor_override, out)
 
 
 @njit(cache=True, nogil=True)
@@ -337,11 +339,15 @@ def _avg_pool2d_forward_into(x, kernel_size, stride, padding, out_size, count_in
 
 def avg_pool2d_backward(grad_out, in_size, kernel_size, stride, padding, count_include_pad, divisor_override):
     """Allocates the result and runs ``_avg_pool2d_backward_into`` (below)."""
-    return _avg_pool2d_backward_into(grad_out, in_size, kernel_size, stride, padding, count_include_pad, divisor_override, *_input_gradient(grad_out, in_size))
+    (grad_x,) = _input_gradient(grad_out, in_size)
+    geometry = (kernel_size, stride, padding, count_include_pad, divisor_override)
+    return _avg_pool2d_backward_into(grad_out, in_size, *geometry, grad_x)
 
 
 @njit(cache=True, nogil=True)
-def _avg_pool2d_backward_into(grad_out, in_size, kernel_size, stride, padding, count_include_pad, divisor_override, grad_x):
+def _avg_pool2d_backward_into(
+    grad_out, in_size, kernel_size, stride, padding, count_include_pad, divisor_override, grad_x
+):
     """Fast average-pool backward; same contract as the reference ``avg_pool2d_backward``.
 
     Differs from the reference: compiled, windows clipped once.
