@@ -285,7 +285,7 @@ def main(argv=None):
     parser.add_argument("--pause", type=float, default=0.3, help="seconds of sleep before each timed block")
     parser.add_argument("--no-torch", action="store_true", help="do not compare with PyTorch even if installed")
     parser.add_argument("--no-compile", action="store_true", help="skip the cold/warm JIT start-up measurement")
-    parser.add_argument("--write", metavar="PATH", help="also write the tables into this Markdown file"
+    parser.add_argument("--write", metavar="PATH", help="also write the tables into this Markdown file")
     args = parser.parse_args(argv)
 
     with _report.captured() as output:

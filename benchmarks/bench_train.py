@@ -198,7 +198,7 @@ def main() -> None:
     parser.add_argument("--separate-processes", type=int, default=0, metavar="N",
                         help="time each library alone in N fresh processes of its own (needs PyTorch)")
     parser.add_argument("--child", choices=("tinygraph", "pytorch"), help=argparse.SUPPRESS)
-    parser.add_argument("--write", metavar="PATH", help="also write the tables into this Markdown file"
+    parser.add_argument("--write", metavar="PATH", help="also write the tables into this Markdown file")
     args = parser.parse_args()
 
     if args.child:  # one library in this process: print its medians for the parent
