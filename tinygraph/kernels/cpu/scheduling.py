@@ -116,18 +116,20 @@ def _each(work, numbered_chunks):
 
 _pool = None  # the helper threads, started on first use
 _pool_key = None  # (process id, size) the pool was started for
+_pool_lock = threading.Lock()
 
 
 def _helper_pool(size: int):
     """The pool of helper threads, started on first use; again after a fork (the child has none) or a resize."""
     global _pool, _pool_key
     key = (os.getpid(), size)
-    if _pool is None or _pool_key != key:
-        if _pool is not None and _pool_key[0] == os.getpid():
-            _pool.shutdown(wait=False)
-        _pool = concurrent.futures.ThreadPoolExecutor(max_workers=size, thread_name_prefix="tinygraph-worker")
-        _pool_key = key
-    return _pool
+    with _pool_lock:
+        if _pool is None or _pool_key != key:
+            if _pool is not None and _pool_key[0] == os.getpid():
+                _pool.shutdown(wait=False)  # work already given to it still runs
+            _pool = concurrent.futures.ThreadPoolExecutor(max_workers=size, thread_name_prefix="tinygraph-worker")
+            _pool_key = key
+        return _pool
 
 
 # ---------------------------------------------------------------------------- BLAS's threads
@@ -216,8 +218,8 @@ def _after_fork_in_parent():
 
 def _after_fork_in_child():
     """The child has none of the parent's threads: no region runs in it."""
-    global _lock
-    _lock = threading.Lock()
+    global _lock, _pool_lock
+    _lock, _pool_lock = threading.Lock(), threading.Lock()
     _held.clear()
 
 
