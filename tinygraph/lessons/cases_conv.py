@@ -63,10 +63,6 @@ def _with(args, **changes):
     return args
 
 
-def _shift_padding(delta):
-    return lambda padding: tuple(max(p + delta, 0) for p in padding) if min(padding) + delta >= 0 else None
-
-
 FLIPPED = (
     "your answer equals a convolution with the kernel flipped: deep-learning 'convolution' is "
     "cross-correlation, weight[co, ci, i, j] multiplies x[n, c, oh*sH - pH + i*dH, ow*sW - pW + j*dW] "
@@ -91,21 +87,22 @@ GROUPS = (
 def _geometry_mistakes(fn, flip):
     """The geometry mistakes of a function whose last five arguments are stride..size."""
 
-    def padded(delta):
-        def compute(*args):
-            new = _shift_padding(delta)(args[-4])
-            return None if new is None else fn(*_with(args, padding=new))
+    def padded(dh, dw):  # a negative padding shifts the windows the other way; the loops allow it
+        return lambda *args: fn(*_with(args, padding=(args[-4][0] + dh, args[-4][1] + dw)))
 
-        return compute
+    def unpadded(rows, cols):
+        return lambda *args: fn(*_with(args, padding=(0 if rows else args[-4][0], 0 if cols else args[-4][1])))
 
-    return [
-        Mistake(FLIPPED, compute=flip),
-        Mistake(ONE_SIDE, compute=lambda *a: fn(*_with(a, padding=(0, 0)))),
-        Mistake(OFF_BY_ONE, compute=padded(+1)),
-        Mistake(OFF_BY_ONE, compute=padded(-1)),
-        Mistake(NO_DILATION, compute=lambda *a: fn(*_with(a, dilation=(1, 1)))),
-        Mistake(NO_STRIDE, compute=lambda *a: fn(*_with(a, stride=(1, 1)))),
-    ]
+    shifts = [(dh, dw) for dh in (-1, 0, 1) for dw in (-1, 0, 1) if (dh, dw) != (0, 0)]
+    return (
+        [Mistake(FLIPPED, compute=flip)]
+        + [Mistake(ONE_SIDE, compute=unpadded(rows, cols)) for rows, cols in ((True, True), (True, False), (False, True))]
+        + [Mistake(OFF_BY_ONE, compute=padded(dh, dw)) for dh, dw in shifts]
+        + [
+            Mistake(NO_DILATION, compute=lambda *a: fn(*_with(a, dilation=(1, 1)))),
+            Mistake(NO_STRIDE, compute=lambda *a: fn(*_with(a, stride=(1, 1)))),
+        ]
+    )
 
 
 def _flip_weight_forward(x, weight, *rest):
@@ -163,6 +160,8 @@ conv_output_size = FunctionSpec(
     _size_fixed,
     _size_draw,
     outputs=("size",),
+    examples=200,  # integer arithmetic: cheap, and off-by-one rounding shows only on some sizes
+    read_after="tinygraph/functional/conv.py (conv2d_output_size, _output_size)",
     mistakes=[
         Mistake("padding goes on BOTH sides: size + 2*padding",
                 lambda n, k, s, p, d: (n + p - d * (k - 1) - 1) // s + 1),
@@ -187,6 +186,7 @@ same_padding = FunctionSpec(
              Case((4, 1), "even kernel: the odd row goes after")],
     _same_draw,
     outputs=("before", "after"),
+    examples=50,
     mistakes=[
         Mistake("with an even total the extra row goes AFTER (bottom/right): before = total // 2",
                 lambda k, d: (d * (k - 1) - d * (k - 1) // 2, d * (k - 1) // 2)),

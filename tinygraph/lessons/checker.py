@@ -132,7 +132,7 @@ def difference(spec: FunctionSpec, expected, got) -> str | None:
             label = f"{name}[{', '.join(map(str, where))}]" if where else name
             return (
                 f"{label}: expected {_fmt(e[where])}, got {_fmt(g[where])}  "
-                f"({len(bad)} of {e.size} value{'s' if e.size > 1 else ''} differ)"
+                f"(values that differ: {len(bad)} of {e.size})"
             )
     return None
 
@@ -151,7 +151,7 @@ def hints_for(spec: FunctionSpec, case: Case, expected, got) -> list[str]:
         try:
             with np.errstate(all="ignore"):
                 if mistake.test is not None:
-                    if mistake.test(case.args, expected, got):
+                    if mistake.test(case.args, expected, got) and mistake.hint not in hints:
                         hints.append(mistake.hint)
                     continue
                 wrong = mistake.compute(*_copies(case.args))
@@ -169,7 +169,7 @@ def hints_for(spec: FunctionSpec, case: Case, expected, got) -> list[str]:
                 continue
             if len(keep) == 1:
                 e, w, g = e[0], w[0], g[0]
-        if not _matches(compare, e, w) and _matches(compare, w, g):
+        if not _matches(compare, e, w) and _matches(compare, w, g) and mistake.hint not in hints:
             hints.append(mistake.hint)
     if not hints and _all_zero(got) and not _all_zero(expected):
         hints.append("every value you return is 0: is the result written into the array you return?")
@@ -311,7 +311,7 @@ def check_function(spec: FunctionSpec, module, examples: int = RANDOM_EXAMPLES, 
         for case in spec.fixed():
             run_case(spec, fn, case, path)
         if spec.draw is not None and examples > 0:
-            run_random(spec, fn, examples, path)
+            run_random(spec, fn, max(examples, spec.examples or 0), path)
         run_gradchecks(spec, fn)
     except CaseFailed as failure:
         return Result(spec.name, "todo" if failure.stub else "fail", failure.report)

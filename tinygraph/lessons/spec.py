@@ -65,6 +65,7 @@ class FunctionSpec:
     rtol: float = 1e-5
     atol: float = 1e-8
     read_after: str = ""  # where the worked solution is, when it is not the reference's own source
+    examples: int | None = None  # random cases for this function, when it should run more than the default
 
 
 @dataclass
