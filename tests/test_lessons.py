@@ -273,3 +273,14 @@ def test_train_needs_the_kernel_switch_or_says_so(tmp_path, capsys):
         pytest.skip("tg.use_kernels exists; the training run itself is tested below")
     assert train(find("01"), lessons_dir() / find("01").filename) == 2
     assert "tg.use_kernels" in capsys.readouterr().out
+
+
+def test_without_hypothesis_the_random_cases_come_from_a_seeded_generator(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "hypothesis", None)  # import hypothesis now raises ImportError
+    passed, report = _check(tmp_path, "02", """
+from tinygraph.lessons.references import same_padding, conv_output_size as _right
+
+def conv_output_size(size, kernel_size, stride, padding, dilation):
+    return _right(size, kernel_size, stride, padding, dilation) + (size >= 29)
+""")
+    assert not passed and "conv_output_size(size=" in report, report

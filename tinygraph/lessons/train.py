@@ -15,6 +15,26 @@ from .catalog import KERNEL_NAMES
 from .checker import StudentError, check_function, lessons_dir, load_module
 
 
+def _like_input(result, args):
+    """Float arrays shaped like the input (same rank) get the input's dtype, as the reference kernels return.
+
+    A student's ``np.zeros(shape)`` is float64; the network runs in float32.  Per-channel
+    results (batch-norm statistics and parameter gradients) stay as they are, as in the reference.
+    """
+    import numpy as np
+
+    first = next((a for a in args if isinstance(a, np.ndarray) and a.dtype.kind == "f"), None)
+    if first is None:
+        return result
+
+    def fix(a):
+        if isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.ndim == first.ndim and a.dtype != first.dtype:
+            return a.astype(first.dtype)
+        return a
+
+    return tuple(fix(a) for a in result) if isinstance(result, tuple) else fix(result)
+
+
 def _compiled(name, fn):
     """``fn`` compiled by Numba on its first call, or ``fn`` itself when Numba cannot type it."""
     try:
@@ -29,12 +49,12 @@ def _compiled(name, fn):
             try:
                 result = jitted(*args)
                 state["fn"] = jitted
-                return result
+                return _like_input(result, args)
             except NumbaError as err:
                 first = str(err).strip().splitlines()[0]
                 print(f"  note: Numba cannot compile your {name} ({first}); it runs as plain Python (slow)")
                 state["fn"] = fn
-        return state["fn"](*args)
+        return _like_input(state["fn"](*args), args)
 
     call.__name__ = name
     return call
