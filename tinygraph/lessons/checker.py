@@ -77,8 +77,17 @@ def describe(value) -> str:
     return repr(value)
 
 
+def python_function(fn):
+    """The Python function behind ``fn`` (a Numba-compiled reference keeps it as ``py_func``)."""
+    return getattr(fn, "py_func", fn)
+
+
+def parameter_names(spec: FunctionSpec) -> list[str]:
+    return list(inspect.signature(python_function(spec.reference)).parameters)
+
+
 def describe_case(spec: FunctionSpec, case: Case) -> str:
-    names = list(inspect.signature(spec.reference).parameters)
+    names = parameter_names(spec)
     parts = [f"{names[i] if i < len(names) else f'arg{i}'}={describe(v)}" for i, v in enumerate(case.args)]
     text = f"{spec.name}(" + ", ".join(parts) + ")"
     return text + (f"   [{case.note}]" if case.note else "")
@@ -208,7 +217,7 @@ def run_case(spec: FunctionSpec, fn, case: Case, path=None) -> None:
         if is_stub_error(err):
             raise CaseFailed(str(err), stub=True) from None
         raise CaseFailed(f"case: {describe_case(spec, case)}\nyour code raised:\n{_student_traceback(path)}") from None
-    for before, after, name in zip(case.args, args, inspect.signature(spec.reference).parameters):
+    for before, after, name in zip(case.args, args, parameter_names(spec)):
         if isinstance(before, np.ndarray) and not np.array_equal(before, after, equal_nan=True):
             raise CaseFailed(
                 f"case: {describe_case(spec, case)}\nyour code changed its input {name!r}; "
@@ -322,13 +331,14 @@ def read_after(spec: FunctionSpec) -> str:
     """Where the worked solution of ``spec`` is: the reference's own source, or the spec's pointer."""
     if spec.read_after:
         return spec.read_after
+    fn = python_function(spec.reference)
     try:
-        source = Path(inspect.getsourcefile(spec.reference)).resolve()
-        line = inspect.getsourcelines(spec.reference)[1]
+        source = Path(inspect.getsourcefile(fn)).resolve()
+        line = inspect.getsourcelines(fn)[1]
         where = source.relative_to(PACKAGE_ROOT.parent)
     except (TypeError, OSError, ValueError):
-        return f"{spec.reference.__module__}.{spec.reference.__name__}"
-    return f"{where}:{line} ({spec.reference.__name__})"
+        return f"{fn.__module__}.{fn.__name__}"
+    return f"{where}:{line} ({fn.__name__})"
 
 
 def check_lesson(lesson: Lesson, path=None, examples: int = RANDOM_EXAMPLES, out=None) -> bool:

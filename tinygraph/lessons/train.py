@@ -42,6 +42,8 @@ def _compiled(name, fn):
         from numba.core.errors import NumbaError
     except ImportError:  # pragma: no cover - numba is a dependency
         return fn
+    if hasattr(fn, "py_func"):  # already compiled (the library's reference standing in for a student)
+        return fn
     jitted, state = njit(fn), {"fn": None}
 
     def call(*args):
