@@ -8,6 +8,7 @@ that the checker loads exactly as it loads a student's lesson file.
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 import textwrap
@@ -230,22 +231,22 @@ def test_every_lesson_function_has_a_reference_of_the_same_signature():
             assert list(stub.parameters) == list(ref.parameters), (lesson.number, spec.name)
 
 
-def test_command_line_list_check_and_exit_status(tmp_path):
-    env_path = str(ROOT)
-    run = lambda *args: subprocess.run(  # noqa: E731
-        [sys.executable, "-m", "tinygraph.lessons", *args], capture_output=True, text=True, cwd=ROOT,
-        env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
-    )
-    listing = run("list")
-    assert listing.returncode == 0 and "01" in listing.stdout and "not started" in listing.stdout
-    assert run("check", "02").returncode == 1  # the stubs
+def test_command_line_list_check_and_exit_status(tmp_path, capsys):
+    from tinygraph.lessons.__main__ import main
+
+    assert main(["list"]) == 0
+    listing = capsys.readouterr().out
+    assert "01" in listing and "10" in listing and "not started" in listing
+    assert main(["check", "02"]) == 1  # the stubs
     good = tmp_path / "mine.py"
     good.write_text(_reference_source(find("02")))
-    result = run("check", "2", str(good))
+    assert main(["check", "2", str(good)]) == 0
+    assert "2 of 2 functions pass" in capsys.readouterr().out
+    assert main(["check", "99"]) == 2
+    # and once as a student runs it, through python -m, where the exit status is what the shell sees
+    result = subprocess.run([sys.executable, "-m", "tinygraph.lessons", "check", "02", str(good)],
+                            capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 of 2 functions pass" in result.stdout
-    assert run("check", "99").returncode == 2
-
 
 def test_a_mistake_only_random_cases_reach_is_found_and_shrunk(tmp_path):
     # The fixed cases never have size >= 29 with stride 2; hypothesis finds one and shrinks it
