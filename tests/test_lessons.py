@@ -124,6 +124,28 @@ def max_pool2d_backward(grad_out, argmax, in_size):
             grad_x[n, c, argmax[n, c].ravel()] = grad_out[n, c].ravel()
     return grad_x.reshape(N, C, *in_size)
 """, "do not overwrite"),
+    "max pool reading padding through negative indices": ("04", _reference_source(find("04"), but=["max_pool2d_forward"])
+                                                           + """
+import numpy as np
+
+def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size):
+    N, C, H, W = x.shape
+    out = np.zeros((N, C) + tuple(out_size))
+    argmax = np.zeros((N, C) + tuple(out_size), dtype=np.int64)
+    for n in range(N):
+        for c in range(C):
+            for oh in range(out_size[0]):
+                for ow in range(out_size[1]):
+                    best = -np.inf
+                    for i in range(kernel_size[0]):
+                        for j in range(kernel_size[1]):
+                            ih = oh * stride[0] - padding[0] + i * dilation[0]
+                            iw = ow * stride[1] - padding[1] + j * dilation[1]
+                            if x[n, c, ih, iw] > best:  # no bounds check: x[-1] is the last row
+                                best, argmax[n, c, oh, ow] = x[n, c, ih, iw], ih * W + iw
+                    out[n, c, oh, ow] = best
+    return out, argmax
+""", "negative index wraps around"),
     "biased variance in the batch statistics": ("07", _reference_source(find("07"), but=["batch_norm_stats"]) + """
 def batch_norm_stats(x):
     return x.mean(axis=(0, 2)), x.var(axis=(0, 2), ddof=1)

@@ -105,6 +105,26 @@ def _geometry_mistakes(fn, flip):
     )
 
 
+WRAPPED = (
+    "a negative index wraps around in NumPy: x[n, c, -1, 0] is the LAST row, not padding. Skip the taps "
+    "with ih < 0 or ih >= H (and iw < 0 or iw >= W): the padding adds nothing"
+)
+
+
+def wrapped(x, padding):
+    """``x`` with its last rows/columns copied in front: what reading x[..., -1, ...] as padding sees."""
+    pH, pW = padding
+    if pH == pW == 0 or pH > x.shape[2] or pW > x.shape[3]:
+        return None
+    x = np.concatenate([x[:, :, x.shape[2] - pH:], x], axis=2)
+    return np.ascontiguousarray(np.concatenate([x[:, :, :, x.shape[3] - pW:], x], axis=3))
+
+
+def _wrapped_forward(x, weight, bias, stride, padding, dilation, groups, out_size):
+    xw = wrapped(x, padding)
+    return None if xw is None else ref.conv2d_forward(xw, weight, bias, stride, (0, 0), dilation, groups, out_size)
+
+
 def _flip_weight_forward(x, weight, *rest):
     return ref.conv2d_forward(x, weight[:, :, ::-1, ::-1].copy(), *rest)
 
@@ -127,6 +147,7 @@ conv2d_forward = FunctionSpec(
     mistakes=_geometry_mistakes(ref.conv2d_forward, _flip_weight_forward)
     + [
         Mistake("your answer is missing the bias: add bias[co] to every output of channel co", _missing_bias),
+        Mistake(WRAPPED, _wrapped_forward),
         Mistake(GROUPS, _first_group_forward),
     ],
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import references as ref
-from .cases_conv import out_len
+from .cases_conv import WRAPPED, out_len, wrapped
 from .spec import Case, FunctionSpec, GradCase, Lesson, Mistake, rng_from
 
 # ------------------------------------------------------------------ ReLU
@@ -93,6 +93,11 @@ def _zero_padding(x, k, stride, padding, dilation, out_size):
     return ref.max_pool2d_forward(xp, k, stride, (0, 0), dilation, out_size)
 
 
+def _wrapped_max(x, k, stride, padding, dilation, out_size):
+    xw = wrapped(x, padding)
+    return None if xw is None else ref.max_pool2d_forward(xw, k, stride, (0, 0), dilation, out_size)
+
+
 def _window_index(args, expected, got):
     """argmax given as the tap's number inside its window (0 .. kH*kW - 1) instead of ih*W + iw."""
     try:
@@ -122,6 +127,7 @@ max_pool2d_forward = FunctionSpec(
     mistakes=[
         Mistake("padding must never win a max: treat it as -inf (skip taps outside the input), not as 0",
                 _zero_padding, only=("out",)),
+        Mistake(WRAPPED, _wrapped_max, only=("out",)),
         Mistake("argmax is the winner's flat index in the input PLANE, ih * W + iw, not its place in the window",
                 test=_window_index),
         Mistake("on ties keep the FIRST maximum in row-by-row order: replace the best only when strictly larger",

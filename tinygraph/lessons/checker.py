@@ -216,7 +216,11 @@ def run_case(spec: FunctionSpec, fn, case: Case, path=None) -> None:
     except Exception as err:
         if is_stub_error(err):
             raise CaseFailed(str(err), stub=True) from None
-        raise CaseFailed(f"case: {describe_case(spec, case)}\nyour code raised:\n{_student_traceback(path)}") from None
+        report = f"case: {describe_case(spec, case)}\nyour code raised:\n{_student_traceback(path)}"
+        if isinstance(err, IndexError):
+            report += "\nhint: an index ran past the edge of an array: padding is not stored in x, so check " \
+                      "0 <= ih < H and 0 <= iw < W before reading, and compare the shapes you allocate with the formula"
+        raise CaseFailed(report) from None
     for before, after, name in zip(case.args, args, parameter_names(spec)):
         if isinstance(before, np.ndarray) and not np.array_equal(before, after, equal_nan=True):
             raise CaseFailed(
