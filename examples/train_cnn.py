@@ -2,6 +2,7 @@
 
     python examples/train_cnn.py                      # DigitsCNN on the embedded 8x8 digits (~99%, well under a minute)
     python examples/train_cnn.py --epochs 3 --out /tmp/run
+    python examples/train_cnn.py --kernels reference  # the same training on the textbook loops (kernels/cpu/reference)
     python examples/train_cnn.py --dataset mnist --data-dir data --download          # LeNet-5 on MNIST 28x28
     python examples/train_cnn.py --dataset fashion-mnist --data-dir data --download  # LeNet-5 on Fashion-MNIST
 
@@ -101,7 +102,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (initial weights, shuffling, dropout)")
     parser.add_argument("--device", default="cpu", help="'cpu', or 'cuda' with an NVIDIA GPU and tinygraph[cuda]")
     parser.add_argument("--out", help="folder for the figures and the model (default: outputs/train_cnn)")
+    parser.add_argument(
+        "--kernels",
+        choices=("fast", "reference"),
+        default="fast",
+        help="CPU kernels: the fast ones, or the textbook loops of tinygraph/kernels/cpu/reference",
+    )
     args = parser.parse_args()
+    tg.set_kernels(args.kernels)
     recipe = RECIPES[args.dataset]
     epochs = recipe["epochs"] if args.epochs is None else args.epochs
     batch_size = args.batch_size or recipe["batch_size"]
