@@ -52,9 +52,9 @@ YOUR TASK
     python -m tinygraph.lessons train 01      (your convolution inside a real network)
 
 AFTER IT PASSES
-    Read the library's version, conv2d_forward_reference in tinygraph/kernels/cpu/conv.py
-    (the checker prints the exact place), then the fast kernel under it: the same sum as one
-    matrix product (im2col).
+    Read the library's version, conv2d_forward in tinygraph/kernels/cpu/reference/conv.py
+    (the checker prints the exact place), then the fast kernel in tinygraph/kernels/cpu/conv.py:
+    the same sum as one matrix product (im2col).
 """
 
 import numpy as np  # noqa: F401  (you will need it)

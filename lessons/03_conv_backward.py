@@ -40,8 +40,8 @@ YOUR TASK
     python -m tinygraph.lessons train 03
 
 AFTER IT PASSES
-    Read conv2d_backward_input_reference and conv2d_backward_weight_reference in
-    tinygraph/kernels/cpu/conv.py, then the fast backward: two matrix products and col2im.
+    Read conv2d_backward_input and conv2d_backward_weight in tinygraph/kernels/cpu/reference/conv.py,
+    then the fast backward in tinygraph/kernels/cpu/conv.py: two matrix products and col2im.
 """
 
 import numpy as np  # noqa: F401

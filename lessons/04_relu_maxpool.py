@@ -44,8 +44,8 @@ YOUR TASK
     python -m tinygraph.lessons train 04
 
 AFTER IT PASSES
-    Read max_pool2d_forward_reference and max_pool2d_backward_reference in
-    tinygraph/kernels/cpu/pool.py, and tinygraph/kernels/cpu/activation.py for ReLU.
+    Read max_pool2d_forward and max_pool2d_backward in tinygraph/kernels/cpu/reference/pool.py,
+    and tinygraph/kernels/cpu/reference/activation.py for ReLU.
 """
 
 import numpy as np  # noqa: F401

@@ -39,8 +39,8 @@ YOUR TASK
     python -m tinygraph.lessons train 05
 
 AFTER IT PASSES
-    Read avg_pool2d_forward_reference (and _avg_window_reference) and the adaptive ones in
-    tinygraph/kernels/cpu/pool.py.
+    Read avg_pool2d_forward (and its divisor helper) and the adaptive ones in
+    tinygraph/kernels/cpu/reference/pool.py.
 """
 
 import math  # noqa: F401

@@ -46,7 +46,7 @@ YOUR TASK
     python -m tinygraph.lessons train 07
 
 AFTER IT PASSES
-    Read tinygraph/kernels/cpu/norm.py (the references derive dx one node at a time, through
+    Read tinygraph/kernels/cpu/reference/norm.py (the references derive dx one node at a time, through
     var and then mean) and _update_running_stats in tinygraph/functional/norm.py.
 """
 

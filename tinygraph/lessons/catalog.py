@@ -7,18 +7,11 @@ from .cases_loss import LESSON_06
 from .cases_norm import LESSON_07, LESSON_08
 from .cases_optim import LESSON_09, LESSON_10
 from .cases_pool import LESSON_04, LESSON_05
+from .references import KERNEL_NAMES  # noqa: F401  (re-exported)
 
 LESSONS = {lesson.number: lesson for lesson in (
     LESSON_01, LESSON_02, LESSON_03, LESSON_04, LESSON_05, LESSON_06, LESSON_07, LESSON_08, LESSON_09, LESSON_10
 )}
-
-#: the kernel names ``tg.use_kernels`` swaps in; the other lesson functions are checked, not plugged in
-KERNEL_NAMES = frozenset({
-    "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
-    "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
-    "adaptive_avg_pool2d_forward", "adaptive_avg_pool2d_backward",
-    "batch_norm_stats", "batch_norm_forward", "batch_norm_backward", "relu_forward", "relu_backward",
-})
 
 
 def find(number: str):

@@ -2,8 +2,8 @@
 
 Each lesson function has a reference here under the same name and signature as the stub the
 student fills in.  For the kernel families (convolution, pooling, batch norm, ReLU) these are
-the textbook ``*_reference`` loops of ``tinygraph/kernels/cpu`` under their plain names, the
-names ``tg.use_kernels(module)`` looks for.  For the rest (output size, softmax, dropout,
+the textbook loops of ``tinygraph/kernels/cpu/reference``, under the names
+``tg.use_kernels(module)`` looks for.  For the rest (output size, softmax, dropout,
 optimizers, residual block) they are thin adapters, array in and array out, around the
 library's public code, so the student is held to exactly what the engine computes.
 
@@ -14,19 +14,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels.cpu.activation import relu_backward, relu_forward
-from ..kernels.cpu.conv import conv2d_backward_input_reference as conv2d_backward_input
-from ..kernels.cpu.conv import conv2d_backward_weight_reference as conv2d_backward_weight
-from ..kernels.cpu.conv import conv2d_forward_reference as conv2d_forward
-from ..kernels.cpu.norm import batch_norm_backward_reference as batch_norm_backward
-from ..kernels.cpu.norm import batch_norm_forward_reference as batch_norm_forward
-from ..kernels.cpu.norm import batch_norm_stats_reference as batch_norm_stats
-from ..kernels.cpu.pool import adaptive_avg_pool2d_backward_reference as adaptive_avg_pool2d_backward
-from ..kernels.cpu.pool import adaptive_avg_pool2d_forward_reference as adaptive_avg_pool2d_forward
-from ..kernels.cpu.pool import avg_pool2d_backward_reference as avg_pool2d_backward
-from ..kernels.cpu.pool import avg_pool2d_forward_reference as avg_pool2d_forward
-from ..kernels.cpu.pool import max_pool2d_backward_reference as max_pool2d_backward
-from ..kernels.cpu.pool import max_pool2d_forward_reference as max_pool2d_forward
+from ..kernels.cpu.reference.activation import relu_backward, relu_forward
+from ..kernels.cpu.reference.conv import conv2d_backward_input, conv2d_backward_weight, conv2d_forward
+from ..kernels.cpu.reference.norm import batch_norm_backward, batch_norm_forward, batch_norm_stats
+from ..kernels.cpu.reference.pool import (
+    adaptive_avg_pool2d_backward,
+    adaptive_avg_pool2d_forward,
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+)
+from ..kernels.dispatch import INTERFACE
+
+#: the names ``tg.use_kernels`` swaps in; the other lesson functions are checked, not plugged in
+KERNEL_NAMES = frozenset(name for family in INTERFACE.values() for name in family)
 
 __all__ = [
     "adam_step",
