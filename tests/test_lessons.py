@@ -289,16 +289,6 @@ def test_pytest_does_not_collect_the_lesson_stubs():
     assert "no tests collected" in result.stdout + result.stderr, result.stdout + result.stderr
 
 
-def test_train_needs_the_kernel_switch_or_says_so(tmp_path, capsys):
-    import tinygraph as tg
-    from tinygraph.lessons.train import train
-
-    if hasattr(tg, "use_kernels"):
-        pytest.skip("tg.use_kernels exists; the training run itself is tested below")
-    assert train(find("01"), lessons_dir() / find("01").filename) == 2
-    assert "tg.use_kernels" in capsys.readouterr().out
-
-
 def test_without_hypothesis_the_random_cases_come_from_a_seeded_generator(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "hypothesis", None)  # import hypothesis now raises ImportError
     passed, report = _check(tmp_path, "02", """
@@ -310,14 +300,29 @@ def conv_output_size(size, kernel_size, stride, padding, dilation):
     assert not passed and "conv_output_size(size=" in report, report
 
 
-def test_train_plugs_a_student_convolution_into_the_digits_cnn(tmp_path, capsys):
-    import tinygraph as tg
-    from tinygraph.lessons.train import train
+def test_train_plugs_a_student_convolution_into_the_digits_cnn(tmp_path, capsys, monkeypatch):
+    from tinygraph.lessons import train as train_module
 
-    if not hasattr(tg, "use_kernels"):
-        pytest.skip("this tinygraph has no tg.use_kernels yet")
+    calls = []
+    compiled = train_module._compiled
+
+    def counting(name, fn):  # count the calls that reach the student's (compiled) function
+        inner = compiled(name, fn)
+        return lambda *args: calls.append(name) or inner(*args)
+
+    monkeypatch.setattr(train_module, "_compiled", counting)
     path = tmp_path / "01_conv_forward.py"
     path.write_text(_conv())
-    assert train(find("01"), path, epochs=1, limit=64) == 0
+    assert train_module.train(find("01"), path, epochs=1, limit=64) == 0
     out = capsys.readouterr().out
     assert "with your conv2d_forward" in out and "test accuracy" in out, out
+    assert calls and set(calls) == {"conv2d_forward"}  # the network really ran the student's loops
+
+
+def test_train_says_when_a_lesson_has_no_kernels(capsys):
+    from tinygraph.lessons.train import train
+
+    assert train(find("06")) == 2
+    assert "no kernels to plug in" in capsys.readouterr().out
+    assert train(find("01")) == 1  # the stub: nothing of the student's to plug in yet
+    assert "none of your functions pass" in capsys.readouterr().out

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import types
 
-from .catalog import KERNEL_NAMES
+from .catalog import KERNEL_NAMES, LESSONS
 from .checker import StudentError, check_function, lessons_dir, load_module
 
 
@@ -62,6 +62,10 @@ def _compiled(name, fn):
     return call
 
 
+def _kernel_lessons() -> list[str]:
+    return [n for n, lesson in LESSONS.items() if any(spec.name in KERNEL_NAMES for spec in lesson.functions)]
+
+
 def student_kernels(lesson, module) -> tuple[types.SimpleNamespace, list, list]:
     """The student's kernel functions that pass the checker, and the names that fall back (with why)."""
     mine, fallback = {}, []
@@ -78,21 +82,16 @@ def student_kernels(lesson, module) -> tuple[types.SimpleNamespace, list, list]:
 
 
 def train(lesson, path=None, epochs: int = 3, limit: int = 0, seed: int = 0) -> int:
+    """Train ``tg.models.DigitsCNN`` on the digits with the lesson's passing kernels; the exit status (0 ok)."""
     import numpy as np
 
     import tinygraph as tg
     import tinygraph.functional as F
     from tinygraph.data import DataLoader, Digits, Subset
 
-    use_kernels = getattr(tg, "use_kernels", None)
-    if use_kernels is None:
-        print("python -m tinygraph.lessons train: this tinygraph has no kernel switch (tg.use_kernels), "
-              "so your functions cannot be plugged into the network yet. Check them with "
-              f"'python -m tinygraph.lessons check {lesson.number}'.")
-        return 2
     if not any(spec.name in KERNEL_NAMES for spec in lesson.functions):
         print(f"lesson {lesson.number} ({lesson.title}) has no kernels to plug in: its functions are checked, "
-              "not swapped into the engine. Lessons with kernels: 01, 03, 04, 05, 07.")
+              f"not swapped into the engine. Lessons with kernels: {', '.join(_kernel_lessons())}.")
         return 2
     path = path or lessons_dir() / lesson.filename
     try:
@@ -101,7 +100,11 @@ def train(lesson, path=None, epochs: int = 3, limit: int = 0, seed: int = 0) -> 
         print(err)
         return 1
     kernels, mine, fallback = student_kernels(lesson, module)
-    print(f"lesson {lesson.number}: training the digits CNN with your {', '.join(mine) or '(no functions yet)'}")
+    if not mine:
+        print(f"lesson {lesson.number}: none of your functions pass the checker yet, so there is nothing of yours "
+              f"to train with; run 'python -m tinygraph.lessons check {lesson.number}' first")
+        return 1
+    print(f"lesson {lesson.number}: training the digits CNN with your {', '.join(mine)}")
     for name, why in fallback:
         print(f"  {name}: the library's reference ({why})")
 
@@ -121,12 +124,12 @@ def train(lesson, path=None, epochs: int = 3, limit: int = 0, seed: int = 0) -> 
               f"test accuracy {100 * history.val_acc[-1]:.1f}%  {history.epoch_time[-1]:.1f} s", flush=True)
 
     started = time.perf_counter()
-    with use_kernels(kernels):
+    with tg.use_kernels(kernels):
         history = tg.fit(model, loader, F.cross_entropy, optimizer, epochs, val_loader=test_loader,
                          callbacks=[epoch_line], progress=False)
     accuracy = history.val_acc[-1] if history.val_acc else float("nan")
     print(f"test accuracy {100 * accuracy:.1f}% on {len(test_set)} images after {epochs} epochs, "
-          f"{time.perf_counter() - started:.1f} s, with your {', '.join(mine) or 'nothing yet'}")
+          f"{time.perf_counter() - started:.1f} s, with your {', '.join(mine)}")
     return 0
 
 
