@@ -27,6 +27,8 @@ from .tensor import (
     float16,
     float32,
     float64,
+    from_dlpack,
+    from_numpy,
     full,
     full_like,
     get_default_dtype,
