@@ -85,20 +85,12 @@ def _inputs(shape):
     return np.random.default_rng(1).standard_normal(shape).astype(np.float32)
 
 
-def _train_batch_norms_torch(model, shape, steps=3):
+def _train_batch_norms(model, shape, to_tensor, no_grad, steps=3):
     """A few training-mode passes, so running statistics and num_batches_tracked are not their defaults."""
     model.train()
-    with torch.no_grad():
+    with no_grad():
         for s in range(steps):
-            model(torch.from_numpy(_inputs(shape) * (s + 2) + s))
-    model.eval()
-
-
-def _train_batch_norms_tg(model, shape, steps=3):
-    model.train()
-    with tg.no_grad():
-        for s in range(steps):
-            model(tg.tensor(_inputs(shape) * (s + 2) + s))
+            model(to_tensor(_inputs(shape) * (s + 2) + s))
     model.eval()
 
 
@@ -116,7 +108,7 @@ def test_torch_to_tinygraph(tmp_path, name):
     make_tg, make_torch, shape = TWINS[name]
     torch.manual_seed(0)
     theirs = make_torch()
-    _train_batch_norms_torch(theirs, shape)
+    _train_batch_norms(theirs, shape, torch.from_numpy, torch.no_grad)
     path = tmp_path / "from_torch.safetensors"
     st_torch.save_file(theirs.state_dict(), str(path))
 
@@ -132,7 +124,7 @@ def test_tinygraph_to_torch(tmp_path, name):
     make_tg, make_torch, shape = TWINS[name]
     tg.manual_seed(0)
     ours = make_tg()
-    _train_batch_norms_tg(ours, shape)
+    _train_batch_norms(ours, shape, tg.tensor, tg.no_grad)
     path = tmp_path / "from_tinygraph.safetensors"
     tg.save(ours.state_dict(), path)
 

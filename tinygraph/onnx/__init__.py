@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 
 from ..atomic import write_atomically
-from ..autograd import enable_grad
+from ..autograd import _topological_order, enable_grad
 from ..nn.module import evaluating
 from ..tensor import Tensor, as_tensor
 from .ops import CONVERTERS, ExportError, Emitter
@@ -141,20 +141,13 @@ def _value(t: Tensor, values: dict, names: dict, emitter: Emitter) -> str:
 
 
 def _forward_order(outputs: list) -> list:
-    """Every recorded node that leads to ``outputs``, each after the nodes that feed it (iterative DFS)."""
-    order, done, stack = [], set(), [(t._ctx, False) for t in reversed(outputs) if t._ctx is not None]
-    while stack:
-        node, inputs_done = stack.pop()
-        if inputs_done:
-            order.append(node)
-            continue
-        if id(node) in done:
-            continue
-        done.add(id(node))
-        stack.append((node, True))
-        for parent in reversed(node.inputs):
-            if parent._ctx is not None and id(parent._ctx) not in done:
-                stack.append((parent._ctx, False))
+    """Every recorded node that leads to ``outputs``, each after the nodes that feed it."""
+    order, seen = [], set()
+    for t in outputs:  # nodes an earlier output already placed come earlier still: the order stays valid
+        for node in reversed(_topological_order(t)):
+            if id(node) not in seen:
+                seen.add(id(node))
+                order.append(node)
     return order
 
 
