@@ -227,7 +227,7 @@ class _CountingFile:
 
 def test_reads_exactly_what_the_header_claims(tmp_path, monkeypatch):
     counts = []
-    monkeypatch.setattr(tgst, "open", lambda p, mode: _CountingFile(open(p, mode), counts), raising=False)
+    monkeypatch.setattr(tgst, "open", lambda *args, **kw: _CountingFile(open(*args, **kw), counts), raising=False)
     path = tmp_path / "m.safetensors"
     tgst.save_file(_state_dict(), path)
     tg.load(path)

@@ -130,7 +130,7 @@ def load_file(path, max_header_bytes: int | None = None) -> dict:
     leave holes, or do not end exactly at the end of the file.
     """
     path = os.fspath(path)
-    with open(path, "rb") as f:
+    with open(path, "rb", buffering=0) as f:  # unbuffered: no read-ahead past what the header claims
         size = os.fstat(f.fileno()).st_size
         header, data_start = _read_header(f, path, size, max_header_bytes)
         entries = _layout(header, path, size - data_start)
@@ -138,7 +138,7 @@ def load_file(path, max_header_bytes: int | None = None) -> dict:
         for name, dtype, shape, begin, end in entries:
             array = np.empty(shape, dtype=dtype)
             f.seek(data_start + begin)
-            if f.readinto(array.reshape(-1).view(np.uint8)) != end - begin:
+            if _read_into(f, array.reshape(-1).view(np.uint8)) != end - begin:
                 raise ValueError(f"load: {path!r} ended while reading {name!r} (was it changed while being read?)")
             tensors[name] = array if dtype.isnative else array.astype(dtype.newbyteorder("="))
     return {name: Tensor._wrap(tensors[name]) for name in header if name != _METADATA}
@@ -147,7 +147,7 @@ def load_file(path, max_header_bytes: int | None = None) -> dict:
 def load_metadata(path, max_header_bytes: int | None = None) -> dict:
     """The header's ``__metadata__`` (``{}`` when there is none); reads the header only."""
     path = os.fspath(path)
-    with open(path, "rb") as f:
+    with open(path, "rb", buffering=0) as f:
         header, _ = _read_header(f, path, os.fstat(f.fileno()).st_size, max_header_bytes)
     return dict(header.get(_METADATA, {}))
 
@@ -158,13 +158,13 @@ def _read_header(f, path: str, size: int, max_header_bytes: int) -> tuple[dict, 
         max_header_bytes = MAX_HEADER_BYTES
     if size < 8:
         raise ValueError(f"load: {path!r} has {size} bytes, too few for a safetensors file (it starts with 8)")
-    n = int.from_bytes(f.read(8), "little")
+    n = int.from_bytes(_read(f, 8), "little")
     if n > max_header_bytes:
         raise ValueError(f"load: {path!r} claims a {n}-byte header, over the limit of {max_header_bytes} bytes")
     if 8 + n > size:
         raise ValueError(f"load: {path!r} claims a {n}-byte header, past the end of the {size}-byte file (truncated?)")
     try:
-        header = json.loads(f.read(n).decode("utf-8"), object_pairs_hook=_no_duplicates)
+        header = json.loads(_read(f, n).decode("utf-8"), object_pairs_hook=_no_duplicates)
     except _Duplicate as e:
         raise ValueError(f"load: {path!r} names the tensor {e.args[0]!r} twice in its header") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -176,6 +176,22 @@ def _read_header(f, path: str, size: int, max_header_bytes: int) -> tuple[dict, 
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise ValueError(f"load: {path!r} has a {_METADATA!r} entry that is not a dict of str -> str")
     return header, 8 + n
+
+
+def _read_into(f, buffer) -> int:
+    """Fill ``buffer`` from the unbuffered file ``f`` (which may return fewer bytes per call); bytes read."""
+    view, total = memoryview(buffer).cast("B"), 0
+    while total < len(view):
+        n = f.readinto(view[total:])
+        if not n:
+            break
+        total += n
+    return total
+
+
+def _read(f, n: int) -> bytes:
+    buffer = bytearray(n)
+    return bytes(buffer[: _read_into(f, buffer)])
 
 
 class _Duplicate(Exception):
