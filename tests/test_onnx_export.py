@@ -156,3 +156,17 @@ def test_without_the_onnx_package_the_error_names_the_extra(tmp_path, monkeypatc
     monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
     with pytest.raises(ImportError, match=r'pip install "tinygraph\[onnx\]"'):
         tg.onnx.export(tg.models.LeNet5(), tg.randn(1, 1, 28, 28), tmp_path / "m.onnx")
+
+
+def test_several_outputs_one_of_them_the_input(tmp_path):
+    class Two(nn.Module):
+        def forward(self, x):
+            return x.relu() * 2.0, x
+
+    proto = tg.onnx.export(Two(), tg.randn(2, 3), tmp_path / "m.onnx")
+    assert [o.name for o in proto.graph.output] == ["output0", "output1"]
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    x = np.linspace(-1, 1, 12, dtype=np.float32).reshape(4, 3)
+    doubled, same = session.run(None, {"input": x})
+    np.testing.assert_array_equal(doubled, np.maximum(x, 0) * 2)
+    np.testing.assert_array_equal(same, x)

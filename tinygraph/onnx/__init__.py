@@ -72,41 +72,12 @@ def export(model, example_input, path, opset: int = 17, dynamic_batch: bool = Tr
         raise TypeError(f"tg.onnx.export: example_input must be floating point, got dtype {x.dtype}")
     if dynamic_batch and x.ndim == 0:
         raise ValueError("tg.onnx.export: dynamic_batch=True needs an example_input with a batch dim (dim 0)")
-    # A fresh leaf that requires grad: every op that depends on the input is then recorded.
-    traced = Tensor(x.data.copy(), requires_grad=True)
-    owners: dict = {}
-    with evaluating(model), enable_grad(), _module_scopes(model, owners):
-        result = model(traced)
-    outputs = list(result) if isinstance(result, (tuple, list)) else [result]
-    if not outputs or not all(isinstance(t, Tensor) for t in outputs):
-        raise TypeError(f"tg.onnx.export: the model must return a Tensor or a tuple of Tensors, got {type(result)}")
-
-    names = {id(t): name for name, t in model.state_dict(keep_vars=True).items()}
+    traced, outputs, owners = _trace(model, x)
     emitter = Emitter(opset)
-    values = {id(traced): "input"}  # id(leaf tensor) or id(graph node) -> ONNX value name
-    batched = {"input"} if dynamic_batch else set()
     output_names = ["output"] if len(outputs) == 1 else [f"output{i}" for i in range(len(outputs))]
-    final = {id(t._ctx): name for t, name in zip(outputs, output_names) if t._ctx is not None}
-    for node in _forward_order(outputs):
-        where = owners.get(id(node), "the model")
-        inputs = [_value(p, values, names, emitter) for p in node.inputs]
-        converter = CONVERTERS.get(node.name)
-        if converter is None:
-            raise ExportError(
-                f"tg.onnx.export: cannot export op {node.name!r} (from module {where}); "
-                f"ops with an ONNX translation: {', '.join(sorted(CONVERTERS))}"
-            )
-        call = emitter.call(node, inputs, final.get(id(node)), where, [name in batched for name in inputs])
-        converter(emitter, call)
-        if any(call.batched):  # every converter keeps dim 0 in place (or refuses to export)
-            batched.add(call.output)
-        values[id(node)] = call.output
-    for t, name in zip(outputs, output_names):  # an output that is a leaf, or that an earlier output already named
-        source = _value(t, values, names, emitter)
-        if source != name:
-            emitter.node("Identity", [source], name, scope="output")
-            if source in batched:
-                batched.add(name)
+    emitter.taken.update(["input", *output_names])
+    names = {id(t): name for name, t in model.state_dict(keep_vars=True).items()}
+    batched = _translate(emitter, traced, outputs, output_names, owners, names, dynamic_batch)
 
     def value_info(name, t):
         shape = list(t.shape)
@@ -129,6 +100,48 @@ def export(model, example_input, path, opset: int = 17, dynamic_batch: bool = Tr
         onnx.checker.check_model(proto, full_check=True)
     write_atomically(os.fspath(path), lambda f: f.write(proto.SerializeToString()), "tg.onnx.export")
     return proto
+
+
+def _trace(model, x: Tensor):
+    """Run ``model`` once in eval mode on a copy of ``x``; returns the traced input, the outputs and the
+    owning module of every recorded node (``id(node) -> "'features.conv1' (Conv2d)"``)."""
+    # A fresh leaf that requires grad: every op that depends on the input is then recorded.
+    traced = Tensor(x.data.copy(), requires_grad=True)
+    owners: dict = {}
+    with evaluating(model), enable_grad(), _module_scopes(model, owners):
+        result = model(traced)
+    outputs = list(result) if isinstance(result, (tuple, list)) else [result]
+    if not outputs or not all(isinstance(t, Tensor) for t in outputs):
+        raise TypeError(f"tg.onnx.export: the model must return a Tensor or a tuple of Tensors, got {type(result)}")
+    return traced, outputs, owners
+
+
+def _translate(emitter: Emitter, traced, outputs, output_names, owners, names, dynamic_batch) -> set:
+    """Emit the nodes for every recorded op, inputs first; returns the values whose dim 0 is the batch."""
+    values = {id(traced): "input"}  # id(leaf tensor) or id(graph node) -> ONNX value name
+    batched = {"input"} if dynamic_batch else set()
+    final = {id(t._ctx): name for t, name in zip(outputs, output_names) if t._ctx is not None}
+    for node in _forward_order(outputs):
+        where = owners.get(id(node), "the model")
+        inputs = [_value(p, values, names, emitter) for p in node.inputs]
+        converter = CONVERTERS.get(node.name)
+        if converter is None:
+            raise ExportError(
+                f"tg.onnx.export: cannot export op {node.name!r} (from module {where}); "
+                f"ops with an ONNX translation: {', '.join(sorted(CONVERTERS))}"
+            )
+        call = emitter.call(node, inputs, final.get(id(node)), where, [name in batched for name in inputs])
+        converter(emitter, call)
+        if any(call.batched):  # every converter keeps dim 0 in place (or refuses to export)
+            batched.add(call.output)
+        values[id(node)] = call.output
+    for t, name in zip(outputs, output_names):  # an output that is a leaf, or that an earlier output already named
+        source = _value(t, values, names, emitter)
+        if source != name:
+            emitter.node("Identity", [source], name, scope="output")
+            if source in batched:
+                batched.add(name)
+    return batched
 
 
 def _value(t: Tensor, values: dict, names: dict, emitter: Emitter) -> str:
