@@ -67,7 +67,8 @@ class TorchBasicBlock(tnn.Module):
         self.bn2 = tnn.BatchNorm2d(c_out)
         self.shortcut = None
         if stride != 1 or c_in != c_out:
-            self.shortcut = tnn.Sequential(tnn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), tnn.BatchNorm2d(c_out))
+            projection = tnn.Conv2d(c_in, c_out, 1, stride=stride, bias=False)
+            self.shortcut = tnn.Sequential(projection, tnn.BatchNorm2d(c_out))
 
     def forward(self, x):
         out = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))

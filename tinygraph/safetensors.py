@@ -125,9 +125,10 @@ def load_file(path, max_header_bytes: int | None = None) -> dict:
     """Read a ``.safetensors`` file into ``{name: Tensor}`` (in the file's order).
 
     Raises ValueError naming ``path`` when the file is malformed: a header length past the end
-    of the file or over ``max_header_bytes`` (default :data:`MAX_HEADER_BYTES`), a header that is not a JSON object, duplicate names,
-    an unknown dtype, a shape that does not match its byte range, or byte ranges that overlap,
-    leave holes, or do not end exactly at the end of the file.
+    of the file or over ``max_header_bytes`` (default :data:`MAX_HEADER_BYTES`), a header that
+    is not a JSON object, duplicate names, an unknown dtype, a shape that does not match its
+    byte range, or byte ranges that overlap, leave holes, or do not end exactly at the end of
+    the file.
     """
     path = os.fspath(path)
     with open(path, "rb", buffering=0) as f:  # unbuffered: no read-ahead past what the header claims
