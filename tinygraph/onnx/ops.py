@@ -46,6 +46,7 @@ class Emitter:
 
         self.opset, self.helper, self.numpy_helper = opset, helper, numpy_helper
         self.nodes, self.initializers, self.taken = [], [], set()
+        self.scope = "model"  # the module whose op is being translated (set by call)
 
     def fresh(self, base: str) -> str:
         name, n = base, 1
