@@ -124,8 +124,8 @@ def max_pool2d_backward(grad_out, argmax, in_size):
             grad_x[n, c, argmax[n, c].ravel()] = grad_out[n, c].ravel()
     return grad_x.reshape(N, C, *in_size)
 """, "do not overwrite"),
-    "max pool reading padding through negative indices": ("04", _reference_source(find("04"), but=["max_pool2d_forward"])
-                                                           + """
+    "max pool reading padding through negative indices": ("04", _reference_source(
+        find("04"), but=["max_pool2d_forward"]) + """
 import numpy as np
 
 def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size):

@@ -96,7 +96,7 @@ def _geometry_mistakes(fn, flip):
     shifts = [(dh, dw) for dh in (-1, 0, 1) for dw in (-1, 0, 1) if (dh, dw) != (0, 0)]
     return (
         [Mistake(FLIPPED, compute=flip)]
-        + [Mistake(ONE_SIDE, compute=unpadded(rows, cols)) for rows, cols in ((True, True), (True, False), (False, True))]
+        + [Mistake(ONE_SIDE, compute=unpadded(r, c)) for r, c in ((True, True), (True, False), (False, True))]
         + [Mistake(OFF_BY_ONE, compute=padded(dh, dw)) for dh, dw in shifts]
         + [
             Mistake(NO_DILATION, compute=lambda *a: fn(*_with(a, dilation=(1, 1)))),
