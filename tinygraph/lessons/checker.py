@@ -273,7 +273,7 @@ def run_random(spec: FunctionSpec, fn, examples: int, path=None) -> None:
         raise found[-1] from None  # the shrunk (last) failure
 
 
-def run_gradchecks(spec: FunctionSpec, fn) -> None:
+def run_gradchecks(spec: FunctionSpec, fn, path=None) -> None:
     """``tg.gradcheck`` of the student's backward under the reference forward, in float64."""
     if spec.gradchecks is None:
         return
@@ -302,7 +302,9 @@ def run_gradchecks(spec: FunctionSpec, fn) -> None:
         except Exception as err:
             if is_stub_error(err):
                 raise CaseFailed(str(err), stub=True) from None
-            raise CaseFailed(f"gradcheck case: {case.label}\nyour code raised:\n{_student_traceback()}") from None
+            raise CaseFailed(
+                f"gradcheck case: {case.label}\nyour code raised:\n{_student_traceback(path)}"
+            ) from None
         if not result.ok:
             where = ", ".join(map(str, result.worst_index))
             raise CaseFailed(
@@ -325,7 +327,7 @@ def check_function(spec: FunctionSpec, module, examples: int = RANDOM_EXAMPLES, 
             run_case(spec, fn, case, path)
         if spec.draw is not None and examples > 0:
             run_random(spec, fn, max(examples, spec.examples or 0), path)
-        run_gradchecks(spec, fn)
+        run_gradchecks(spec, fn, path)
     except CaseFailed as failure:
         return Result(spec.name, "todo" if failure.stub else "fail", failure.report)
     return Result(spec.name, "pass")
