@@ -178,11 +178,13 @@ def _times_keep(x, p, u, training):
     return (x * mask, mask) if training and 0 < p < 1 else None
 
 
-def _drop_where_kept(x, p, u, training):
-    if not training or p in (0.0, 1.0) or p == 0.5:
-        return None
-    mask = (u < p) / p  # keeps with probability p, wrongly
-    return x * mask, mask
+def _drop_where_kept(args, expected, got):
+    """The kept values are those with u < p (whatever the scale)."""
+    x, p, u, training = args
+    try:
+        return training and 0 < p < 1 and np.array_equal(np.asarray(got[1]) != 0, u < p)
+    except (TypeError, IndexError, ValueError):
+        return False
 
 
 def _mask_in_eval(x, p, u, training):
@@ -207,7 +209,7 @@ dropout_forward = FunctionSpec(
                 "equals the input and eval mode needs no change", _no_rescale),
         Mistake("scale the survivors by 1 / (1 - p), not (1 - p)", _times_keep),
         Mistake("keep a value when u >= p: each survives with probability 1 - p, and p is the DROP probability",
-                _drop_where_kept),
+                test=_drop_where_kept),
         Mistake("in eval mode (training=False) dropout is the identity: y = x, mask of ones", _mask_in_eval),
         Mistake("p = 1 drops everything: the mask is 0 there, with no division by 1 - p = 0", test=_divided_by_zero),
     ],
