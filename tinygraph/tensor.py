@@ -110,7 +110,7 @@ class Tensor:
         grad_fn:       the graph node (Function) that produced it; None for leaves
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "name", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "name", "_version_counter", "__weakref__")
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
@@ -123,6 +123,7 @@ class Tensor:
         self._ctx = None
         self._retains_grad = False
         self.name = name
+        self._version_counter = autograd.VersionCounter()
 
     @classmethod
     def _wrap(cls, array: np.ndarray, requires_grad: bool = False) -> Tensor:
@@ -134,6 +135,7 @@ class Tensor:
         t._ctx = None
         t._retains_grad = False
         t.name = None
+        t._version_counter = autograd.VersionCounter()
         return t
 
     # ----------------------------------------------------------------- basics
@@ -153,6 +155,15 @@ class Tensor:
     def device(self) -> str:
         """'cpu' (the data is a NumPy array) or 'cuda' (a CudaArray in GPU memory)."""
         return "cuda" if is_cuda_array(self.data) else "cpu"
+
+    @property
+    def _version(self) -> int:
+        """How many in-place changes this tensor's values have had (checked by backward, as PyTorch's)."""
+        return self._version_counter.value
+
+    def _bump_version(self) -> None:
+        """Record an in-place change of ``.data`` (optimizers and initialisers call this after writing)."""
+        self._version_counter.value += 1
 
     @property
     def grad_fn(self):
@@ -235,8 +246,11 @@ class Tensor:
         return self.data.tolist()
 
     def detach(self) -> Tensor:
-        """The same values, cut from the graph (no grad is recorded through it)."""
-        return Tensor._wrap(self.data, requires_grad=False)
+        """The same values, cut from the graph (no grad is recorded through it); in-place edits of either
+        are seen by both, so they share the version counter, as in PyTorch."""
+        out = Tensor._wrap(self.data, requires_grad=False)
+        out._version_counter = self._version_counter
+        return out
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and not _is_float(self.dtype):
@@ -253,8 +267,7 @@ class Tensor:
         self._retains_grad = True
 
     def zero_(self) -> Tensor:
-        self.data[...] = 0
-        return self
+        return self._inplace("zero_", 0, lambda a, b: b)
 
     def clone(self) -> Tensor:
         return elementwise_ops.Clone.apply(self)
@@ -395,14 +408,17 @@ class Tensor:
     def neg(self):
         return -self
 
-    # In-place updates, for optimizers and initialisers: they change .data only and are not recorded.
-    def _inplace(self, op_name, other, fn):
+    # In-place updates, for optimizers and initialisers: they change .data only and are not recorded,
+    # but they bump the version counter, so a backward that needs the old values raises.
+    def _inplace(self, op_name, other, fn, index=Ellipsis):
         if self.requires_grad and autograd.is_grad_enabled():
             raise RuntimeError(
                 f"{op_name}: in-place update of a tensor that requires grad; do it inside tg.no_grad()"
             )
         value = other.data if isinstance(other, Tensor) else other
-        self.data[...] = fn(self.data, value)
+        current = self.data if index is Ellipsis else self.data[index]
+        self.data[index] = fn(current, value)
+        self._bump_version()
         return self
 
     def __iadd__(self, other):
@@ -436,6 +452,16 @@ class Tensor:
 
     def fill_(self, value):
         return self._inplace("fill_", value, lambda a, b: np.full_like(a, b))
+
+    def clamp_(self, min=None, max=None):
+        """Clip the values to ``[min, max]`` in place (either bound may be None)."""
+        elementwise_ops.check_clamp_bounds(min, max)
+        return self._inplace("clamp_", None, lambda a, b: np.clip(a, min, max))
+
+    def __setitem__(self, index, value):
+        """``x[index] = value``: an in-place change of the selected values (not recorded, as ``+=``)."""
+        index = shape_ops._plain_index(index)
+        return self._inplace("setitem", value, lambda a, b: b, index=index)
 
     # ----------------------------------------------------------- comparisons
     def _compare(self, other, fn) -> Tensor:

@@ -87,6 +87,7 @@ class Adam(Optimizer):
                 step_size = lr / (1 - beta1**t)
                 denom = np.sqrt(v) / math.sqrt(1 - beta2**t) + eps
                 p.data -= step_size * m / denom
+                p._bump_version()  # a graph that saved p's old values now refuses to backward
         return loss
 
 

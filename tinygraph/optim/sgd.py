@@ -66,6 +66,7 @@ class SGD(Optimizer):
                         buf += g if dampening == 0 else (1 - dampening) * g
                     g = g + momentum * buf if nesterov else buf
                 p.data -= lr * g  # in place: views of p.data (state_dict) stay valid
+                p._bump_version()  # a graph that saved p's old values now refuses to backward
         return loss
 
 
