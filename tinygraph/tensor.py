@@ -17,7 +17,7 @@ import numpy as np
 
 # Modules, not names: the op modules import autograd, which imports this module, so whichever is
 # imported first sees the others half-built. Their classes are looked up when an op runs.
-from . import autograd
+from . import autograd, dtypes
 from .cuda import canonical_device, is_cuda_array, move
 from .ops import elementwise as elementwise_ops
 from .ops import matmul as matmul_ops
@@ -319,23 +319,27 @@ class Tensor:
         return Tensor._wrap(_to_array(other))
 
     def _promoted(self, other, true_division: bool = False) -> tuple:
-        """``(self, other)`` as tensors for a binary op, with PyTorch's rule across dtype categories.
+        """``(self, other)`` as tensors of the dtype PyTorch gives a binary op of them (``tinygraph.dtypes``).
 
-        A floating-point operand and an integer or bool one give the floating-point dtype:
-        float32 + int64 is float32 in PyTorch, where NumPy widens it to float64.  Within a
-        category NumPy's rules are PyTorch's (float32 + float64 is float64).  ``true_division``:
-        two integer operands of ``/`` give the default float dtype (NumPy: float64).  Integer
-        tensors never require grad, so the casts add nothing to backpropagate through.
+        float32 + int64 is float32 (NumPy: float64), int32 tensor + 5 stays int32.  ``true_division``:
+        ``/`` of integers gives the default float dtype.  Integer tensors never require grad, so the
+        casts add nothing to backpropagate through.
         """
-        other = self._lift(other)
-        mine, theirs = _is_float(self.dtype), _is_float(other.dtype)
-        if true_division and not mine and not theirs:
-            return self.type(_default_dtype), other.type(_default_dtype)
-        if mine and not theirs:
-            return self, other.type(self.dtype)
-        if theirs and not mine:
-            return self.type(other.dtype), other
-        return self, other
+        if not isinstance(other, (Tensor, bool, int, float)):
+            other = Tensor._wrap(_to_array(other))  # a list or array on the other side: a constant tensor
+        dtype = dtypes.result_type(self, other)
+        if true_division:
+            dtype = dtypes.default_float_for(dtype)
+        if not isinstance(other, Tensor):
+            other = Tensor._wrap(np.asarray(other, dtype=dtype))
+        return self._as_dtype(dtype), other._as_dtype(dtype)
+
+    def _as_dtype(self, dtype) -> Tensor:
+        return self if self.dtype == dtype else self.type(dtype)
+
+    def _floating(self) -> Tensor:
+        """Self for a floating op (exp, sqrt, ...): integer and bool tensors become the default float dtype."""
+        return self._as_dtype(dtypes.default_float_for(self.dtype))
 
     def __add__(self, other):
         return elementwise_ops.Add.apply(*self._promoted(other))
@@ -369,11 +373,12 @@ class Tensor:
         if isinstance(exponent, (int, np.integer)) and not isinstance(exponent, bool):
             return elementwise_ops.PowScalar.apply(self, exponent=int(exponent))  # int ** int stays int, as in PyTorch
         if isinstance(exponent, (float, np.floating)):
-            return elementwise_ops.PowScalar.apply(self, exponent=float(exponent))
-        return elementwise_ops.Pow.apply(self, self._lift(exponent))
+            return elementwise_ops.PowScalar.apply(self._floating(), exponent=float(exponent))
+        return elementwise_ops.Pow.apply(*self._promoted(exponent))
 
     def __rpow__(self, base):
-        return elementwise_ops.Pow.apply(self._lift(base), self)
+        mine, theirs = self._promoted(base)
+        return elementwise_ops.Pow.apply(theirs, mine)
 
     def __neg__(self):
         return elementwise_ops.Neg.apply(self)
@@ -490,13 +495,13 @@ class Tensor:
 
     # ------------------------------------------------------- unary math
     def exp(self):
-        return elementwise_ops.Exp.apply(self)
+        return elementwise_ops.Exp.apply(self._floating())
 
     def log(self):
-        return elementwise_ops.Log.apply(self)
+        return elementwise_ops.Log.apply(self._floating())
 
     def sqrt(self):
-        return elementwise_ops.Sqrt.apply(self)
+        return elementwise_ops.Sqrt.apply(self._floating())
 
     def abs(self):
         return elementwise_ops.Abs.apply(self)
@@ -542,17 +547,32 @@ class Tensor:
         return reduce_ops.Sum.apply(self, axes=_normalize_dims(dim, self.ndim, "sum"), keepdim=keepdim)
 
     def mean(self, dim=None, keepdim: bool = False):
+        self._require_floating("mean")
         return reduce_ops.Mean.apply(self, axes=_normalize_dims(dim, self.ndim, "mean"), keepdim=keepdim)
 
     def var(self, dim=None, keepdim: bool = False, unbiased: bool = True, correction: int | None = None):
         """Variance; divides by ``n - correction`` (``correction=1``, Bessel's, unless ``unbiased=False``)."""
+        self._require_floating("var")
         if correction is None:
             correction = 1 if unbiased else 0
         axes = _normalize_dims(dim, self.ndim, "var")
         return reduce_ops.Var.apply(self, axes=axes, keepdim=keepdim, correction=correction)
 
     def std(self, dim=None, keepdim: bool = False, unbiased: bool = True, correction: int | None = None):
-        return self.var(dim, keepdim, unbiased, correction).sqrt()
+        """Standard deviation, with ``correction`` as in :meth:`var`; a constant row has gradient 0 (PyTorch's)."""
+        self._require_floating("std")
+        if correction is None:
+            correction = 1 if unbiased else 0
+        axes = _normalize_dims(dim, self.ndim, "std")
+        return reduce_ops.Std.apply(self, axes=axes, keepdim=keepdim, correction=correction)
+
+    def _require_floating(self, op: str) -> None:
+        """PyTorch's mean/var/std refuse integer tensors rather than guess a result dtype."""
+        if not _is_float(self.dtype):
+            raise RuntimeError(
+                f"{op}(): could not infer the output dtype: the input must be floating point, got {self.dtype} "
+                f"(convert it first, e.g. x.float().{op}())"
+            )
 
     def amax(self, dim=None, keepdim: bool = False):
         return reduce_ops.Max.apply(self, axes=_normalize_dims(dim, self.ndim, "amax"), keepdim=keepdim)

@@ -21,7 +21,7 @@ class ReLU(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_arrays
-        # relu'(x) = 1 if x > 0 else 0 (0 at the kink, as PyTorch): out > 0 exactly where x > 0
+        # relu'(x) = 0 if x <= 0 else 1 (0 at the kink; NaN passes the gradient, as PyTorch)
         return kernels_for(out, "activation").relu_backward(grad, out)
 
 

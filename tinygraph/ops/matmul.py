@@ -37,6 +37,11 @@ def _multiply_adds(a, b):
 
 def matmul(a, b):
     """Matrix product with NumPy's rules: 1-D operands are promoted to a row/column and squeezed back."""
+    if a.dtype != b.dtype:  # PyTorch does not promote here: a float64 operand is usually a mistake
+        raise RuntimeError(
+            f"matmul: expected both operands to have the same dtype, got {a.dtype} @ {b.dtype} "
+            f"(shapes {tuple(a.shape)} @ {tuple(b.shape)}); convert one with .to(dtype)"
+        )
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes {a.shape} @ {b.shape}")
     k_a = a.shape[-1]

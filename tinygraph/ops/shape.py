@@ -185,11 +185,26 @@ class Cat(Function):
         return tuple(np.split(grad, ctx.bounds, axis=ctx.axis))
 
 
-def cat(tensors, dim: int = 0):
-    """Join tensors along an existing dim; all other dims must match."""
+def _tensor_list(tensors, op: str) -> list:
+    """A non-empty list of Tensors, or a TypeError naming what was there instead."""
+    from ..tensor import Tensor
+
+    if isinstance(tensors, Tensor) or not hasattr(tensors, "__iter__"):
+        raise TypeError(f"{op}: expected a list or tuple of Tensors, got {type(tensors).__name__}")
     tensors = list(tensors)
     if not tensors:
-        raise ValueError("cat: expected a non-empty list of tensors")
+        raise ValueError(f"{op}: expected a non-empty list of tensors")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: expected a list of Tensors, but element {i} is a {type(t).__name__}")
+    return tensors
+
+
+def cat(tensors, dim: int = 0):
+    """Join tensors along an existing dim; all other dims must match.  Dtypes promote as in PyTorch."""
+    from ..dtypes import result_type
+
+    tensors = _tensor_list(tensors, "cat")
     first = tensors[0]
     if first.ndim == 0:
         raise ValueError("cat: zero-dimensional tensors cannot be concatenated; use stack, or unsqueeze them first")
@@ -200,14 +215,13 @@ def cat(tensors, dim: int = 0):
                 f"cat: tensor {i} has shape {tuple(t.shape)} but tensor 0 has {tuple(first.shape)}; "
                 f"all dims except dim {dim} must match"
             )
-    return Cat.apply(*tensors, axis=axis)
+    dtype = result_type(*tensors)  # float32 with int64 is float32, as in PyTorch (NumPy: float64)
+    return Cat.apply(*[t if t.dtype == dtype else t.type(dtype) for t in tensors], axis=axis)
 
 
 def stack(tensors, dim: int = 0):
     """Join same-shaped tensors along a new dim."""
-    tensors = list(tensors)
-    if not tensors:
-        raise ValueError("stack: expected a non-empty list of tensors")
+    tensors = _tensor_list(tensors, "stack")
     for i, t in enumerate(tensors):
         if t.shape != tensors[0].shape:
             raise ValueError(f"stack: tensor {i} has shape {tuple(t.shape)} but tensor 0 has {tuple(tensors[0].shape)}")
@@ -247,10 +261,18 @@ def pad(x, pad: tuple, mode: str = "constant", value: float = 0.0):
 
 def where(condition, a, b):
     """Elementwise choice ``a if condition else b`` (gradients flow to the chosen side)."""
+    from ..dtypes import result_type
     from ..tensor import Tensor, as_tensor
     from .elementwise import Where
 
     cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
-    a = a if isinstance(a, Tensor) else as_tensor(np.asarray(a, dtype=getattr(b, "dtype", None)))
-    b = b if isinstance(b, Tensor) else as_tensor(np.asarray(b, dtype=a.dtype))
-    return Where.apply(a, b, cond=cond.astype(bool))
+    a = a if isinstance(a, (Tensor, bool, int, float)) else as_tensor(a)
+    b = b if isinstance(b, (Tensor, bool, int, float)) else as_tensor(b)
+    dtype = result_type(a, b)  # float32 with int64 is float32, as in PyTorch
+
+    def as_dtype(t):
+        if not isinstance(t, Tensor):
+            return as_tensor(np.asarray(t, dtype=dtype))
+        return t if t.dtype == dtype else t.type(dtype)
+
+    return Where.apply(as_dtype(a), as_dtype(b), cond=cond.astype(bool))
