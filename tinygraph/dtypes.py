@@ -23,7 +23,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["category", "promote_types", "result_type", "default_float_for"]
+__all__ = ["category", "promote_types", "result_type", "default_float_for", "as_dtype"]
 
 _BOOL, _INT, _FLOAT = 0, 1, 2
 
@@ -91,3 +91,17 @@ def default_float_for(dtype) -> np.dtype:
     from .tensor import get_default_dtype
 
     return np.dtype(dtype) if category(dtype) == _FLOAT else get_default_dtype()
+
+
+def as_dtype(dtype, op: str) -> np.dtype:
+    """``dtype`` as a NumPy dtype tinygraph supports (bool, integers, floats), or a TypeError naming ``op``."""
+    try:
+        result = np.dtype(dtype)
+    except (TypeError, ValueError):
+        result = None
+    if dtype is None or result is None or result.kind not in "biuf":
+        raise TypeError(
+            f"{op}: dtype must be a bool, integer or floating dtype such as tg.float32, tg.float64 or tg.int64, "
+            f"got {dtype!r}"
+        )
+    return result

@@ -45,7 +45,7 @@ def get_default_dtype() -> np.dtype:
 def set_default_dtype(dtype) -> None:
     """Set the dtype of tensors made from Python floats (float32 unless changed)."""
     global _default_dtype
-    dtype = np.dtype(dtype)
+    dtype = dtypes.as_dtype(dtype, "set_default_dtype")
     if dtype.kind != "f":
         raise TypeError(f"set_default_dtype: expected a floating dtype, got {dtype}")
     _default_dtype = dtype
@@ -59,25 +59,73 @@ def _to_array(data, dtype=None) -> np.ndarray:
     """Convert user data to an array with PyTorch's dtype rules.
 
     Python floats become the default dtype (float32); Python ints become int64;
-    NumPy arrays keep their dtype unless ``dtype`` is given.
+    NumPy arrays keep their dtype unless ``dtype`` is given.  A (nested) list may hold
+    one-element Tensors, as in PyTorch.
     """
+    if dtype is not None:
+        dtype = dtypes.as_dtype(dtype, "tensor")
     if isinstance(data, Tensor):
         array = data.data
     elif isinstance(data, np.ndarray) or is_cuda_array(data):
         array = data
     else:
-        array = np.asarray(data)
-        if array.dtype.kind not in "biuf":
-            raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} of dtype {array.dtype}")
+        array = _nested_to_array(data)
         # PyTorch's defaults apply only without an explicit dtype: going through float32 on the
         # way to a requested float64 would lose digits
         if dtype is None and array.dtype == np.float64 and not isinstance(data, np.floating):
             array = array.astype(_default_dtype)
         elif dtype is None and array.dtype.kind in "iu" and array.dtype != np.uint8:
             array = array.astype(np.int64)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"tensor: cannot make a tensor from {type(data).__name__} of dtype {array.dtype} "
+            "(expected numbers: bool, integer or floating point)"
+        )
     if dtype is not None:
-        array = array.astype(np.dtype(dtype), copy=False)
+        array = array.astype(dtype, copy=False)
     return array
+
+
+def _nested_to_array(data) -> np.ndarray:
+    """``np.asarray(data)`` with the errors a user can act on: ragged lists, lists of Tensors."""
+    try:
+        array = np.asarray(data)
+    except ValueError:
+        array = None
+    if array is not None and array.dtype != object:
+        return array
+    if isinstance(data, (list, tuple)):
+        data = _tensors_to_values(data)
+        try:
+            array = np.asarray(data)
+        except ValueError as err:
+            raise ValueError(
+                f"tensor: cannot make a tensor from a ragged {type(data).__name__}: nested lists must have the "
+                f"same length at each depth ({err})"
+            ) from None
+    if array.dtype == object:
+        kinds = sorted({type(v).__name__ for v in np.ravel(array)})
+        raise TypeError(f"tensor: cannot make a tensor from a {type(data).__name__} holding {', '.join(kinds)}")
+    return array
+
+
+def _tensors_to_values(items):
+    """Replace one-element Tensors in nested lists by their values; other Tensors are an error (as PyTorch)."""
+    out = []
+    for item in items:
+        if isinstance(item, Tensor):
+            if item.data.size != 1:
+                shapes = ", ".join(str(tuple(t.shape)) for t in items if isinstance(t, Tensor))
+                raise ValueError(
+                    f"tensor: got a list of Tensors of shapes {shapes}; only one-element tensors can be list "
+                    "entries, as in PyTorch (join tensors with tg.stack or tg.cat)"
+                )
+            values = item.data.copy_to_host() if item.device == "cuda" else item.data
+            item = values.reshape(())
+        elif isinstance(item, (list, tuple)):
+            item = _tensors_to_values(item)
+        out.append(item)
+    return out
 
 
 def _check_device(device) -> str | None:
@@ -283,7 +331,7 @@ class Tensor:
         out = self
         if device is not None and device != self.device:
             out = elementwise_ops.ToDevice.apply(self, device=device)
-        if dtype is not None and np.dtype(dtype) != out.dtype:
+        if dtype is not None and dtypes.as_dtype(dtype, "to") != out.dtype:
             out = out.type(dtype)
         return out
 
@@ -294,7 +342,7 @@ class Tensor:
         return self.to("cuda")
 
     def type(self, dtype) -> Tensor:
-        return elementwise_ops.Cast.apply(self, dtype=np.dtype(dtype))
+        return elementwise_ops.Cast.apply(self, dtype=dtypes.as_dtype(dtype, "type"))
 
     def float(self) -> Tensor:
         return self.type(float32)
@@ -620,7 +668,9 @@ class Tensor:
     def reshape(self, *shape):
         return shape_ops.reshape(self, _shape_args(shape))
 
-    view = reshape
+    def view(self, *shape):
+        """Like :meth:`reshape`, but only where no copy is needed (PyTorch's rule); else a RuntimeError."""
+        return shape_ops.view(self, _shape_args(shape))
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1):
         return shape_ops.flatten(self, start_dim, end_dim)
@@ -644,7 +694,11 @@ class Tensor:
         return shape_ops.getitem(self, index)
 
     def contiguous(self):
-        return self
+        """Self when its values are laid out in row-major order, else a copy that is (then ``view`` works)."""
+        flags = getattr(self.data, "flags", None)
+        if flags is None or flags.c_contiguous:
+            return self
+        return elementwise_ops.Clone.apply(self)
 
 
 def _shape_args(args) -> tuple:
@@ -679,7 +733,7 @@ def _normalize_dims(dim, ndim: int, op: str):
 # --------------------------------------------------------------- factories
 def as_tensor(data, dtype=None) -> Tensor:
     """A constant Tensor from anything array-like (no copy when already a Tensor of the dtype)."""
-    if isinstance(data, Tensor) and (dtype is None or np.dtype(dtype) == data.dtype):
+    if isinstance(data, Tensor) and (dtype is None or dtypes.as_dtype(dtype, "as_tensor") == data.dtype):
         return data
     return Tensor(data, dtype=dtype)
 
@@ -707,7 +761,7 @@ def _shape(size, op: str) -> tuple:
 
 def _factory(op, values_fn, size, dtype, requires_grad, device):
     device = _check_device(device)
-    dtype = np.dtype(dtype) if dtype is not None else _default_dtype
+    dtype = dtypes.as_dtype(dtype, op) if dtype is not None else _default_dtype
     array = values_fn(_shape(size, op), dtype)  # made on the host (the seeded generator), then moved
     return Tensor(_on_device(array.astype(dtype, copy=False), device), requires_grad=requires_grad)
 
@@ -741,7 +795,8 @@ def rand(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
 def randint(low, high, size, dtype=None, device=None) -> Tensor:
     device = _check_device(device)
     array = default_generator().integers(low, high, size=_shape((size,), "randint"))
-    return Tensor(_on_device(array.astype(np.dtype(dtype) if dtype is not None else np.int64), device))
+    dtype = dtypes.as_dtype(dtype, "randint") if dtype is not None else int64
+    return Tensor(_on_device(array.astype(dtype), device))
 
 
 def randperm(n: int) -> Tensor:
@@ -768,7 +823,8 @@ def linspace(start, end, steps: int, dtype=None, requires_grad=False, device=Non
 
 def eye(n: int, m: int | None = None, dtype=None, requires_grad=False, device=None) -> Tensor:
     _check_device(device)
-    return Tensor(np.eye(n, m, dtype=np.dtype(dtype) if dtype else _default_dtype), requires_grad=requires_grad)
+    dtype = dtypes.as_dtype(dtype, "eye") if dtype is not None else _default_dtype
+    return Tensor(np.eye(n, m, dtype=dtype), requires_grad=requires_grad)
 
 
 def zeros_like(t: Tensor, dtype=None, requires_grad=False, device=None) -> Tensor:

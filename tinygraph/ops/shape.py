@@ -7,6 +7,7 @@ Shape logic and its error messages live here, so kernels never see it.
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
@@ -33,19 +34,60 @@ class Reshape(Function):
         return grad.reshape(ctx.input_shape)
 
 
-def reshape(x, shape: tuple):
-    """``x: (...)`` -> ``shape``; one entry may be -1 (inferred)."""
-    shape = tuple(int(n) for n in shape)
+def _int_sizes(shape, op: str) -> tuple:
+    """``shape`` as a tuple of Python ints; a float or None is a TypeError (not silently truncated)."""
+    sizes = []
+    for i, n in enumerate(shape):
+        try:
+            sizes.append(operator.index(n))
+        except TypeError:
+            raise TypeError(
+                f"{op}: shape must be a sequence of ints, got {tuple(shape)!r} (entry {i} is {type(n).__name__})"
+            ) from None
+    return tuple(sizes)
+
+
+def view(x, shape: tuple):
+    """``x.view(shape)``: a reshape that needs no copy; non-contiguous data that would have to be
+    copied is a RuntimeError, as in PyTorch (use ``reshape``, or ``contiguous().view``)."""
+    sizes = _int_sizes(shape, "view")
+    if not _reshapes_without_copy(x.data, _resolved_shape(x, sizes, "view")):
+        raise RuntimeError(
+            f"view: a tensor of shape {tuple(x.shape)} whose values are not laid out contiguously (a transpose "
+            f"or permute) cannot be viewed as {sizes} without copying; use .reshape(...) instead, or "
+            ".contiguous().view(...)"
+        )
+    return reshape(x, sizes, op="view")
+
+
+def _reshapes_without_copy(array, shape) -> bool:
+    if getattr(array, "flags", None) is None or array.flags.c_contiguous:
+        return True  # device arrays are contiguous
+    try:
+        np.reshape(array, shape, copy=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _resolved_shape(x, shape: tuple, op: str) -> tuple:
+    """``shape`` with its -1 filled in, checked against the number of values of ``x``."""
     known = math.prod(n for n in shape if n != -1)
     if shape.count(-1) > 1 or any(n < -1 for n in shape):
-        raise ValueError(f"reshape: invalid shape {shape} (at most one -1, no other negative sizes)")
+        raise ValueError(f"{op}: invalid shape {shape} (at most one -1, no other negative sizes)")
     size = x.data.size
     if -1 in shape:
         if known == 0 or size % known:
-            raise ValueError(f"reshape: cannot reshape a tensor of shape {tuple(x.shape)} ({size} values) into {shape}")
-        shape = tuple(size // known if n == -1 else n for n in shape)
-    elif known != size:
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {tuple(x.shape)} ({size} values) into {shape}")
+            raise ValueError(f"{op}: cannot reshape a tensor of shape {tuple(x.shape)} ({size} values) into {shape}")
+        return tuple(size // known if n == -1 else n for n in shape)
+    if known != size:
+        raise ValueError(f"{op}: cannot reshape a tensor of shape {tuple(x.shape)} ({size} values) into {shape}")
+    return shape
+
+
+def reshape(x, shape: tuple, op: str = "reshape"):
+    """``x: (...)`` -> ``shape``; one entry may be -1 (inferred)."""
+    shape = _resolved_shape(x, _int_sizes(shape, op), op)
     if shape == x.shape:
         return x
     return Reshape.apply(x, shape=shape)
