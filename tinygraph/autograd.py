@@ -170,6 +170,8 @@ class Function:
         # an integer or bool result has no gradient (argmax, comparisons, x.long()): it leaves the graph
         record = _grad_mode.enabled and any(ctx.needs_input_grad) and out_data.dtype.kind == "f"
         out = Tensor._wrap(out_data, requires_grad=record)
+        if getattr(out_data, "base", None) is not None:  # a view (reshape, x[1:3], permute, ...)
+            _share_version_counter(out, tensors)
         if record:
             ctx.inputs = tensors
             ctx.output_shape = out_data.shape
@@ -192,6 +194,15 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{self.name} node>"
+
+
+def _share_version_counter(out, inputs) -> None:
+    """A view and the tensor whose memory it shows count in-place changes together (as in PyTorch)."""
+    buffer = _buffer(out.data)
+    for t in inputs:
+        if _buffer(t.data) is buffer:
+            out._version_counter = t._version_counter
+            return
 
 
 def _versions_seen(saved_arrays, inputs, out) -> tuple:

@@ -36,6 +36,7 @@ bool_ = np.dtype(np.bool_)
 _default_dtype = float32
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
+_WRITEABLE = namedtuple("Flags", ["writeable"])(True)  # device arrays have no NumPy flags: writeable
 
 
 def get_default_dtype() -> np.dtype:
@@ -467,6 +468,11 @@ class Tensor:
         if self.requires_grad and autograd.is_grad_enabled():
             raise RuntimeError(
                 f"{op_name}: in-place update of a tensor that requires grad; do it inside tg.no_grad()"
+            )
+        if not getattr(self.data, "flags", _WRITEABLE).writeable:
+            raise RuntimeError(
+                f"{op_name}: this tensor's values are read-only: it was made by expand() (several of its elements "
+                "are one value in memory) or wraps a read-only array; clone() it first and change the clone"
             )
         value = other.data if isinstance(other, Tensor) else other
         current = self.data if index is Ellipsis else self.data[index]

@@ -176,11 +176,19 @@ def expand(x, shape: tuple):
 
 # --------------------------------------------------------------- indexing
 class GetItem(Function):
+    """``x[index]``.  A basic index (ints, slices, None, ...) gives a view sharing x's memory, as in
+    PyTorch, so ``x[1:3] += 10`` changes x; an advanced index (int or bool arrays) gives a copy."""
+
     @staticmethod
     def forward(ctx, x, index):
         ctx.index, ctx.shape = index, x.shape
-        out = x[index]  # NumPy: a view (basic index) or a scalar; CudaArray: already a copy
-        return out if hasattr(out, "copy_to_host") else np.array(out, copy=True)
+        if hasattr(x, "copy_to_host"):  # CudaArray: always a copy
+            return x[index]
+        if _is_basic(index):
+            # a trailing ... keeps NumPy from turning x[0] of a 1-D array into a scalar: a 0-d view instead
+            items = index if isinstance(index, tuple) else (index,)
+            return x[items if Ellipsis in items else items + (Ellipsis,)]
+        return np.asarray(x[index])
 
     @staticmethod
     def backward(ctx, grad):
@@ -188,6 +196,16 @@ class GetItem(Function):
         # np.add.at accumulates when an integer array names the same element twice (x[[0, 0]])
         np.add.at(out, ctx.index, grad)
         return out
+
+
+def _is_basic(index) -> bool:
+    """True for NumPy's basic indexing (ints, slices, None, Ellipsis): the result is a view."""
+    items = index if isinstance(index, tuple) else (index,)
+    return all(
+        item is None or item is Ellipsis or isinstance(item, slice)
+        or (isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_)))
+        for item in items
+    )
 
 
 def _plain_index(index):
