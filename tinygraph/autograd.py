@@ -170,8 +170,8 @@ class Function:
         # an integer or bool result has no gradient (argmax, comparisons, x.long()): it leaves the graph
         record = _grad_mode.enabled and any(ctx.needs_input_grad) and out_data.dtype.kind == "f"
         out = Tensor._wrap(out_data, requires_grad=record)
-        if getattr(out_data, "base", None) is not None:  # a view (reshape, x[1:3], permute, ...)
-            _share_version_counter(out, tensors)
+        if getattr(out_data, "base", None) is not None or any([out_data is t.data for t in tensors]):
+            _share_version_counter(out, tensors)  # a view (reshape, x[1:3], permute, ...) or the input itself
         if record:
             ctx.inputs = tensors
             ctx.output_shape = out_data.shape
