@@ -14,11 +14,11 @@ Loading uses ``allow_pickle=False``: a file cannot run code when it is loaded.
 Arrays come back as Tensors (``requires_grad=False``); NumPy scalars come back
 as Python numbers; dict keys keep their type (str, int, float, bool or None).
 
-Saving is atomic: the checkpoint is written to a temporary file in the same
-directory, flushed to disk, then renamed over ``path`` in one step, so a crash
-in the middle of ``save`` leaves the previous checkpoint intact.  The temporary
-file's name carries the writer's process id, so the next successful save to the
-same path removes what a killed writer left behind.
+Saving is atomic (``tinygraph/atomic.py``): the checkpoint is written to a
+temporary file in the same directory, flushed to disk, then renamed over ``path``
+in one step, so a crash in the middle of ``save`` leaves the previous checkpoint
+intact, and the next successful save to the same path removes what a killed
+writer left behind.
 
 Loading checks what each entry claims before allocating anything: an ``.npy``
 header whose shape needs more bytes than its entry holds, a compressed entry
@@ -33,12 +33,12 @@ import json
 import math
 import os
 import re
-import tempfile
-import time
 import zipfile
 
 import numpy as np
 
+from . import safetensors
+from .atomic import write_atomically
 from .tensor import Tensor
 
 __all__ = ["save", "load"]
@@ -57,8 +57,6 @@ MAX_NESTING = 40
 MAX_JSON_DEPTH = 3 * MAX_NESTING + 4
 #: default cap on the bytes that compressed entries may expand to (tinygraph itself writes uncompressed entries)
 MAX_EXPANDED_BYTES = 256 * 2**20
-#: a writer's temporary file without a live owner is stale after this many seconds (old names carry no pid)
-_STALE_TMP_SECONDS = 600
 
 
 # ------------------------------------------------------------------ saving
@@ -69,103 +67,29 @@ def save(obj, path) -> None:
     ``path`` is used exactly as given (no ``.npz`` is appended).  Raises
     TypeError, naming the key path, for a value that cannot be stored without
     pickle (e.g. an arbitrary object or an object-dtype array).
+
+    A path ending in ``.safetensors`` writes that format instead (a flat ``{name: tensor}``
+    dict only): see ``tinygraph/safetensors.py``.
     """
     path = os.fspath(path)
+    if path.lower().endswith(".safetensors"):
+        return safetensors.save_file(obj, path)
     arrays: dict[str, np.ndarray] = {}
     tree = _encode(obj, (), arrays)
     meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree}).encode("utf-8")
 
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"save: cannot write {path!r}: the folder {directory!r} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=_tmp_prefix(path) + f"{os.getpid()}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-                _write_npy(zf, META_ENTRY, np.frombuffer(meta, dtype=np.uint8))
-                for name, array in arrays.items():
-                    _write_npy(zf, name, array)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        # Never leave a half-written temp file behind; the old checkpoint is untouched.
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_directory(directory)
-    _remove_orphaned_tmp_files(path)
+    def write_zip(f):
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            _write_npy(zf, META_ENTRY, np.frombuffer(meta, dtype=np.uint8))
+            for name, array in arrays.items():
+                _write_npy(zf, name, array)
 
-
-def _tmp_prefix(path: str) -> str:
-    return "." + os.path.basename(path) + "."
-
-
-def _remove_orphaned_tmp_files(path: str) -> None:
-    """Delete temporary files that earlier saves to ``path`` left when they were killed mid-write.
-
-    A name holds its writer's pid (``.ckpt.npz.<pid>.<random>.tmp``): the file is an orphan when that
-    process is gone.  A save running now in another live process keeps its file.
-    """
-    directory, prefix = os.path.dirname(os.path.abspath(path)), _tmp_prefix(path)
-    try:
-        names = [n for n in os.listdir(directory) if n.startswith(prefix) and n.endswith(".tmp")]
-    except OSError:
-        return
-    for name in names:
-        full = os.path.join(directory, name)
-        owner = name[len(prefix) :].split(".", 1)[0]
-        try:
-            if owner.isdigit():
-                if int(owner) == os.getpid() or _process_alive(int(owner)):
-                    continue
-            elif time.time() - os.stat(full).st_mtime < _STALE_TMP_SECONDS:
-                continue  # a name without a pid (an older tinygraph): only when clearly abandoned
-            os.unlink(full)
-        except OSError:
-            pass  # gone already, or not ours to delete
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # signal 0: an existence check, nothing is sent
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True  # exists, owned by someone else
-    return True
+    write_atomically(path, write_zip, op="save")
 
 
 def _write_npy(zf: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
     with zf.open(name + ".npy", "w", force_zip64=True) as member:
         np.lib.format.write_array(member, array, allow_pickle=False)
-
-
-def _file_mode(path: str) -> int:
-    """Keep the mode of the checkpoint being replaced; a new one gets 0666 minus the umask."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def _fsync_directory(directory: str) -> None:
-    """Make the rename itself durable (POSIX); harmless where unsupported."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _host_array(value) -> np.ndarray:
@@ -257,9 +181,12 @@ def load(path, *, max_bytes: int | None = None, max_expanded_bytes: int = MAX_EX
     corrupt, or claims more than it may: arrays whose headers need more bytes
     than the file holds or than ``max_bytes`` (None: no stated limit), compressed
     entries expanding past ``max_expanded_bytes`` in total, or JSON nested deeper
-    than ``MAX_JSON_DEPTH``.  Pickled data is never unpickled.
+    than ``MAX_JSON_DEPTH``.  Pickled data is never unpickled.  A path ending in
+    ``.safetensors`` is read as that format (``tinygraph/safetensors.py``).
     """
     path = os.fspath(path)
+    if path.lower().endswith(".safetensors"):
+        return safetensors.load_file(path)
     with open(path, "rb") as f:
         head = f.read(8)
     if not head.startswith(_ZIP_MAGIC):
