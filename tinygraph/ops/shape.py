@@ -12,6 +12,7 @@ import operator
 import numpy as np
 
 from ..autograd import Function
+from ..kernels.indexing import is_basic_index
 
 
 def _norm_dim(dim: int, ndim: int, op: str) -> int:
@@ -184,7 +185,7 @@ class GetItem(Function):
         ctx.index, ctx.shape = index, x.shape
         if hasattr(x, "copy_to_host"):  # CudaArray: always a copy
             return x[index]
-        if _is_basic(index):
+        if is_basic_index(index):
             # a trailing ... keeps NumPy from turning x[0] of a 1-D array into a scalar: a 0-d view instead
             items = index if isinstance(index, tuple) else (index,)
             return x[items if Ellipsis in items else items + (Ellipsis,)]
@@ -196,16 +197,6 @@ class GetItem(Function):
         # np.add.at accumulates when an integer array names the same element twice (x[[0, 0]])
         np.add.at(out, ctx.index, grad)
         return out
-
-
-def _is_basic(index) -> bool:
-    """True for NumPy's basic indexing (ints, slices, None, Ellipsis): the result is a view."""
-    items = index if isinstance(index, tuple) else (index,)
-    return all(
-        item is None or item is Ellipsis or isinstance(item, slice)
-        or (isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_)))
-        for item in items
-    )
 
 
 def _plain_index(index):
