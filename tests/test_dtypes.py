@@ -9,7 +9,7 @@ import tinygraph as tg
 # ------------------------------------------------------------ integer results leave the graph
 def test_integer_and_bool_results_do_not_require_grad():
     x = tg.tensor([1.5, 2.7, -1.2], requires_grad=True)
-    for result in (x.long(), x.type(tg.int32), x.argmax(), x > 0, x == x, x.max(0).indices):
+    for result in (x.long(), x.int(), x.bool(), x.argmax(), x > 0, x == x, x.max(0).indices):
         assert not result.requires_grad and result.grad_fn is None
 
 

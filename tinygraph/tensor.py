@@ -362,6 +362,13 @@ class Tensor:
     def long(self) -> Tensor:
         return self.type(int64)
 
+    def int(self) -> Tensor:
+        """int32 values (truncated toward zero), outside the graph like every integer result."""
+        return self.type(int32)
+
+    def bool(self) -> Tensor:
+        return self.type(bool_)
+
     def backward(self, gradient=None, retain_graph: bool = False) -> None:
         """Compute gradients of this tensor w.r.t. every leaf that requires grad (see autograd.backward)."""
         autograd.backward(self, gradient, retain_graph=retain_graph)
