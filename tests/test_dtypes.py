@@ -95,7 +95,7 @@ def test_matmul_of_different_dtypes_raises():
 
 def test_floating_ops_of_integers_give_the_default_float_dtype():
     i = tg.tensor([1, 4, 9])
-    for result in (i.exp(), i.sqrt(), i.log(), i / 2, i**0.5):
+    for result in (i.exp(), i.sqrt(), i.log(), i / 2, i**0.5, i.sigmoid(), i.tanh()):
         assert result.dtype == tg.float32
     np.testing.assert_allclose(i.sqrt().numpy(), [1.0, 2.0, 3.0])
 
