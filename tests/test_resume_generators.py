@@ -56,6 +56,26 @@ def test_a_checkpoint_without_a_generators_state_refuses_to_resume_naming_it(tmp
         tg.fit(model, train, F.cross_entropy, opt, epochs=2, checkpoint_path=path, resume=True)
 
 
+def test_a_generator_in_a_lambda_transforms_closure_is_found_and_restored(tmp_path):
+    from tinygraph.data.transforms import Lambda
+
+    def setup():
+        model, opt, loader = _setup()
+        noise = np.random.default_rng(11)
+        loader.dataset.transform = Lambda(lambda x: x + noise.normal(0, 0.1, x.shape).astype(np.float32), True)
+        return model, opt, loader
+
+    model_a, opt_a, train_a = setup()
+    straight = tg.fit(model_a, train_a, F.cross_entropy, opt_a, epochs=2)
+    path = tmp_path / "run.npz"
+    model_b, opt_b, train_b = setup()
+    tg.fit(model_b, train_b, F.cross_entropy, opt_b, epochs=1, checkpoint_path=path)
+    assert "train_loader.dataset.transform.fn.<closure noise>" in tg.load(path)["generators"]
+    model_c, opt_c, train_c = setup()
+    resumed = tg.fit(model_c, train_c, F.cross_entropy, opt_c, epochs=2, checkpoint_path=path, resume=True)
+    assert resumed.step_loss == straight.step_loss
+
+
 def test_find_generators_names_each_one_once_and_skips_the_global_one():
     from tinygraph.generators import find_generators
 

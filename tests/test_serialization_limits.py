@@ -132,3 +132,16 @@ def test_a_live_writers_temporary_file_is_kept(tmp_path):
     finally:
         live.kill()
         live.wait()
+
+
+def test_saving_deeper_than_the_nesting_limit_is_a_value_error(tmp_path):
+    deep = 1
+    for _ in range(serialization.MAX_NESTING + 5):
+        deep = [deep]
+    with pytest.raises(ValueError, match=f"nested more than {serialization.MAX_NESTING} levels"):
+        tg.save({"deep": deep}, tmp_path / "deep.npz")
+    ok = 1
+    for _ in range(serialization.MAX_NESTING - 2):
+        ok = {"k": ok}
+    tg.save(ok, tmp_path / "ok.npz")  # what save accepts, load reads back
+    assert tg.load(tmp_path / "ok.npz") == ok

@@ -6,7 +6,8 @@ A resumed run repeats the uninterrupted one only when all of them continue where
 ``fit`` checkpoints the state of each generator it can reach from the model and the loaders, named by
 the attribute path that leads to it (``train_loader.dataset.transform.transforms[0].generator``).
 
-Supported: ``np.random.Generator``, ``np.random.RandomState`` and Python's ``random.Random``.
+Supported: ``np.random.Generator``, ``np.random.RandomState`` and Python's ``random.Random``, found in
+attributes, lists, dicts, a function's closure (``Lambda(fn)``) and the module globals a function names.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def find_generators(roots: dict) -> dict:
     for _ in range(_MAX_DEPTH + 1):
         next_frontier = []
         for path, obj in frontier:
-            if id(obj) in seen or isinstance(obj, _LEAVES) or callable(obj) and _is_plain_function(obj):
+            if id(obj) in seen or isinstance(obj, _LEAVES):
                 continue
             seen.add(id(obj))
             if isinstance(obj, _GENERATOR_TYPES):
@@ -49,12 +50,22 @@ def find_generators(roots: dict) -> dict:
     return found
 
 
-def _is_plain_function(obj) -> bool:
-    return isinstance(obj, (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.MethodWrapperType))
-
-
 def _children(path: str, obj):
-    if isinstance(obj, dict):
+    if isinstance(obj, types.FunctionType):  # Lambda(fn): what fn's closure holds, and the globals it names
+        for name, cell in zip(obj.__code__.co_freevars, obj.__closure__ or ()):
+            try:
+                yield (f"{path}.<closure {name}>", cell.cell_contents)
+            except ValueError:  # a cell not filled yet
+                continue
+        for name in obj.__code__.co_names:
+            value = obj.__globals__.get(name)
+            if isinstance(value, _GENERATOR_TYPES):
+                yield (f"{obj.__module__}.{name}", value)
+    elif isinstance(obj, types.MethodType):
+        yield (f"{path}.__self__", obj.__self__)
+    elif isinstance(obj, (types.BuiltinFunctionType, types.MethodWrapperType)):
+        return
+    elif isinstance(obj, dict):
         if len(obj) <= _MAX_SEQUENCE:
             yield from ((f"{path}[{key!r}]", value) for key, value in obj.items())
     elif isinstance(obj, (list, tuple)):
