@@ -74,3 +74,22 @@ def test_version_counts_and_detach_shares_the_counter():
     x[1] = 2.0
     assert x._version == d._version == 3
     np.testing.assert_array_equal(x.numpy(), [0.0, 2.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    "op",
+    [lambda x, w: x @ w.T, lambda x, w: tg.functional.linear(x, w)],
+    ids=["matmul", "linear"],
+)
+def test_matmul_and_linear_keep_only_the_operand_backward_reads(op):
+    x = tg.tensor([[1.0, 2.0]])  # a constant input: only W needs a gradient, which reads x, not W
+    w = tg.tensor([[3.0, 4.0]], requires_grad=True)
+    y = op(x, w).sum()
+    with tg.no_grad():
+        w *= 2  # as an optimizer step would: W itself was not saved, so no error (as in PyTorch)
+    y.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [[1.0, 2.0]])
+    y = op(x, w).sum()
+    x += 1  # but x was saved for W's gradient
+    with pytest.raises(RuntimeError, match=MODIFIED):
+        y.backward()
