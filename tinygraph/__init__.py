@@ -8,7 +8,12 @@
     print(tg.graph(loss))
 """
 
+from . import numba_cache  # first: read-only installs get a cache folder before any kernel compiles
+
+# isort: split
 from . import cuda, data, functional, models, nn, optim
+from . import dtypes
+from . import onnx  # tg.onnx.export; the onnx package itself is imported only when exporting
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, GradcheckResult, gradcheck
 from .graph import Graph, graph
@@ -29,6 +34,8 @@ from .tensor import (
     float16,
     float32,
     float64,
+    from_dlpack,
+    from_numpy,
     full,
     full_like,
     get_default_dtype,

@@ -11,7 +11,8 @@ class Linear(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias=None):
-        ctx.save_for_backward(x, weight)
+        # keep only what backward reads (dx needs W, dW needs x), so changing the other in place is fine
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, weight if ctx.needs_input_grad[0] else None)
         out = x @ weight.T
         if bias is not None:
             out += bias

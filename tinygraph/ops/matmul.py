@@ -12,7 +12,9 @@ class MatMul(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        # keep only what backward reads (dA needs B, dB needs A), so changing the other in place is fine
+        needs_a, needs_b = ctx.needs_input_grad
+        ctx.save_for_backward(a if needs_b else None, b if needs_a else None)
         return np.matmul(a, b)
 
     @staticmethod
@@ -26,6 +28,11 @@ class MatMul(Function):
 
 def matmul(a, b):
     """Matrix product with NumPy's rules: 1-D operands are promoted to a row/column and squeezed back."""
+    if a.dtype != b.dtype:  # PyTorch does not promote here: a float64 operand is usually a mistake
+        raise RuntimeError(
+            f"matmul: expected both operands to have the same dtype, got {a.dtype} @ {b.dtype} "
+            f"(shapes {tuple(a.shape)} @ {tuple(b.shape)}); convert one with .to(dtype)"
+        )
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes {a.shape} @ {b.shape}")
     k_a = a.shape[-1]
