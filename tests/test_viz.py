@@ -38,14 +38,14 @@ def rng(seed=0):
 
 
 # ----------------------------------------------------------------------------------------- kernels
-def test_rgb_first_layer_one_colour_image_per_filter_each_scaled_to_its_own_range():
+def test_rgb_first_layer_one_colour_image_per_filter_each_on_its_own_centred_scale():
     w = rng().standard_normal((8, 3, 5, 5))
-    fig = viz.plot_kernels(w)
+    fig = viz.plot_kernels(w, scale="unit")
     images = images_by_gid(fig)
     assert sorted(images) == sorted(f"kernel:{f}" for f in range(8))
     for f in range(8):
         rgb = np.moveaxis(w[f], 0, -1)  # (kH, kW, 3)
-        expected = (rgb - rgb.min()) / (rgb.max() - rgb.min())
+        expected = 0.5 + rgb / (2 * np.abs(rgb).max())  # 0 stays mid grey
         np.testing.assert_allclose(np.asarray(images[f"kernel:{f}"].get_array()), expected)
 
 
@@ -75,12 +75,12 @@ def test_rgb_shared_scale_maps_minus_max_to_0_and_zero_to_grey():
 
 def test_deeper_filters_show_every_input_channel_normalized_per_filter():
     w = rng(3).standard_normal((4, 5, 3, 3))
-    images = images_by_gid(viz.plot_kernels(w))
+    images = images_by_gid(viz.plot_kernels(w, normalize="filter"))  # the older name of scale="unit"
     assert len(images) == 4 * 5
     for f in range(4):
-        lo, hi = w[f].min(), w[f].max()
+        m = np.abs(w[f]).max()
         for c in range(5):
-            np.testing.assert_allclose(np.asarray(images[f"kernel:{f}:{c}"].get_array()), (w[f, c] - lo) / (hi - lo))
+            np.testing.assert_allclose(np.asarray(images[f"kernel:{f}:{c}"].get_array()), w[f, c] / m)
 
 
 @pytest.mark.parametrize("channel", [2, -1, "mean"])
@@ -88,11 +88,11 @@ def test_one_chosen_channel_or_the_mean_per_filter(channel):
     w = rng(4).standard_normal((5, 4, 3, 3))
     images = images_by_gid(viz.plot_kernels(w, channel=channel))
     assert len(images) == 5
+    planes = w.mean(axis=1) if channel == "mean" else w[:, channel]
     for f in range(5):
-        plane = w[f].mean(axis=0) if channel == "mean" else w[f, channel]
-        np.testing.assert_allclose(
-            np.asarray(images[f"kernel:{f}"].get_array()), (plane - plane.min()) / (plane.max() - plane.min())
-        )
+        im = images[f"kernel:{f}"]
+        np.testing.assert_allclose(np.asarray(im.get_array()), planes[f])
+        assert im.get_clim() == pytest.approx((-np.abs(planes).max(), np.abs(planes).max()))
 
 
 def test_a_conv_layer_is_accepted_and_max_filters_limits_the_grid():
@@ -100,18 +100,14 @@ def test_a_conv_layer_is_accepted_and_max_filters_limits_the_grid():
     w = conv.weight.detach().numpy()
     images = images_by_gid(viz.plot_kernels(conv, max_filters=4))
     assert sorted(images) == [f"kernel:{f}" for f in range(4)]
-    np.testing.assert_allclose(
-        np.asarray(images["kernel:3"].get_array()),
-        (w[3, 0] - w[3, 0].min()) / (w[3, 0].max() - w[3, 0].min()),
-        rtol=1e-6,
-    )
+    np.testing.assert_allclose(np.asarray(images["kernel:3"].get_array()), w[3, 0], rtol=1e-6)
 
 
-def test_a_constant_filter_is_mid_grey_not_nan():
+def test_a_constant_filter_is_zero_not_nan_on_its_own_scale():
     w = np.zeros((2, 1, 3, 3))
     w[1] = rng().standard_normal((1, 3, 3))
-    images = images_by_gid(viz.plot_kernels(w))
-    np.testing.assert_array_equal(np.asarray(images["kernel:0"].get_array()), np.full((3, 3), 0.5))
+    images = images_by_gid(viz.plot_kernels(w, scale="unit"))
+    np.testing.assert_array_equal(np.asarray(images["kernel:0"].get_array()), np.zeros((3, 3)))
 
 
 def test_plot_kernels_rejects_non_conv_input_clearly():
