@@ -181,9 +181,29 @@ def test_several_histories_are_overlaid_with_their_labels_and_log_scale():
     assert {"plain:train_loss", "plain:val_loss", "residual:train_loss"} <= set(lines)
     assert "residual:val_loss" not in lines
     assert lines["plain:train_loss"].get_color() != lines["residual:train_loss"].get_color()
-    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "plain: train loss" in legend and "residual: train loss" in legend
     assert fig.axes[0].get_yscale() == "log"
+
+
+def test_legends_never_cover_a_curve_and_name_the_held_out_set():
+    runs = [make_history(seed=i) for i in range(4)]
+    fig = viz.plot_loss_curves(runs, labels=["a", "b", "c", "d"], show_steps=True, held_out="test")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legends = fig.legends + [a.get_legend() for a in fig.axes if a.get_legend()]
+    assert legends
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        for axes in fig.axes:
+            assert not box.overlaps(axes.get_window_extent(renderer)), "the legend covers a panel"
+    texts = " ".join(t.get_text() for lg in legends for t in lg.get_texts())
+    assert "a: test loss" in texts and "val" not in texts
+    fig2, ax = plt.subplots()
+    viz.plot_loss_curves(runs[:2], labels=["x", "y"], ax=ax)
+    fig2.canvas.draw()
+    r2 = fig2.canvas.get_renderer()
+    assert not ax.get_legend().get_window_extent(r2).overlaps(ax.get_window_extent(r2))
 
 
 def test_asking_for_validation_curves_that_were_never_recorded_is_a_clear_error():
