@@ -4,6 +4,8 @@ Every expected value here is computed independently of viz (NumPy on the inputs,
 Pictures that need a working conv2d forward pass are in test_viz_conv.py.
 """
 
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -396,6 +398,36 @@ def test_graph_layers_are_longest_paths_and_parameters_fold_into_their_op():
     assert any("(8, 16)" in t.get_text() for t in boxes(unfolded, "tensor:").values())
 
 
+def test_graph_names_the_target_leaf_one_naming_style_and_the_softmax_inside_cross_entropy():
+    loss, _ = mlp_loss()
+    fig = viz.plot_graph(loss)
+    texts = {gid: t.get_text() for gid, t in {**boxes(fig, "op:"), **boxes(fig, "tensor:")}.items()}
+    assert sum(t.startswith("target (one-hot)\n(4, 3)") for t in texts.values()) == 1  # y as one-hot rows
+    assert not any(t.startswith("constant") for t in texts.values())
+    firsts = [texts[f"op:{n.id}"].split("\n")[0] for n in tg.graph(loss).ops()]
+    assert "cross_entropy (log_softmax + nll)" in firsts
+    assert all(re.fullmatch(r"[a-z0-9_]+( \(.*\))?", f) for f in firsts), firsts  # snake_case only
+    assert {"matmul", "relu", "add", "mul", "sum", "div"} <= set(firsts)
+
+
+def test_graph_draws_batch_norm_buffers_dashed_not_as_inputs():
+    tg.manual_seed(0)
+    model = tg.nn.Sequential(tg.nn.Conv2d(1, 2, 3), tg.nn.BatchNorm2d(2), tg.nn.Flatten(), tg.nn.Linear(72, 3))
+    loss = tg.functional.cross_entropy(model(tg.randn(2, 1, 8, 8)), tg.tensor([0, 2]))
+    fig = viz.plot_graph(loss, names=model)
+    tensors = boxes(fig, "tensor:")
+    running = [t for t in tensors.values() if "running_" in t.get_text()]
+    assert len(running) == 2
+    for t in running:
+        assert t.get_bbox_patch().get_linestyle() == "--" and "buffer" in t.get_text()
+    data = [t for t in tensors.values() if t.get_text().startswith("input")]
+    assert data and all(t.get_bbox_patch().get_linestyle() in ("-", "solid") for t in data)
+    ids = {gid.split(":")[1] for gid, t in tensors.items() if "running_" in t.get_text()}
+    edges = [a for a in fig.axes[0].texts if (a.get_gid() or "").startswith("edge:")]
+    dashed = [a for a in edges if a.get_gid()[5:].split("->")[0] in ids]
+    assert len(dashed) == 2 and all(a.arrow_patch.get_linestyle() == "--" for a in dashed)
+
+
 def test_graph_shows_gradient_norms_after_backward():
     loss, (_, w1, _, w2) = mlp_loss()
     before = " ".join(t.get_text() for t in viz.plot_graph(loss).axes[0].texts)
@@ -426,7 +458,7 @@ def test_graph_text_is_the_tree_or_one_line_per_layer():
     lines = viz.graph_text(loss, layered=True).splitlines()
     assert lines[0].startswith("layer 0:") and "output" in lines[-1]
     for n in tg.graph(loss).ops():
-        assert any(n.label in line for line in lines)
+        assert any(viz.graph.op_name(n.label) in line for line in lines)
     with pytest.raises(TypeError, match="plot_graph: expected a Tensor"):
         viz.plot_graph([1, 2])
 

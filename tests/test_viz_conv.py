@@ -227,16 +227,17 @@ def digits_cnn_step():
     return model, loss
 
 
-def test_graph_names_batch_norm_buffers_and_calls_other_leaves_constants():
+def test_graph_names_batch_norm_buffers_and_the_one_hot_target():
     model, loss = digits_cnn_step()
     tensors = [t.get_text() for t in viz.plot_graph(loss, names=model).axes[0].texts
                if (t.get_gid() or "").startswith("tensor:")]  # fmt: skip
     for name, b in model.named_buffers():
         if name.endswith(("running_mean", "running_var")):
-            assert f"{name}\n{'(' + ', '.join(map(str, b.shape)) + (',)' if b.ndim == 1 else ')')}" in tensors
-    # the image batch is the graph's input; cross_entropy's one-hot target (4, 10) is a constant
+            shape = "(" + ", ".join(map(str, b.shape)) + (",)" if b.ndim == 1 else ")")
+            assert f"{name}\n{shape}\nbuffer (updated, not read)" in tensors  # training mode: updated
+    # the image batch is the graph's input; cross_entropy's one-hot target (4, 10) is labelled so
     assert [t for t in tensors if t.startswith("input")] == ["input\n(4, 1, 8, 8)"]
-    assert "constant\n(4, 10)" in tensors
+    assert "target (one-hot)\n(4, 10)" in tensors
 
 
 def test_graph_boxes_in_a_layer_do_not_overlap_and_nothing_is_clipped():
