@@ -256,7 +256,7 @@ def plot_feature_maps(
         if b["kind"] == "maps":
             heights.append(grid_shape(len(b["panels"]), cols)[0] + 0.45)
         else:
-            heights.append({"input": 1.6, "strip": 0.75, "bars": 2.4}[b["kind"]])
+            heights.append({"input": 1.6, "strip": 0.95, "bars": 2.4}[b["kind"]])
     fig, region = figure_and_region(ax, figsize=(1.15 * cols + 1.2, 1.15 * sum(heights) + 0.3))
     subfigs = np.atleast_1d(region.subfigures(len(bands), 1, height_ratios=heights))
     for sub, band in zip(subfigs, bands):
