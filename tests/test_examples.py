@@ -157,6 +157,7 @@ def test_sobel_edges(tmp_path):
     assert "stride=2 padding=1" in proc.stdout
 
 
-def test_autodiff_tour():
-    proc = run_example("autodiff_tour")
+def test_autodiff_tour(tmp_path):
+    proc = run_example("autodiff_tour", "--out", tmp_path)
     assert "gradcheck" in proc.stdout
+    assert_pngs(tmp_path, ["graph.png"])
