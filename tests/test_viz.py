@@ -581,3 +581,20 @@ def test_viz_works_without_a_display_and_picks_agg(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().lower() == "agg"
     assert (tmp_path / "cm.png").exists()
+
+
+def test_gradient_flow_of_several_models_names_every_point_including_the_last_linear_layer():
+    def net():
+        tg.manual_seed(2)
+        return tg.nn.Sequential(
+            tg.nn.Conv2d(1, 2, 3, padding=1), tg.nn.ReLU(), tg.nn.Conv2d(2, 2, 3, padding=1), tg.nn.Flatten(),
+            tg.nn.Linear(2 * 5 * 5, 3),
+        )  # fmt: skip
+
+    models = {"a": net(), "b": net()}
+    for m in models.values():
+        m(tg.randn(2, 1, 5, 5)).sum().backward()
+    fig = viz.plot_gradient_flow(models)
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == ["conv 1", "conv 2", "linear"]  # 3 points, 3 names: the last one is the classifier
+    assert len(lines_by_gid(fig)["a:mean"].get_ydata()) == 3

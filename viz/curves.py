@@ -183,7 +183,13 @@ def plot_loss_curves(
     if ax is None:  # one legend under the panels: outside every curve
         fig.tight_layout()
         if handles:
-            columns = min(len(handles), 4)
+            per_run = len(handles) // len(runs) if len(handles) % len(runs) == 0 else 0
+            if len(runs) > 1 and 0 < per_run <= 4:  # one row per run: legend columns fill top to bottom
+                order = [r * per_run + c for c in range(per_run) for r in range(len(runs))]
+                handles, names = [handles[i] for i in order], [names[i] for i in order]
+                columns = per_run
+            else:
+                columns = min(len(handles), 4)
             rows = -(-len(handles) // columns)
             room = 0.2 * rows + 0.1  # inches for the legend, added to the figure's height
             height = fig.get_figheight()
