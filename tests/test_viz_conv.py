@@ -168,7 +168,12 @@ def test_receptive_field_figure_compares_standard_and_dilated_side_by_side():
         np.testing.assert_array_equal(shown > 0, mask)
         assert shown.max() == pytest.approx(1.0)
     titles = sorted(ax.get_title() for ax in fig.findobj(plt.Axes) if ax.get_title())
-    assert titles == ["3x3 dilated 2: 5x5 (9 px)", "3x3, 3x3: 5x5 (25 px)", "3x3: 3x3 (9 px)"]
+    assert titles == [
+        "3x3 dilated 2:\n5x5 (9 px), 9 parameters", "3x3, 3x3:\n5x5 (25 px), 18 parameters", "3x3:\n3x3 (9 px), 9 parameters"
+    ]  # fmt: skip
+    legend = " ".join(t.get_text() for lg in fig.legends for t in lg.get_texts())
+    assert "in the receptive field" in legend and "outside" in legend  # every colour explained
+    assert all(set(np.unique(np.ma.filled(images[f"rf:{t}"].get_array(), 0))) <= {0.0, 1.0} for t in expected)
 
 
 def test_receptive_field_of_a_module_at_a_chosen_position_and_clear_errors():
