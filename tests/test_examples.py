@@ -144,8 +144,9 @@ def test_convolution_animation_one_frame_per_output_pixel(tmp_path):
     from PIL import Image  # Pillow: matplotlib's own dependency, and the GIF writer
 
     run_example("convolution_animation", "--size", 4, "--dpi", 30, "--out", tmp_path)
-    # 4x4 input (6x6 with dilation), 3x3 kernel: outputs 2x2, 4x4, 2x2, 2x2, plus one finished frame each.
-    expected = {"conv_stride1_pad0": 4, "conv_stride1_pad1": 16, "conv_stride2_pad1": 4, "conv_dilation2": 4}
+    # 4x4 input (6x6 with dilation), 3x3 kernel: outputs 2x2, 4x4, 2x2, 2x2, 2x2, plus one finished frame each.
+    expected = {"conv_stride1_pad0": 4, "conv_stride1_pad1": 16, "conv_stride2_pad1": 4, "conv_dilation2": 4,
+                "conv_3channels": 4}  # fmt: skip
     for name, pixels in expected.items():
         with Image.open(tmp_path / f"{name}.gif") as gif:
             assert gif.n_frames == pixels + 1, name

@@ -541,8 +541,9 @@ def test_animation_has_one_frame_per_output_position_with_the_right_values(s, p,
     np.testing.assert_allclose(anim.steps.output, expected)
     assert [(st.row, st.col) for st in anim.steps.steps] == [(i, j) for i in range(h_out) for j in range(w_out)]
     first = anim.steps.steps[0]
-    red = [pt for pt in anim.figure.axes[0].patches if pt.get_edgecolor()[:3] == (1.0, 0.0, 0.0)]
-    assert sorted((pt.get_y() + 0.5, pt.get_x() + 0.5) for pt in red) == sorted(first.taps)  # frame 0's footprint
+    window = matplotlib.colors.to_rgb(viz.conv_arithmetic.WINDOW_COLOR)  # green: not a colour of the kernel's map
+    taps = [pt for pt in anim.figure.axes[0].patches if pt.get_edgecolor()[:3] == pytest.approx(window)]
+    assert sorted((pt.get_y() + 0.5, pt.get_x() + 0.5) for pt in taps) == sorted(first.taps)  # frame 0's footprint
 
 
 @pytest.mark.filterwarnings("ignore:Animation was deleted without rendering")
@@ -557,10 +558,30 @@ def test_animation_gif_has_the_documented_frame_count(tmp_path):
 def test_animation_rejects_bad_geometry():
     with pytest.raises(ValueError, match="larger than the padded input"):
         viz.animate_convolution(np.zeros((3, 3)), np.ones((3, 3)), dilation=2)
-    with pytest.raises(ValueError, match="one 2-D plane"):
+    with pytest.raises(ValueError, match="same C"):
         viz.animate_convolution(np.zeros((2, 5, 5)), np.ones((3, 3)))
     with pytest.raises(ValueError, match="stride"):
         viz.animate_convolution(np.zeros((5, 5)), np.ones((3, 3)), stride=0)
+
+
+@pytest.mark.filterwarnings("ignore:Animation was deleted without rendering")
+def test_animation_of_several_channels_shows_each_channels_products_and_their_sum_plus_bias():
+    r = rng(13)
+    x = r.integers(-2, 3, (3, 5, 5)).astype(np.float32)
+    k = r.integers(-2, 3, (3, 3, 3)).astype(np.float32)
+    anim = viz.animate_convolution(x, k, padding=1, bias=0.5)
+    expected = tg.functional.conv2d(tg.tensor(x[None]), tg.tensor(k[None]), tg.tensor([0.5]), padding=1).numpy()[0, 0]
+    np.testing.assert_allclose(anim.steps.output, expected, rtol=1e-5, atol=1e-5)
+    anim._func(7)  # output pixel (1, 2)
+    texts = [t.get_text() for t in anim.figure.findobj(matplotlib.text.Text)]
+    total = [t for t in texts if t.startswith("out[1, 2] = ") and "bias 0.5" in t]
+    assert total and float(total[0].rsplit("= ", 1)[1]) == pytest.approx(expected[1, 2], abs=1e-3)
+    assert sum(t.startswith("channel ") for t in texts) == 3  # one row per input channel
+    sizes = [t.get_fontsize() for t in anim.figure.findobj(matplotlib.text.Text) if t.get_text()]
+    assert min(sizes) >= 9  # readable at the saved size
+    assert "input 5x5, padded to 7x7" in " ".join(texts)
+    no_pad = viz.animate_convolution(np.zeros((7, 7)), np.ones((3, 3)), dilation=2)
+    assert any(t.get_text() == "input 7x7, no padding" for t in no_pad.figure.findobj(matplotlib.text.Text))
 
 
 # ---------------------------------------------------------------------------------------- headless
