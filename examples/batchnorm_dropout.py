@@ -160,7 +160,8 @@ def plot_accuracy(results, args, path) -> None:
     names = list(results)
     colors = [f"C{i}" for i in range(len(names))]
     for ax, values, fmt, label in (
-        (acc_ax, {n: [100 * r["test_acc"] for r in runs] for n, runs in results.items()}, "%.1f%%", "test accuracy (%)"),
+        (acc_ax, {n: [100 * r["test_acc"] for r in runs] for n, runs in results.items()}, "%.1f%%",
+         "test accuracy (%)"),
         (gap_ax, {n: [r["test_loss"][-1] - r["train_loss"][-1] for r in runs] for n, runs in results.items()}, "%.3f",
          "test loss - train loss"),
     ):  # fmt: skip
@@ -213,7 +214,10 @@ def main() -> None:
         ]
 
     print(f"\nmean over {args.seeds} seeds (min..max); both losses in eval mode")
-    print(f"{'variant':>20}  {'train loss':>10}  {'test loss':>9}  {'gap':>6}  {'test acc':>8}  {'acc min..max':>13}  {'time':>6}")
+    print(
+        f"{'variant':>20}  {'train loss':>10}  {'test loss':>9}  {'gap':>6}  {'test acc':>8}  "
+        f"{'acc min..max':>13}  {'time':>6}"
+    )
     for name, runs in results.items():
         train_loss = np.mean([r["train_loss"][-1] for r in runs])
         test_loss = np.mean([r["test_loss"][-1] for r in runs])

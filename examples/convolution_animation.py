@@ -9,7 +9,8 @@ the kernel touches now outlined in green; then the window's values, the kernel's
 elementwise products and their sum; on the right the output filling up in reading order.  Every
 output pixel is
 
-    out[i, j] = bias + sum over c, u, v of kernel[c, u, v] * padded[c, i * stride + u * dilation, j * stride + v * dilation]
+    out[i, j] = bias + sum over c, u, v of
+                kernel[c, u, v] * padded[c, i * stride + u * dilation, j * stride + v * dilation]
 
 and the output side is ``(H + 2 * padding - dilation * (k - 1) - 1) // stride + 1``.
 

@@ -102,7 +102,7 @@ def main() -> None:
 
     path = os.path.join(args.out, "receptive_fields.png")
     counts = {sum(p.data.size for layer in layers for p in layer.parameters()) for layers in models.values()}
-    same = f"all {len(models)} stacks have the same {counts.pop():,} parameters" if len(counts) == 1 else "parameters differ"
+    same = f"all {len(models)} stacks have the same {min(counts):,} parameters" if len(counts) == 1 else "counts differ"
     viz.plot_receptive_field(
         models, input_shape, ncols=4, save=path,
         caption=f"Same parameter count, different reach: {same} ({args.layers} layers of 3x3 kernels, "

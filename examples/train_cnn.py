@@ -92,7 +92,8 @@ def plot_training_step(model, x, y, path) -> None:
     model.zero_grad()
     loss = F.cross_entropy(model(x), y)
     loss.backward()
-    viz.plot_graph(loss, names=model, max_nodes=40, title=f"one training step on {x.shape[0]} training images", save=path)
+    title = f"one training step on {x.shape[0]} training images"
+    viz.plot_graph(loss, names=model, max_nodes=40, title=title, save=path)
     model.zero_grad()
 
 

@@ -169,7 +169,9 @@ def test_receptive_field_figure_compares_standard_and_dilated_side_by_side():
         assert shown.max() == pytest.approx(1.0)
     titles = sorted(ax.get_title() for ax in fig.findobj(plt.Axes) if ax.get_title())
     assert titles == [
-        "3x3 dilated 2:\n5x5 (9 px), 9 parameters", "3x3, 3x3:\n5x5 (25 px), 18 parameters", "3x3:\n3x3 (9 px), 9 parameters"
+        "3x3 dilated 2:\n5x5 (9 px), 9 parameters",
+        "3x3, 3x3:\n5x5 (25 px), 18 parameters",
+        "3x3:\n3x3 (9 px), 9 parameters",
     ]  # fmt: skip
     legend = " ".join(t.get_text() for lg in fig.legends for t in lg.get_texts())
     assert "in the receptive field" in legend and "outside" in legend  # every colour explained

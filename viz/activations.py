@@ -63,7 +63,8 @@ def plot_relu(before, after=None, show_values: bool | None = None, title: str | 
     a_before, a_fn, a_after = region.subplots(1, 3, gridspec_kw={"width_ratios": [1, 0.9, 1], "wspace": 0.45})
     im_b = a_before.imshow(z, cmap=DIVERGING, vmin=-limit, vmax=limit, interpolation="nearest")
     im_a = a_after.imshow(a, cmap=SEQUENTIAL, vmin=0, vmax=limit, interpolation="nearest")
-    for im, axis, name, label in ((im_b, a_before, "before", "value (signed)"), (im_a, a_after, "after", "value (>= 0)")):
+    panels = ((im_b, a_before, "before", "value (signed)"), (im_a, a_after, "after", "value (>= 0)"))
+    for im, axis, name, label in panels:
         im.set_gid(f"relu:{name}")
         if show_values:
             pixel_grid(axis, *z.shape, color="0.7")

@@ -35,7 +35,8 @@ def _planes(x, kernel, fn: str) -> tuple:
     if xa.ndim != 3 or ka.ndim != 3 or xa.shape[0] != ka.shape[0]:
         raise ValueError(
             f"{fn}: x must be one 2-D plane (H, W) or channels (C, H, W), and kernel (kH, kW) or (C, kH, kW) "
-            f"with the same C (one filter); got x {to_numpy(x, fn, 'x').shape} and kernel {to_numpy(kernel, fn, 'kernel').shape}"
+            f"with the same C (one filter); got x {to_numpy(x, fn, 'x').shape} "
+            f"and kernel {to_numpy(kernel, fn, 'kernel').shape}"
         )
     return xa, ka, flat and ka.shape[0] == 1
 
@@ -170,7 +171,8 @@ def animate_convolution(
     in_axes, taps, product_images, product_texts, sum_texts, window_images, window_texts = [], [], [], [], [], [], []
     lim = max(np.abs(padded).max(), 1e-12)
     klim = max(np.abs(ks).max(), 1e-12)
-    plim = max(max(np.abs(padded[:, r, c]).max() for r, c in [tuple(np.array(s.taps).T) for s in cs.steps]) * klim, 1e-12)
+    windows = [padded[:, r, c] for r, c in (tuple(np.array(step.taps).T) for step in cs.steps)]
+    plim = max(max(np.abs(w).max() for w in windows) * klim, 1e-12)  # one scale for the products of every frame
     for c in range(n_ch):
         ax_in = fig.add_subplot(grid[c, 0])
         is_pad = np.ones((hp, wp), dtype=bool)

@@ -89,9 +89,12 @@ def conv_input(x, weight, bias, fn: str) -> tuple:
 def pixel_arithmetic(x, weight, bias, out_index, stride=1, padding=0, dilation=1, fn="plot_conv_arithmetic"):
     """The numbers of :class:`PixelArithmetic` for ``out[out_index]`` (``(o, i, j)`` or ``(i, j)`` for filter 0)."""
     xa, wa, ba = conv_input(x, weight, bias, fn)
-    (sh, sw), (ph, pw), (dh, dw) = (pair(v, n, fn) for v, n in ((stride, "stride"), (padding, "padding"), (dilation, "dilation")))
+    (sh, sw), (ph, pw) = pair(stride, "stride", fn), pair(padding, "padding", fn)
+    dh, dw = pair(dilation, "dilation", fn)
     if min(sh, sw, dh, dw) < 1 or min(ph, pw) < 0:
-        raise ValueError(f"{fn}: stride and dilation must be >= 1 and padding >= 0, got {stride}, {dilation}, {padding}")
+        raise ValueError(
+            f"{fn}: stride and dilation must be >= 1 and padding >= 0, got {stride}, {dilation}, {padding}"
+        )
     padded = np.pad(xa, ((0, 0), (ph, ph), (pw, pw)))
     c_out, c_in, kh, kw = wa.shape
     h_out = (padded.shape[1] - dh * (kh - 1) - 1) // sh + 1
@@ -186,7 +189,8 @@ def plot_conv_arithmetic(
         a_in.set_yticks([])
         a_in.set_ylabel(f"channel {c}", fontsize=9)
         if c == 0:
-            a_in.set_title(f"input {hp - 2 * ph}x{wp - 2 * pw}" + (f", padded to {hp}x{wp}" if ph or pw else ""), fontsize=9)
+            padded_to = f", padded to {hp}x{wp}" if ph or pw else ", no padding"
+            a_in.set_title(f"input {hp - 2 * ph}x{wp - 2 * pw}{padded_to}", fontsize=9)
         for col, data, scale, name in (
             (1, pa.window[c], input_scale, "window"),
             (2, pa.kernel[c], kernel_scale, "kernel"),
@@ -198,7 +202,8 @@ def plot_conv_arithmetic(
             pixel_grid(a, kh, kw, color="0.5")
             cell_values(a, data, "{:.3g}", 9, gid=f"conv:{name}:{c}", colors=cell_colors(im))  # gid ...:<c>:<u>:<v>
             if c == 0:
-                a.set_title({"window": "window", "kernel": f"kernel {o}", "product": "window x kernel"}[name], fontsize=9)
+                heading = {"window": "window", "kernel": f"kernel {o}", "product": "window x kernel"}[name]
+                a.set_title(heading, fontsize=9)
         a_sum = region.add_subplot(grid[c, 4])
         a_sum.axis("off")
         a_sum.text(0.0, 0.5, f"sum =\n{pa.channel_sums[c]:.4g}", fontsize=10, va="center", gid=f"conv:channel_sum:{c}")

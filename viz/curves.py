@@ -195,7 +195,9 @@ def plot_loss_curves(
             height = fig.get_figheight()
             fig.set_figheight(height + room)
             top, bottom = fig.subplotpars.top, fig.subplotpars.bottom
-            fig.subplots_adjust(top=1 - (1 - top) * height / (height + room), bottom=(bottom * height + room) / (height + room))
+            fig.subplots_adjust(
+                top=1 - (1 - top) * height / (height + room), bottom=(bottom * height + room) / (height + room)
+            )
             fig.legend(handles, names, loc="lower center", ncol=columns, fontsize=8, frameon=False)
     elif handles:  # the caller's axes: the legend to its right, outside the plotting area
         loss_ax.legend(handles, names, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)

@@ -242,7 +242,8 @@ def plot_feature_maps(
             what = "flattened" if isinstance(module, tg.nn.Flatten) else "dense layer output"
             bands.append({"kind": "strip", "title": f"{name} ({type(module).__name__}, {what}): ({v.shape[1]},)",
                           "panels": [(f"head:{name}", v)]})  # fmt: skip
-        bands.append({"kind": "bars", "title": f"{last_linear or 'output'}: logits (dense layer) -> softmax probabilities",
+        heading = f"{last_linear or 'output'}: logits (dense layer) -> softmax probabilities"
+        bands.append({"kind": "bars", "title": heading,
                       "panels": [("head", logits)]})  # fmt: skip
 
     # one scale per band ('layer'), or one over every map band ('global')

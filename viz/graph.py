@@ -304,7 +304,8 @@ def plot_graph(
     Picture: rounded blue boxes are ops (``conv2d`` / ``-> (8, 6, 28, 28)`` / ``weight
     (6, 1, 5, 5)``), grey square boxes are the leaves fed in from outside (``input``: the image
     batch; ``target (one-hot)``: cross_entropy's target), dashed white boxes are buffers such as
-    ``bn1.running_mean`` (with a dashed line to their op), and the orange box at the bottom is the result. Arrows follow the data from
+    ``bn1.running_mean`` (with a dashed line to their op), and the orange box at the bottom is
+    the result. Arrows follow the data from
     top to bottom in layers: an op sits one layer below the deepest op it depends on, so a
     residual connection shows as an arrow skipping layers. After ``loss.backward()`` each
     parameter line and leaf box also shows ``|grad|=`` (the L2 norm of its gradient).

@@ -187,7 +187,10 @@ def plot_kernels(
         "mean": "mean over input channels",
         "all": "all input channels",
     }
-    how = "each filter on its own scale" if scale == "unit" else "one shared scale, 0 = white" if mode != "rgb" else "one shared scale, 0 = grey"
+    if scale == "unit":
+        how = "each filter on its own scale"
+    else:
+        how = "one shared scale, 0 = " + ("grey" if mode == "rgb" else "white")
     shown_of = f"{n} of {c_out}" if n < c_out else f"{c_out}"
     region.suptitle(title or f"{name} {c_out}x{c_in}x{kh}x{kw}: {shown_of} filters, {what[mode]} ({how})", fontsize=9)
     return finish(fig, save)

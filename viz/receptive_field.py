@@ -190,7 +190,7 @@ def plot_receptive_field(
     colors = ListedColormap(matplotlib.colormaps[cmap](np.linspace(0.25, 1.0, 256))).with_extremes(bad="white")
     n = len(maps)
     rows, cols = grid_shape(n, ncols)
-    below = 0.35 + (0.3 if mode == "support" else 0) + (0.3 if caption else 0)  # inches for tick labels, legend, caption
+    below = 0.35 + (0.3 if mode == "support" else 0) + (0.3 if caption else 0)  # inches: ticks, legend, caption
     height = 3.6 * rows + below + 0.3
     fig, region = figure_and_region(ax, figsize=(3.6 * cols, height))
     axes = np.atleast_1d(region.subplots(rows, cols, squeeze=False, gridspec_kw={"bottom": below / height})).ravel()
@@ -226,7 +226,8 @@ def plot_receptive_field(
             handles=[Patch(fc=colors(1.0), ec="0.5", label="in the receptive field: the output pixel depends on it"),
                      Patch(fc="white", ec="0.5", label="outside: no path from this input pixel to the output pixel"),
                      Line2D([], [], color="c", lw=1.5, label="bounding box of the field")],
-            loc="lower center", ncol=3, fontsize=8, frameon=False, bbox_to_anchor=(0.5, (0.3 if caption else 0.0) / height),
+            loc="lower center", ncol=3, fontsize=8, frameon=False,
+            bbox_to_anchor=(0.5, (0.3 if caption else 0.0) / height),
         )  # fmt: skip
     elif image is not None:
         region.colorbar(image, ax=list(axes[:n]), shrink=0.8, label="|gradient| / its maximum (white: 0)")

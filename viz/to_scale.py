@@ -62,7 +62,8 @@ def plot_maps_to_scale(
     x, image = margin, None
     for (name, a), w, h in zip(arrays.items(), widths, heights):
         top = fig_h - top_room
-        ax = fig.add_axes([x / fig_w, (top - h * pixel_inches) / fig_h, w * pixel_inches / fig_w, h * pixel_inches / fig_h])
+        box = [x / fig_w, (top - h * pixel_inches) / fig_h, w * pixel_inches / fig_w, h * pixel_inches / fig_h]
+        ax = fig.add_axes(box)
         image = ax.imshow(a, interpolation="nearest", aspect="equal", **scale)
         image.set_gid(f"map:{name}")
         ax.set_xticks([])
