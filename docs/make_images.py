@@ -53,6 +53,16 @@ JOBS = {
         [],
         {"sobel_edges.png": "sobel_edges.png", "stride_padding.png": "sobel_stride_padding.png"},
     ),
+    "detail_views": (
+        [],
+        {
+            "conv_arithmetic.png": "detail_conv_arithmetic.png",
+            "relu.png": "detail_relu.png",
+            "pooling.png": "detail_pooling.png",
+            "softmax.png": "detail_softmax.png",
+        },
+    ),
+    "autodiff_tour": ([], {"graph.png": "autodiff_tour_graph.png"}),
 }
 SEEDLESS = {"sobel_edges"}  # nothing random in it: no --seed option
 

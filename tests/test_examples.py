@@ -59,6 +59,7 @@ def test_every_example_has_a_smoke_test():
         "convolution_animation",
         "sobel_edges",
         "autodiff_tour",
+        "detail_views",
     }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
@@ -156,6 +157,11 @@ def test_sobel_edges(tmp_path):
     proc = run_example("sobel_edges", "--downsample", 8, "--out", tmp_path)
     assert_pngs(tmp_path, ["sobel_kernels.png", "sobel_edges.png", "stride_padding.png"])
     assert "stride=2 padding=1" in proc.stdout
+
+
+def test_detail_views(tmp_path):
+    run_example("detail_views", "--epochs", 0, "--out", tmp_path)
+    assert_pngs(tmp_path, ["conv_arithmetic.png", "relu.png", "pooling.png", "softmax.png"])
 
 
 def test_autodiff_tour(tmp_path):

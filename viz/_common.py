@@ -195,7 +195,10 @@ def cell_values(ax, values, fmt: str = "{:.2g}", fontsize: float = 9, gid: str |
         if colors is not None:
             red, green, blue = colors[r, c][:3]
             color = "white" if 0.299 * red + 0.587 * green + 0.114 * blue < 0.5 else "black"
-        t = ax.text(c, r, fmt.format(v + 0.0), ha="center", va="center", fontsize=fontsize, color=color)  # no "-0"
+        text = fmt.format(v + 0.0)
+        if text.startswith("-") and float(text) == 0:  # -0.04 printed as "-0.0": show "0.0"
+            text = text[1:]
+        t = ax.text(c, r, text, ha="center", va="center", fontsize=fontsize, color=color)
         if gid:
             t.set_gid(f"{gid}:{r}:{c}")
         texts.append(t)

@@ -59,7 +59,7 @@ def plot_relu(before, after=None, show_values: bool | None = None, title: str | 
     if show_values is None:
         show_values = max(z.shape) <= 8
     limit = float(np.abs(z).max()) or 1.0
-    fig, region = figure_and_region(ax, figsize=(13.0, 4.4))
+    fig, region = figure_and_region(ax, figsize=(15.0, 5.0))
     a_before, a_fn, a_after = region.subplots(1, 3, gridspec_kw={"width_ratios": [1, 0.9, 1], "wspace": 0.45})
     im_b = a_before.imshow(z, cmap=DIVERGING, vmin=-limit, vmax=limit, interpolation="nearest")
     im_a = a_after.imshow(a, cmap=SEQUENTIAL, vmin=0, vmax=limit, interpolation="nearest")
@@ -128,7 +128,7 @@ def plot_softmax(logits, classes=None, title: str | None = None, ax=None, save=N
     if len(names) != z.size:
         raise ValueError(f"{fn}: got {z.size} logits but {len(names)} class names")
     shifted, exps, probs = softmax_numbers(z)
-    fig, region = figure_and_region(ax, figsize=(max(10.0, 0.9 * z.size * 3 + 1), 4.2))
+    fig, region = figure_and_region(ax, figsize=(min(16.0, max(10.0, 1.2 * z.size + 2)), 4.2))
     axes = region.subplots(1, 3, gridspec_kw={"wspace": 0.3})
     limit = float(np.abs(z).max()) or 1.0
     div = matplotlib.colormaps[DIVERGING]
@@ -142,8 +142,9 @@ def plot_softmax(logits, classes=None, title: str | None = None, ax=None, save=N
         bars = a.bar(names, values, color=colors, ec="0.3", lw=0.5)
         for k, (bar, v) in enumerate(zip(bars, values)):
             y = bar.get_height()
-            a.text(bar.get_x() + bar.get_width() / 2, y, f"{v:.3g}" if step != "prob" else f"{v:.3f}",
-                   ha="center", va="bottom" if y >= 0 else "top", fontsize=8, gid=f"softmax:{step}:{k}")  # fmt: skip
+            a.text(bar.get_x() + bar.get_width() / 2, y, f"{v:.2g}" if step != "prob" else f"{v:.3f}",
+                   ha="center", va="bottom" if y >= 0 else "top", fontsize=8 if z.size <= 6 else 7,
+                   rotation=0 if z.size <= 6 else 90, gid=f"softmax:{step}:{k}")  # fmt: skip
         a.set_title(heading, fontsize=9)
         a.tick_params(axis="x", labelsize=8, rotation=45 if max(len(n) for n in names) > 3 else 0)
         a.axhline(0, color="0.5", lw=0.8)
@@ -152,7 +153,7 @@ def plot_softmax(logits, classes=None, title: str | None = None, ax=None, save=N
         bottom = min(values.min(), 0)
         pad = 0.15 * (top - bottom or 1)
         a.set_ylim(bottom - (pad if bottom < 0 else 0), top + pad)
-    axes[2].set_ylim(0, 1.12)
+    axes[2].set_ylim(0, 1.2)
     axes[2].set_ylabel("probability", fontsize=9)
     region.subplots_adjust(top=0.82)
     region.suptitle(title or f"softmax: predicted {names[int(probs.argmax())]} ({100 * probs.max():.1f}%)", fontsize=10)

@@ -162,9 +162,11 @@ def plot_conv_arithmetic(
     c_in, kh, kw = pa.kernel.shape
     shown = min(c_in, max(1, int(max_channels)))
     _, hp, wp = pa.padded.shape
-    cell = 0.42  # inches per kernel cell: room for a 9-point number
+    whole = all(np.allclose(a, np.round(a)) for a in (pa.window, pa.kernel))  # small integers: no decimals
+    number = "{:.3g}" if whole else "{:.2f}"
+    cell = 0.42 if whole else 0.62  # inches per kernel cell: room for a 9-point number
     big = max(kh, kw) * cell * 1.25  # the input panel's side
-    fig, region = figure_and_region(ax, figsize=(big + 3 * kw * cell + 3.6, max(3.6, shown * (kh * cell + 0.7) + 1.3)))
+    fig, region = figure_and_region(ax, figsize=(big + 3 * kw * cell + 3.6, max(4.6, shown * (kh * cell + 0.7) + 1.3)))
     grid = region.add_gridspec(
         shown + 1, 6, width_ratios=[big, kw * cell, kw * cell, kw * cell, 0.8, 0.12],
         height_ratios=[kh * cell + 0.5] * shown + [0.5], wspace=0.35, hspace=0.55,
@@ -200,7 +202,7 @@ def plot_conv_arithmetic(
             im = a.imshow(data, interpolation="nearest", **scale)
             images[name] = im
             pixel_grid(a, kh, kw, color="0.5")
-            cell_values(a, data, "{:.3g}", 9, gid=f"conv:{name}:{c}", colors=cell_colors(im))  # gid ...:<c>:<u>:<v>
+            cell_values(a, data, number, 9, gid=f"conv:{name}:{c}", colors=cell_colors(im))  # gid ...:<c>:<u>:<v>
             if c == 0:
                 heading = {"window": "window", "kernel": f"kernel {o}", "product": "window x kernel"}[name]
                 a.set_title(heading, fontsize=9)
@@ -209,8 +211,11 @@ def plot_conv_arithmetic(
         a_sum.text(0.0, 0.5, f"sum =\n{pa.channel_sums[c]:.4g}", fontsize=10, va="center", gid=f"conv:channel_sum:{c}")
     a_total = region.add_subplot(grid[shown, :5])
     a_total.axis("off")
-    terms = " + ".join(f"{s:.4g}" for s in pa.channel_sums)
-    more = f" (all {c_in} channels; {c_in - shown} not drawn)" if shown < c_in else ""
+    terms = " + ".join(f"{s:.4g}" for s in pa.channel_sums[:shown])
+    more = ""
+    if shown < c_in:  # the channels not drawn still count: their sums, added up in one term
+        terms += f" + {pa.channel_sums[shown:].sum():.4g}"
+        more = f"   (the last term: channels {shown}..{c_in - 1}, not drawn)"
     a_total.text(
         0.0, 0.5, f"out[{o}, {i}, {j}] = {terms} + bias {pa.bias:.4g} = {pa.value:.6g}{more}",
         fontsize=10, va="center", weight="bold", gid="conv:sum",

@@ -86,11 +86,11 @@ def plot_pooling(x, kernel_size, stride=None, out_index=(0, 0), show_values: boo
     if show_values is None:
         show_values = max(a.shape) <= 10
     scale = color_scale(np.concatenate([a.ravel(), out.ravel()]))
-    fig, region = figure_and_region(ax, figsize=(13.0, 4.4))
-    axes = region.subplots(1, 3, gridspec_kw={"width_ratios": [a.shape[1], out.shape[1], a.shape[1]], "wspace": 0.35})
+    fig, region = figure_and_region(ax, figsize=(14.0, 4.6))
+    axes = region.subplots(1, 3, gridspec_kw={"width_ratios": [a.shape[1], out.shape[1], a.shape[1]], "wspace": 0.45})
     panels = (
         (axes[0], a, scale, "input", f"input {a.shape[0]}x{a.shape[1]}: window {kh}x{kw}, max circled"),
-        (axes[1], out, scale, "output", f"output: out[{i}, {j}] = {out[i, j]:.3g}"),
+        (axes[1], out, scale, "output", f"out[{i}, {j}] = {out[i, j]:.3g}"),
         (axes[2], grad, {"cmap": SEQUENTIAL, "vmin": 0.0, "vmax": 1.0}, "grad",
          f"backward: d out[{i}, {j}] / d input"),
     )  # fmt: skip
@@ -99,7 +99,8 @@ def plot_pooling(x, kernel_size, stride=None, out_index=(0, 0), show_values: boo
         im.set_gid(f"pool:{name}")
         if show_values:
             pixel_grid(axis, *data.shape, color="0.7")
-            cell_values(axis, data, "{:.2g}", 9, gid=f"pool:{name}", colors=cell_colors(im))
+            number = "{:g}" if np.allclose(data, np.round(data)) else "{:.2f}"
+            cell_values(axis, data, number, 9, gid=f"pool:{name}", colors=cell_colors(im))
         else:
             hide_ticks(axis)
         axis.set_title(heading, fontsize=9)
