@@ -72,7 +72,7 @@ def main() -> None:
     viz.plot_pooling(acts["features.relu2"][1][0, c], 2, out_index=(1, 2), save=path("pooling.png"),
                      title=f"features.pool1 (2x2 max), channel {c}: the largest value in the window wins, "
                      "and only it gets the gradient back")  # fmt: skip
-    viz.plot_softmax(logits, Digits.classes if hasattr(Digits, "classes") else None, save=path("softmax.png"),
+    viz.plot_softmax(logits, test_set.classes, save=path("softmax.png"),
                      title=f"softmax of DigitsCNN's logits for test digit {args.index} (true class {int(label)})")
     print(f"saved {', '.join(saved)} in {os.path.abspath(args.out)} (total {time.perf_counter() - started:.1f}s)")
 

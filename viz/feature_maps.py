@@ -255,16 +255,19 @@ def plot_feature_maps(
     heights = []
     for b in bands:
         if b["kind"] == "maps":
-            heights.append(grid_shape(len(b["panels"]), cols)[0] + 0.45)
+            heights.append(grid_shape(len(b["panels"]), cols)[0] + 0.6)
         else:
-            heights.append({"input": 1.6, "strip": 0.95, "bars": 2.4}[b["kind"]])
-    fig, region = figure_and_region(ax, figsize=(1.15 * cols + 1.2, 1.15 * sum(heights) + 0.3))
+            heights.append({"input": 1.7, "strip": 1.0, "bars": 2.6}[b["kind"]])
+    panel = 1.15 if cols < 8 else 0.9  # inches per map; 8 columns stay within a README's width
+    fig, region = figure_and_region(ax, figsize=(panel * cols + 1.2, panel * sum(heights) + 0.3))
     subfigs = np.atleast_1d(region.subfigures(len(bands), 1, height_ratios=heights))
-    for sub, band in zip(subfigs, bands):
+    for sub, band, height in zip(subfigs, bands, heights):
         kind, panels = band["kind"], band["panels"]
+        room = 0.5 if kind in ("maps", "bars") else 0.35  # inches above the panels: band title (+ channel titles)
         grid = sub.add_gridspec(
             grid_shape(len(panels), cols)[0] if kind == "maps" else 1, cols + 1,
             width_ratios=[1] * cols + [0.12], wspace=0.08, hspace=0.3, left=0.04, right=0.93,
+            top=1 - room / (panel * height), bottom=0.12 if kind == "bars" else 0.04,
         )  # fmt: skip
         if kind == "input":
             _draw_input(sub, grid, panels[0][1], cols)

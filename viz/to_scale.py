@@ -24,7 +24,8 @@ def plot_maps_to_scale(
     an 8x8 one, so "stride 2 halves the size" is seen, not only read. One colour scale for all
     panels (diverging and centred on zero for signed data, sequential from 0 otherwise) with
     one colourbar, so equal colours mean equal values everywhere. An optional ``caption``
-    below the panels explains what to look at.
+    below the panels explains what to look at. (No ``ax`` argument: the panels' sizes in inches
+    are the point, so the function lays out its own figure.)
 
     Args:
         maps: ``{panel title: (H, W) array or Tensor}`` (at least one).
