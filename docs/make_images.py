@@ -48,7 +48,7 @@ JOBS = {
         [],
         {"loss_curves.png": "batchnorm_dropout_curves.png", "accuracy.png": "batchnorm_dropout_accuracy.png"},
     ),
-    "convolution_animation": (["--dpi", "60"], {"conv_stride2_pad1.gif": "convolution_stride2_pad1.gif"}),
+    "convolution_animation": (["--dpi", "75"], {"conv_stride2_pad1.gif": "convolution_stride2_pad1.gif"}),
     "sobel_edges": (
         [],
         {"sobel_edges.png": "sobel_edges.png", "stride_padding.png": "sobel_stride_padding.png"},
