@@ -4,6 +4,7 @@ Every expected value here is computed independently of viz (NumPy on the inputs,
 Pictures that need a working conv2d forward pass are in test_viz_conv.py.
 """
 
+import gc
 import re
 
 import matplotlib
@@ -582,6 +583,8 @@ def test_animation_of_several_channels_shows_each_channels_products_and_their_su
     assert "input 5x5, padded to 7x7" in " ".join(texts)
     no_pad = viz.animate_convolution(np.zeros((7, 7)), np.ones((3, 3)), dilation=2)
     assert any(t.get_text() == "input 7x7, no padding" for t in no_pad.figure.findobj(matplotlib.text.Text))
+    del anim, no_pad  # collected here, where the warning filter applies, not in a later test
+    gc.collect()
 
 
 # ---------------------------------------------------------------------------------------- headless
