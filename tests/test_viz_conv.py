@@ -284,3 +284,13 @@ def test_pictures_of_a_training_model_run_in_eval_mode_and_leave_it_as_it_was():
     rf = viz.receptive_field(model, (1, 9, 9))
     np.testing.assert_array_equal(rf > 0, np.pad(np.ones((3, 3), bool), 3))
     assert model.training
+
+
+def test_feature_maps_show_a_colour_input_in_its_own_colours():
+    tg.manual_seed(4)
+    model = nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 6 * 6, 3))
+    x = tg.rand(3, 6, 6)  # already in [0, 1]: drawn as it is, not rescaled
+    fig = viz.plot_feature_maps(model, x, label=2)
+    shown = np.asarray(images_by_gid(fig)["input"].get_array())
+    np.testing.assert_allclose(shown, x.numpy().transpose(1, 2, 0), rtol=1e-6)
+    assert "true: 2" in fig.subfigs[0]._suptitle.get_text()
