@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..autograd import Function
+from ..kernels.cpu.blas import matmul
 from ..tensor import as_tensor
 
 
@@ -13,7 +14,7 @@ class Linear(Function):
     def forward(ctx, x, weight, bias=None):
         # keep only what backward reads (dx needs W, dW needs x), so changing the other in place is fine
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, weight if ctx.needs_input_grad[0] else None)
-        out = x @ weight.T
+        out = matmul(x, weight.T)  # small products on one BLAS thread (kernels/cpu/blas.py)
         if bias is not None:
             out += bias
         return out
@@ -22,10 +23,10 @@ class Linear(Function):
     def backward(ctx, grad):
         x, weight = ctx.saved_arrays
         needs = ctx.needs_input_grad
-        dx = grad @ weight if needs[0] else None  # dy/dx = W
+        dx = matmul(grad, weight) if needs[0] else None  # dy/dx = W
         dw = db = None
         if needs[1]:  # dL/dW = sum over batch of g^T x
-            dw = grad.reshape(-1, grad.shape[-1]).T @ x.reshape(-1, x.shape[-1])
+            dw = matmul(grad.reshape(-1, grad.shape[-1]).T, x.reshape(-1, x.shape[-1]))
         if len(needs) > 2 and needs[2]:
             db = grad.reshape(-1, grad.shape[-1]).sum(axis=0)
         return dx, dw, db

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from ..kernels.cpu.blas import matmul as blas_matmul
 
 
 class MatMul(Function):
@@ -15,14 +16,14 @@ class MatMul(Function):
         # keep only what backward reads (dA needs B, dB needs A), so changing the other in place is fine
         needs_a, needs_b = ctx.needs_input_grad
         ctx.save_for_backward(a if needs_b else None, b if needs_a else None)
-        return np.matmul(a, b)
+        return blas_matmul(a, b)  # small products on one BLAS thread (kernels/cpu/blas.py)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_arrays
         # C = A B  =>  dA = dC B^T,  dB = A^T dC  (batch axes broadcast; the engine sums them back)
-        da = np.matmul(grad, np.swapaxes(b, -1, -2)) if ctx.needs_input_grad[0] else None
-        db = np.matmul(np.swapaxes(a, -1, -2), grad) if ctx.needs_input_grad[1] else None
+        da = blas_matmul(grad, np.swapaxes(b, -1, -2)) if ctx.needs_input_grad[0] else None
+        db = blas_matmul(np.swapaxes(a, -1, -2), grad) if ctx.needs_input_grad[1] else None
         return da, db
 
 

@@ -83,18 +83,16 @@ def threads_for(n_chunks: int, flops: float) -> int:
 def run_chunks(work, chunks, flops: float, uses_blas: bool = True) -> None:
     """``work(index, start, stop)`` for every ``(start, stop) = chunks[index]``, shared between threads when worth it.
 
-    A call ``worth_sharing`` is a parallel region: its chunks are dealt
-    round-robin to ``threads_for`` threads, the calling one included, and (``uses_blas``) BLAS is
-    held to one thread while it runs, also when the setting leaves it one thread, so that each
-    product is computed the same way whatever the setting.  ``work`` must write only to its own
+    The chunks of a call ``worth_sharing`` are dealt round-robin to ``threads_for`` threads, the
+    calling one included.  With ``uses_blas``, BLAS is held to one thread for the call
+    (``one_blas_thread``), also when the setting leaves it one thread, so that each product is
+    computed the same way whatever the setting, and BLAS's workers are not woken for products
+    this small.  ``work`` must write only to its own
     chunk's share of any output.  The first exception raised is re-raised, after every thread is done.
     """
     numbered = list(enumerate(chunks))
-    if not worth_sharing(flops):
-        _each(work, numbered)
-        return
     with one_blas_thread() if uses_blas else contextlib.nullcontext(True) as blas_on_one_thread:
-        threads = threads_for(len(chunks), flops)
+        threads = threads_for(len(chunks), flops) if worth_sharing(flops) else 1
         if threads <= 1 or not blas_on_one_thread:  # not BLAS's threads and ours at once
             _each(work, numbered)
             return
@@ -136,7 +134,8 @@ def _helper_pool(size: int):
 
 _controller = None
 _lock = threading.Lock()
-_held = []  # the threadpoolctl limiters of the regions now running (in any thread)
+_regions = 0  # regions now running, in any thread
+_before = []  # BLAS's thread counts when the first of them began ([] when it left them alone)
 
 
 def _blas():
@@ -145,6 +144,48 @@ def _blas():
     if _controller is None:
         _controller = _import_threadpoolctl().ThreadpoolController().select(user_api="blas")
     return _controller
+
+
+def _set_count(lib, count):
+    """Set a library's thread count (threadpoolctl's setter for OpenBLAS obeys only the thread that holds it)."""
+    getattr(lib, "_real_set_num_threads", lib.set_num_threads)(count)
+
+
+def _held_by_the_user() -> bool:
+    """True while a thread of the user's holds threadpoolctl's control of OpenBLAS (a ``threadpool_limits`` block)."""
+    holder = getattr(getattr(_import_threadpoolctl().OpenBLASController, "_SHARED_STATE", None), "controlling_thread", None)
+    return holder is not None and holder.is_alive()
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """Within the block, BLAS runs each product on the thread that calls it; the counts are restored after.
+
+    Yields whether BLAS is on one thread.  Blocks may overlap, in several threads: the first to
+    enter saves the counts and sets 1, the last to leave restores them (unless someone changed
+    them meanwhile).  While a ``threadpool_limits`` block of the user's holds BLAS (threadpoolctl
+    lets one thread at a time set OpenBLAS's process-wide count), nothing is changed and the
+    caller keeps its work to one thread.
+    """
+    global _regions, _before
+    with _lock:
+        if _regions == 0:
+            _before = [] if _held_by_the_user() else [lib.num_threads for lib in _blas().lib_controllers]
+            for lib, count in zip(_blas().lib_controllers, _before):
+                if count != 1:
+                    _set_count(lib, 1)
+        _regions += 1
+        on_one_thread = all(lib.num_threads == 1 for lib in _blas().lib_controllers)
+    try:
+        yield on_one_thread
+    finally:
+        with _lock:
+            _regions -= 1
+            if _regions == 0:
+                for lib, count in zip(_blas().lib_controllers, _before):
+                    if lib.num_threads == 1 and count != 1:
+                        _set_count(lib, count)
+                _before = []
 
 
 def _import_threadpoolctl():
@@ -163,64 +204,28 @@ def _import_threadpoolctl():
     return threadpoolctl
 
 
-def _blas_is_one_thread() -> bool:
-    return all(lib.num_threads == 1 for lib in _blas().lib_controllers)
-
-
-@contextlib.contextmanager
-def one_blas_thread():
-    """Within the block, BLAS runs each product on the thread that calls it, if threadpoolctl lets us; restored after.
-
-    Yields whether BLAS is on one thread.  threadpoolctl lets one thread at a time set OpenBLAS's
-    process-wide count: while another thread holds it (a ``threadpool_limits`` block of the
-    user's), the request does nothing, the user's limit stands, and the caller keeps its work to
-    one thread.
-    """
-    global _before
-    with _lock:
-        if not _held:
-            _before = [lib.num_threads for lib in _blas().lib_controllers]
-        limiter = _blas().limit(limits=1)
-        _held.append(limiter)
-    try:
-        with limiter:
-            yield _blas_is_one_thread()
-    finally:
-        with _lock:
-            _held.remove(limiter)
-
-
-_before = []  # BLAS's counts when the first of the regions now running began
-
-
-def _set_count(lib, count):
-    """Set a library's thread count from whichever thread forks (threadpoolctl's own setter obeys only its holder)."""
-    getattr(lib, "_real_set_num_threads", lib.set_num_threads)(count)
-
-
 def _before_fork():
     """A child forked during a region must start with the counts from before it: given back in the parent for the fork.
 
     (Not in the child: calling into BLAS there, where the parent's other threads are gone, can hang.)
     """
     _lock.acquire()
-    if _held:
-        for lib, count in zip(_blas().lib_controllers, _before):
-            _set_count(lib, count)
+    for lib, count in zip(_blas().lib_controllers if _before else (), _before):
+        _set_count(lib, count)
 
 
 def _after_fork_in_parent():
-    if _held:
-        for lib in _blas().lib_controllers:
+    for lib, count in zip(_blas().lib_controllers if _before else (), _before):
+        if count != 1:
             _set_count(lib, 1)
     _lock.release()
 
 
 def _after_fork_in_child():
     """The child has none of the parent's threads: no region runs in it."""
-    global _lock, _pool_lock
+    global _lock, _pool_lock, _regions, _before
     _lock, _pool_lock = threading.Lock(), threading.Lock()
-    _held.clear()
+    _regions, _before = 0, []
 
 
 if hasattr(os, "register_at_fork"):
