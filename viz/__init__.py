@@ -15,11 +15,13 @@ there is none and no backend was chosen, the file-only Agg backend is used.
     viz.plot_receptive_field({"3x3, 3x3": a, "3x3 dilated": b}, (1, 15, 15))
     viz.animate_convolution(x, k, stride=2, padding=1, save="conv.gif")
     viz.plot_gradient_flow({"plain": plain_net, "residual": res_net})
+    viz.explainer(model, x[0], classes, save="explainer.html")  # an interactive page (HTML, not a Figure)
 """
 
 from .animation import ConvolutionSteps, animate_convolution, convolution_steps
 from .confusion import confusion_matrix, plot_confusion_matrix, plot_predictions
 from .curves import plot_loss_curves
+from .explainer_page import explainer
 from .feature_maps import capture_activations, plot_feature_maps
 from .gradient_flow import gradient_stats, plot_gradient_flow
 from .graph import graph_text, plot_graph
@@ -32,6 +34,7 @@ __all__ = [
     "capture_activations",
     "confusion_matrix",
     "convolution_steps",
+    "explainer",
     "field_extent",
     "gradient_stats",
     "graph_text",

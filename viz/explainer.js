@@ -1,6 +1,6 @@
 /* tinygraph explainer page: plain JavaScript, no framework, no build step, no network.
  *
- * The data lives in <script id="explainer-data"> (written by viz/explainer.py):
+ * The data lives in <script id="explainer-data"> (written by viz/explainer_page.py):
  *   columns[i]   one tensor of the forward pass: name, type, kind, source (the column its layer
  *                read), block, params (conv weights etc.), maps (8-bit copy for drawing: per map
  *                lo/hi, value = lo + q/255*(hi-lo)), exact (float32 values, base64, or null).
@@ -196,7 +196,8 @@
   function layerNote(col) {
     const notes = [];
     if (!col.isVector && col.maps.maps < col.C) notes.push("showing " + col.maps.maps + " of " + col.C + " maps");
-    if (col.maps.step > 1) notes.push("every " + col.maps.step + "th pixel drawn");
+    if (col.maps.step > 1) notes.push("drawn at 1/" + col.maps.step + " resolution");
+    if (col.isVector && col.H > VROWS) notes.push("drawn in columns of " + VROWS + ", top to bottom");
     if (!col.values) notes.push("values 8-bit (~)");
     return notes.join("; ");
   }
@@ -233,7 +234,12 @@
     for (let m = 0; m < count; m++) {
       const cv = el("canvas", { cls: "map", "data-column": col.index, "data-map": m, title: col.name + " map " + m });
       if (col.kind === "input") { drawInputChannel(cv, col, m); cssSize(cv, col.W, col.H, SIDE); }
-      else if (col.isVector) { const g = vectorGrid(col); drawMap(cv, col, 0); cv.style.width = 12 * g.cols + "px"; cv.style.height = Math.max(2, Math.floor(256 / g.rows)) * g.rows + "px"; }
+      else if (col.isVector) {
+        const g = vectorGrid(col);
+        drawMap(cv, col, 0);
+        cv.style.width = (g.cols > 1 ? Math.max(2, Math.floor(96 / g.cols)) : 16) * g.cols + "px";
+        cv.style.height = Math.max(2, Math.floor(256 / g.rows)) * g.rows + "px";
+      }
       else { drawMap(cv, col, m); cssSize(cv, col.maps.w, col.maps.h, SIDE); }
       hoverValues(cv, col, m, col.kind === "input");
       cv.addEventListener("click", function () { openDetail(col.index, m); });
@@ -716,5 +722,6 @@
   build();
   // For tests and curious readers: the decoded data and the entry points.
   window.tinygraphExplainer = { data: DATA, columns: COLS, openDetail: openDetail, openSoftmax: openSoftmax, softmax: softmaxProbs };
+  window.tinygraphExplainer.readyMs = performance.now(); // time from navigation start to a drawn page
   document.body.setAttribute("data-ready", "1");
 })();
