@@ -9,6 +9,7 @@
 """
 
 from . import cuda, data, functional, memory, models, nn, optim
+from . import explain
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, GradcheckResult, gradcheck
 from .graph import Graph, graph
