@@ -59,6 +59,7 @@ def test_every_example_has_a_smoke_test():
         "convolution_animation",
         "sobel_edges",
         "autodiff_tour",
+        "explainer_page",
     }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
@@ -160,3 +161,24 @@ def test_sobel_edges(tmp_path):
 def test_autodiff_tour():
     proc = run_example("autodiff_tour")
     assert "gradcheck" in proc.stdout
+
+
+def test_explainer_page_writes_pages_for_test_images_and_a_picture(tmp_path):
+    import matplotlib.image
+
+    picture = tmp_path / "picture.png"
+    matplotlib.image.imsave(picture, np.random.default_rng(0).random((12, 20, 3)))
+    proc = run_example(
+        "explainer_page", "--dataset", "digits", "--epochs", 1, "--limit", 64, "--count", 2,
+        "--image", picture, "--out", tmp_path,
+    )  # fmt: skip
+    pages = sorted(p.name for p in tmp_path.glob("*.html"))
+    assert len(pages) == 3 and "image.html" in pages, proc.stdout
+    assert (tmp_path / "model.npz").is_file()
+    html = (tmp_path / "image.html").read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and 'id="explainer-data"' in html
+    # the misclassified test image comes first when there is one
+    wrong = re.search(r"(\d+) misclassified", proc.stdout)
+    assert wrong, proc.stdout
+    if int(wrong.group(1)):
+        assert "MISCLASSIFIED" in proc.stdout.split("[1/2]")[1].splitlines()[0]
