@@ -77,7 +77,7 @@ def test_every_layer_is_a_column_in_order_with_the_block_and_its_skip():
     kinds = {c["name"]: c["kind"] for c in cols}
     assert kinds["tanh"] == "other"  # drawn as a labelled box, not dropped
     assert kinds["block.conv1"] == "conv" and kinds["block.shortcut.0"] == "conv"
-    assert kinds["before block.conv2"] == "forward"  # the relu() inside BasicBlock.forward
+    assert kinds["relu before block.conv2"] == "relu"  # the out.relu() inside BasicBlock.forward
     assert kinds["block output"] == "block_out"
     (block,) = data["blocks"]
     assert block["skip"] and block["type"] == "BasicBlock"
@@ -86,6 +86,32 @@ def test_every_layer_is_a_column_in_order_with_the_block_and_its_skip():
     # each layer reads the column before it, except the shortcut, which reads the block's input
     source = {c["name"]: cols[c["source"]]["name"] if c["source"] is not None else None for c in cols}
     assert source["block.shortcut.0"] == "pool1" and source["conv1"] == "input" and source["fc"] == "drop"
+
+
+class Doubler(nn.Module):
+    """Not a Sequential, and its forward computes something no module does (x * 2) and adds a bias after fc."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.flatten, self.fc = nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 4 * 4, 3)
+
+    def forward(self, x):
+        return self.fc(self.flatten(self.conv(x) * 2.0)) + 1.0
+
+
+def test_tensors_made_in_forward_code_are_columns_too():
+    tg.manual_seed(0)
+    data = page_data(Doubler(), image(1, 6, 6))
+    cols = [(c["name"], c["kind"], c["source"]) for c in data["columns"]]
+    assert cols == [
+        ("input", "input", None),
+        ("conv", "conv", 0),
+        ("before flatten", "forward", None),  # conv * 2
+        ("flatten", "flatten", 2),
+        ("fc", "linear", 3),
+        ("output", "forward", None),  # fc + 1: the logits the softmax uses
+    ]
+    assert data["blocks"] == []
 
 
 def test_logits_and_prediction_are_the_models():
@@ -127,7 +153,31 @@ def test_page_loads_nothing_and_ships_its_own_code(tmp_path):
     assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", html)
     assert "function openConv" in html  # the JavaScript of viz/explainer.js is inline
     data = json.loads(re.search(r'id="explainer-data">(.*?)</script>', html, re.S).group(1).replace("<\\/", "</"))
-    assert len(data["columns"]) == 20
+    assert len(data["columns"]) == 20  # 19 layers and the input
+
+
+def test_grad_cam_overlay_when_tg_explain_has_it():
+    grad_cam = getattr(getattr(tg, "explain", None), "grad_cam", None)
+    if grad_cam is None:
+        pytest.skip("this tinygraph has no tg.explain.grad_cam; the page is written without the overlay")
+    model, x = tiny_vgg(hidden=4), image(3, 64, 64)
+    data = page_data(model, x)
+    cam = data["gradcam"]
+    assert cam["layer"] == "8"  # the ReLU after the last Conv2d
+    expected = grad_cam(model, tg.tensor(x[None]), "8", target=data["predicted"])[0]
+    q = np.frombuffer(base64.b64decode(cam["maps"]["q"]), dtype=np.uint8).reshape(64, 64)
+    lo, hi = cam["maps"]["lo"][0], cam["maps"]["hi"][0]
+    np.testing.assert_allclose(lo + q / 255 * (hi - lo), expected, atol=(hi - lo) / 255)
+
+
+def test_grad_cam_looks_at_the_last_stage_not_a_shortcut():
+    from viz.explainer_page import grad_cam_layer
+    from viz.explainer_trace import trace
+
+    tg.manual_seed(0)
+    resnet = tg.models.SmallResNet(3, 10, widths=(4, 8, 8))
+    assert grad_cam_layer(trace(resnet, tg.tensor(image(3, 16, 16)[None])).columns) == "stage3.0"
+    assert grad_cam_layer(trace(small_model(), tg.tensor(image()[None])).columns) == "leaky"
 
 
 def test_bad_input_is_a_clear_error(tmp_path):
@@ -272,4 +322,11 @@ def test_tiny_vgg_page_opens_quickly_and_every_panel_draws(driver, tmp_path):
     # every conv view's number for one pixel equals tinygraph's conv2d output
     driver.execute_script("tinygraphExplainer.openDetail(3, 4)")  # the second conv, output map 4
     assert "✓ same" in driver.find_element("id", "detail").text
+    driver.find_element("css selector", "#detail button.close").click()
+    toggles = driver.find_elements("id", "gradcam-toggle")
+    if toggles:  # tg.explain.grad_cam exists: the overlay appears on the input when ticked
+        overlay = driver.find_element("css selector", "#overview .camoverlay")
+        assert not overlay.is_displayed()
+        toggles[0].click()
+        assert overlay.is_displayed()
     assert console_errors(driver) == []

@@ -474,6 +474,11 @@
     return el("span", { cls: good ? "ok" : "bad", text: label + " = " + fmtValue(stored) + (good ? "  ✓ same" : "  ✗ differs") });
   }
 
+  /* The output-size formula with this layer's numbers, e.g. "H_out = ⌊(8 + 2 − 1·(3 − 1) − 1) / 1⌋ + 1 = 8". */
+  function convArithmetic(size, outSize, k, s, padTotal, d, axis) {
+    return axis + "_out = ⌊(" + size + " + " + padTotal + " − " + d + "·(" + k + " − 1) − 1) / " + s + "⌋ + 1 = " + outSize;
+  }
+
   const MAX_CHANNEL_ROWS = 6; // input channels drawn in full in the convolution view; the rest as sums
   function openConv(col, o) {
     const p = col.params, src = COLS[col.source];
@@ -485,6 +490,8 @@
       "summed over the window and over the " + cpg + " input channel" + (cpg > 1 ? "s" : "") + ", plus the bias. stride " + p.stride.join("×") +
       ", padding " + p.padding.join("/") + " (top/bottom/left/right; padded cells are 0), dilation " + p.dilation.join("×") + (p.groups > 1 ? ", groups " + p.groups : "") + "." +
       (src.values ? "" : " The input values are 8-bit approximations here (the page's exact-value budget was spent)."));
+    detail.appendChild(el("p", { cls: "sum", text: convArithmetic(src.H, col.H, kh, p.stride[0], p.padding[0] + p.padding[1], p.dilation[0], "H") +
+      "    " + convArithmetic(src.W, col.W, kw, p.stride[1], p.padding[2] + p.padding[3], p.dilation[1], "W") }));
     const out = bigMap(col, o, 160, "output map " + o, function (y, x) { st.pick(y, x); });
     const rows = [], nShown = Math.min(cpg, MAX_CHANNEL_ROWS);
     for (let k = 0; k < nShown; k++) {

@@ -92,14 +92,30 @@ def _as_image(x, fn: str = FN) -> tg.Tensor:
     return tg.tensor(arr[None].astype(np.float32))
 
 
+def grad_cam_layer(columns):
+    """The module Grad-CAM looks at: the last conv, activation, batch norm or block with maps larger than 1x1.
+
+    That is the last convolution stage before the classifier (TinyVGG's last ReLU, a ResNet's last
+    block), not a projection shortcut; None when there is no such module.
+    """
+    kinds = {"conv", "relu", "leaky_relu", "batchnorm", "block_out"}
+    for col in reversed(columns):
+        name = col.name[: -len(" output")] if col.kind == "block_out" else col.name
+        has_maps = col.value.ndim == 3 and col.value.shape[1] * col.value.shape[2] > 1
+        is_module = col.module is not None or col.kind == "block_out"  # not a relu() inside a forward
+        if col.kind in kinds and has_maps and is_module and ".shortcut" not in name:
+            return name
+    return None
+
+
 def _grad_cam(model, x: tg.Tensor, columns, index: int):
-    """The Grad-CAM map ``(H, W)`` of class ``index`` at the last conv layer, or None without ``tg.explain.grad_cam``."""
+    """Class ``index``'s Grad-CAM map ``(H, W)`` and its layer, or ``(None, None)`` without ``tg.explain.grad_cam``."""
     grad_cam = getattr(getattr(tg, "explain", None), "grad_cam", None)
-    convs = [c.name for c in columns if c.kind == "conv"]
-    if grad_cam is None or not convs:
+    layer = grad_cam_layer(columns)
+    if grad_cam is None or layer is None:
         return None, None
-    cam = np.asarray(grad_cam(model, x, convs[-1], target=index))[0]
-    return cam.astype(np.float32), convs[-1]
+    cam = np.asarray(grad_cam(model, x, layer, target=index))[0]
+    return cam.astype(np.float32), layer
 
 
 def page_data(model, x, classes=None, title=None) -> dict:

@@ -105,14 +105,9 @@ def _value(t, where: str) -> np.ndarray:
     return np.array(arr[0], dtype=np.float32)
 
 
-def trace(model, x: tg.Tensor) -> Trace:
-    """Run ``model(x)`` once (``x: (1, C, H, W)``, eval mode, no grad) and return its columns in order."""
-    if not hasattr(model, "named_modules"):
-        raise TypeError(f"{FN}: model must be a tg.nn.Module, got {type(model).__name__}")
-    names = {}
-    for name, module in model.named_modules():
-        names.setdefault(id(module), name)
-    calls = []  # (module, input Tensor or None, output Tensor) in the order calls finish
+def _record_calls(model, x: tg.Tensor):
+    """``(calls, output)``: every module call of ``model(x)`` as ``(module, input, output)``, in finishing order."""
+    calls = []
 
     def record(module, inputs, output):
         calls.append((module, inputs[0] if inputs else None, output))
@@ -124,60 +119,89 @@ def trace(model, x: tg.Tensor) -> Trace:
     finally:
         for handle in handles:
             handle.remove()
+    return calls, output
 
-    columns = [Column("input", "input", "input", _value(x, "x"), None)]
-    column_of = {id(x): 0}  # id(Tensor) -> column; `calls` keeps every Tensor alive, so ids stay unique
-    blocks, block_of = [], {}  # block name -> index
 
-    def enclosing_block(name: str):
-        """Index of the innermost block whose name prefixes ``name`` (created on first use)."""
+class _Builder:
+    """Turns the recorded calls into columns and blocks (see the module docstring)."""
+
+    def __init__(self, model, x):
+        self.model = model
+        self.modules = dict(model.named_modules())
+        self.names = {}
+        for name, module in self.modules.items():
+            self.names.setdefault(id(module), name)
+        self.columns = [Column("input", "input", "input", _value(x, "x"), None)]
+        self.column_of = {id(x): 0}  # id(Tensor) -> column; the recorded calls keep every Tensor alive
+        self.blocks, self.block_of = [], {}  # block name -> index into blocks
+
+    def add(self, tensor, column: Column) -> int:
+        self.columns.append(column)
+        self.column_of[id(tensor)] = len(self.columns) - 1
+        return len(self.columns) - 1
+
+    def enclosing_block(self, name: str):
+        """Index of the innermost block that ``name`` lies inside (the block is created on first use)."""
         parts = name.split(".")
         for cut in range(len(parts) - 1, 0, -1):
             owner_name = ".".join(parts[:cut])
-            owner = dict_modules.get(owner_name)
-            if owner is not None and not isinstance(owner, _CONTAINERS) and owner is not model:
-                if owner_name not in block_of:
-                    block_of[owner_name] = len(blocks)
-                    blocks.append(Block(owner_name, type(owner).__name__, None, skip=_has_skip(owner)))
-                return block_of[owner_name]
+            owner = self.modules.get(owner_name)
+            if owner is None or isinstance(owner, _CONTAINERS) or owner is self.model:
+                continue
+            if owner_name not in self.block_of:
+                self.block_of[owner_name] = len(self.blocks)
+                self.blocks.append(Block(owner_name, type(owner).__name__, None, skip=_has_skip(owner)))
+            return self.block_of[owner_name]
         return None
 
-    dict_modules = dict(model.named_modules())
+    def column_for_input(self, t, reader: str, block):
+        """The column holding ``t``; a new column when no module produced it (code in a ``forward``).
 
-    def column_for_input(t, reader: str, block):
-        """The column holding tensor ``t``; a new "forward" column when no module produced it."""
-        if t is None:
-            return None
-        if id(t) not in column_of:
-            columns.append(Column(f"before {reader}", "computed in forward()", "forward", _value(t, f"input of {reader}"), None, block=block))
-            column_of[id(t)] = len(columns) - 1
-        return column_of[id(t)]
+        When ``t`` is ``relu`` of the latest column (``out.relu()`` in ``BasicBlock.forward``) it is
+        shown as that ReLU, with its before/after view; otherwise as a labelled "forward" column.
+        """
+        if t is None or id(t) in self.column_of:
+            return None if t is None else self.column_of[id(t)]
+        value = _value(t, f"input of {reader}")
+        last = len(self.columns) - 1
+        previous = self.columns[last].value
+        if previous.shape == value.shape and np.array_equal(np.maximum(previous, 0), value):
+            return self.add(t, Column(f"relu before {reader}", "relu() in forward()", "relu", value, last, block=block))
+        return self.add(t, Column(f"before {reader}", "computed in forward()", "forward", value, None, block=block))
 
-    for module, inp, out in calls:
-        name = names.get(id(module), type(module).__name__)
-        if module is model or isinstance(module, _CONTAINERS):
-            continue
-        has_children = any(True for _ in module.children())
-        if has_children:  # a block: its leaves were recorded before it (hooks fire as calls finish)
-            index = enclosing_block(name + ".x")
-            blk = blocks[index]
-            if blk.source is None and id(inp) in column_of:
-                blk.source = column_of[id(inp)]
-            if isinstance(out, tg.Tensor) and id(out) not in column_of:
-                columns.append(Column(f"{name} output", type(module).__name__, "block_out", _value(out, f"output of {name}"), None, block=index))
-                column_of[id(out)] = len(columns) - 1
-            continue
-        block = enclosing_block(name)
-        source = column_for_input(inp, name, block)
-        if block is not None and blocks[block].source is None:
-            blocks[block].source = source
+    def call(self, module, inp, out) -> None:
+        name = self.names.get(id(module), type(module).__name__)
+        if module is self.model or isinstance(module, _CONTAINERS):
+            return
         if not isinstance(out, tg.Tensor):
             raise TypeError(f"{FN}: layer {name!r} returned {type(out).__name__}, expected a Tensor")
-        columns.append(Column(name, type(module).__name__, kind_of(module), _value(out, f"output of {name}"), source, module, block))
-        column_of[id(out)] = len(columns) - 1
+        if any(True for _ in module.children()):  # a block; its leaves finished (and were added) before it
+            index = self.enclosing_block(name + ".child")
+            if self.blocks[index].source is None and id(inp) in self.column_of:
+                self.blocks[index].source = self.column_of[id(inp)]
+            if id(out) not in self.column_of:
+                value = _value(out, f"output of {name}")
+                self.add(out, Column(f"{name} output", type(module).__name__, "block_out", value, None, block=index))
+            return
+        block = self.enclosing_block(name)
+        source = self.column_for_input(inp, name, block)
+        if block is not None and self.blocks[block].source is None:
+            self.blocks[block].source = source
+        value = _value(out, f"output of {name}")
+        self.add(out, Column(name, type(module).__name__, kind_of(module), value, source, module, block))
 
+
+def trace(model, x: tg.Tensor) -> Trace:
+    """Run ``model(x)`` once (``x: (1, C, H, W)``, eval mode, no grad) and return its columns in order."""
+    if not hasattr(model, "named_modules"):
+        raise TypeError(f"{FN}: model must be a tg.nn.Module, got {type(model).__name__}")
+    calls, output = _record_calls(model, x)
+    builder = _Builder(model, x)
+    for module, inp, out in calls:
+        builder.call(module, inp, out)
+    columns, blocks = builder.columns, builder.blocks
     logits = _value(output, "the model's output").reshape(-1)
-    if id(output) not in column_of:  # forward() did more after its last module
+    if id(output) not in builder.column_of:  # forward() did more after its last module
         columns.append(Column("output", "computed in forward()", "forward", logits, None))
     for i, col in enumerate(columns):
         if col.block is not None:
