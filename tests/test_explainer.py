@@ -330,3 +330,34 @@ def test_tiny_vgg_page_opens_quickly_and_every_panel_draws(driver, tmp_path):
         toggles[0].click()
         assert overlay.is_displayed()
     assert console_errors(driver) == []
+
+
+def test_large_layers_show_their_subsampling_and_hover_and_scales_work(driver, tmp_path):
+    tg.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 40, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(40, 2))
+    path = viz.explainer(model, image(1, 200, 200), save=tmp_path / "big.html")  # 40 x 198 x 198: over the budget
+    open_page(driver, path)
+    notes = [n.text for n in driver.find_elements("css selector", '#stage .column[data-column="1"] .note')]
+    assert notes == ["showing 32 of 40 maps; drawn at 1/3 resolution; values 8-bit (~)"]
+    assert blank_panels(driver) == []
+
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    canvas = driver.find_element("css selector", '#stage canvas.map[data-column="0"][data-map="0"]')
+    ActionChains(driver).move_to_element_with_offset(canvas, 0, 0).perform()  # the centre: pixel (100, 100)
+    tip = driver.find_element("id", "tip")
+    assert tip.is_displayed()
+    x = image(1, 200, 200)
+    assert re.search(r"\((\d+), (\d+)\) = ([\d.]+)", tip.text), tip.text
+    i, j, shown = re.search(r"\((\d+), (\d+)\) = ([\d.]+)", tip.text).groups()
+    assert float(shown) == pytest.approx(x[0, int(i), int(j)], abs=1e-4)
+
+    for mode in ("layer", "global", "unit"):
+        driver.find_element("id", f"scale-{mode}").click()
+        assert blank_panels(driver) == []
+    assert "one scale for every layer" not in driver.find_element("id", "legend").text
+    driver.find_element("id", "scale-global").click()
+    assert "one scale for every layer" in driver.find_element("id", "legend").text
+    driver.execute_script("tinygraphExplainer.openDetail(1, 39)")  # a map not drawn in the overview
+    assert "output map 39 (not stored in this page" in driver.find_element("id", "detail").text
+    assert console_errors(driver) == []

@@ -136,9 +136,11 @@
   }
   /* Draw channel c of `col` at full resolution from its exact values (the detail views). */
   function drawFull(canvas, col, c) {
-    if (!col.values) { drawMap(canvas, col, Math.min(c, col.maps.maps - 1)); return; }
+    if (!col.values && c >= col.maps.maps) { paint(canvas, 1, 1, function () { return [220, 220, 220]; }); return false; }
+    if (!col.values) { drawMap(canvas, col, c); return true; }
     const s = scaleFor(col, Math.min(c, col.maps.maps - 1));
     paint(canvas, col.W, col.H, function (y, x) { return lutColour(col.values[(c * col.H + y) * col.W + x], s); });
+    return true;
   }
   /* The input in its own colours: RGB (or grey) stretched to the image's min..max. */
   function drawInputImage(canvas, col) {
@@ -162,7 +164,7 @@
   const tip = el("div", { id: "tip" });
   function showTip(ev, text) { tip.textContent = text; tip.style.display = "block"; tip.style.left = ev.clientX + 14 + "px"; tip.style.top = ev.clientY + 12 + "px"; }
   function hideTip() { tip.style.display = "none"; }
-  /* Hovering a canvas shows the value under the mouse. `full`: the canvas is at full resolution. */
+  /* Hovering a canvas shows the value under the mouse. `full`: a vector drawn as one column (not wrapped). */
   function hoverValues(canvas, col, c, full) {
     canvas.addEventListener("mousemove", function (ev) {
       const r = canvas.getBoundingClientRect();
@@ -173,7 +175,7 @@
         if (i >= col.H) { hideTip(); return; }
         text = col.name + " [" + i + "] = " + fmtValue(valueAt(col, 0, i, 0));
       } else {
-        const step = full ? 1 : col.maps.step, y = py * step, x = px * step;
+        const step = canvas.width === col.W ? 1 : col.maps.step, y = py * step, x = px * step; // full or subsampled
         if (col.kind === "input" && col.C === 3) {
           text = "input (" + y + ", " + x + ")  R " + fmt(valueAt(col, 0, y, x).v) + "  G " + fmt(valueAt(col, 1, y, x).v) + "  B " + fmt(valueAt(col, 2, y, x).v);
         } else {
@@ -372,22 +374,25 @@
     return el("span", { cls: "ramp" }, [cv, ticks]);
   }
   const legend = el("div", { cls: "legend", id: "legend" });
-  function drawLegend() {
-    while (legend.firstChild) legend.removeChild(legend.firstChild);
-    let what;
+  /* Fresh legend elements for the current scale mode (for the header, and again in each detail view). */
+  function legendParts() {
+    const parts = [];
     if (scaleMode === "global") {
       const s = scaleFor(COLS[COLS.length - 1], 0);
-      what = "one scale for every layer: ";
-      legend.appendChild(el("span", { text: what }));
-      legend.appendChild(s.signed ? ramp(DIVERGING, "−" + fmt(s.hi), "0", "+" + fmt(s.hi)) : ramp(SEQUENTIAL, "0", "", fmt(s.hi)));
+      parts.push(el("span", { text: "one scale for every layer: " }));
+      parts.push(s.signed ? ramp(DIVERGING, "−" + fmt(s.hi), "0", "+" + fmt(s.hi)) : ramp(SEQUENTIAL, "0", "", fmt(s.hi)));
     } else {
-      what = scaleMode === "unit" ? "each map scaled to its own largest value m:" : "each layer scaled to its own largest value m (under its name):";
-      legend.appendChild(el("span", { text: what }));
-      legend.appendChild(ramp(SEQUENTIAL, "0", "non-negative maps", "m"));
-      legend.appendChild(ramp(DIVERGING, "−m", "0 (signed maps)", "+m"));
+      parts.push(el("span", { text: scaleMode === "unit" ? "each map scaled to its own largest value m:" : "each layer scaled to its own largest value m (under its name):" }));
+      parts.push(ramp(SEQUENTIAL, "0", "non-negative maps", "m"));
+      parts.push(ramp(DIVERGING, "−m", "0 (signed maps)", "+m"));
     }
-    legend.appendChild(el("span", { cls: "hint", text: "input: its own colours. Hover a pixel for its value; click a map for how it is computed." }));
-    if (DATA.gradcam) legend.appendChild(ramp(SEQUENTIAL, "0", "Grad-CAM", "max"));
+    parts.push(el("span", { cls: "hint", text: "input: its own colours. Hover a pixel for its value; click a map for how it is computed." }));
+    if (DATA.gradcam) parts.push(ramp(SEQUENTIAL, "0", "Grad-CAM", "max"));
+    return parts;
+  }
+  function drawLegend() {
+    while (legend.firstChild) legend.removeChild(legend.firstChild);
+    legendParts().forEach(function (p) { legend.appendChild(p); });
   }
 
   function drawGradCam(canvas) {
@@ -409,6 +414,7 @@
     detail.appendChild(close);
     detail.appendChild(el("h2", { text: title }));
     if (explain) detail.appendChild(el("p", { cls: "explain", text: explain }));
+    detail.appendChild(el("div", { cls: "legend" }, legendParts()));
     detail.classList.add("open");
     detail.scrollTop = 0;
   }
@@ -416,7 +422,9 @@
   /* A full-resolution map (channel c of col) with a highlight box; `onPick(y, x)` on click. */
   function bigMap(col, c, side, caption, onPick) {
     const cv = el("canvas", { cls: "map", "data-column": col.index, "data-map": c });
-    if (col.kind === "input") drawInputChannel(cv, col, c); else drawFull(cv, col, c);
+    let stored = true;
+    if (col.kind === "input") drawInputChannel(cv, col, c); else stored = drawFull(cv, col, c);
+    if (!stored) caption += " (not stored in this page: the layer was subsampled)";
     const w = col.isVector ? 1 : col.W, h = col.H;
     const cell = Math.max(1, Math.floor(side / Math.max(w, h)));
     cv.style.width = w * cell + "px"; cv.style.height = h * cell + "px";
