@@ -269,6 +269,15 @@ def click_pixel(driver, canvas, i, j, h, w):
     ActionChains(driver).move_to_element_with_offset(canvas, int(round(dx)), int(round(dy))).click().perform()
 
 
+def test_the_request_log_sees_a_request_when_a_page_makes_one(driver, tmp_path):
+    """The checks above could pass vacuously; here a page that does load something is caught by both."""
+    page = tmp_path / "leaky.html"
+    page.write_text('<!DOCTYPE html><body data-ready="1"><img src="http://127.0.0.1:9/nothing.png"></body>')
+    open_page(driver, page)
+    assert requests_made(driver, page.resolve().as_uri()) == ["http://127.0.0.1:9/nothing.png"]
+    assert console_errors(driver)  # the failed load is reported on the console
+
+
 def test_page_in_chromium_numbers_equal_tinygraphs(driver, tmp_path):
     model, x = small_model(), image()
     path = viz.explainer(model, x, classes=["cat", "dog", "cow"], save=tmp_path / "page.html")
