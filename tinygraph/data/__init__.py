@@ -8,12 +8,14 @@
         ...   # images: float32 Tensor (64, 1, 8, 8), labels: int64 Tensor (64,)
 
 Datasets: :class:`Digits` (embedded, offline, instant), :class:`MNIST` and
-:class:`FashionMNIST` (IDX files from disk or downloaded), :class:`Shapes` (synthetic
+:class:`FashionMNIST` (IDX files from disk or downloaded), :class:`CIFAR10` (its binary
+files, from disk or downloaded), :class:`Shapes` (synthetic
 colour pictures of 10 shapes, generated offline in seconds), and the building
 blocks :class:`TensorDataset`, :class:`ImageDataset`, :class:`Subset`.
 """
 
 from . import transforms
+from .cifar import CIFAR10, read_cifar_batch
 from .dataset import Dataset, ImageDataset, Subset, TensorDataset, random_split
 from .digits import Digits, load_digits
 from .loader import DataLoader, default_collate
@@ -36,4 +38,6 @@ __all__ = [
     "read_idx",
     "DownloadError",
     "Shapes",
+    "CIFAR10",
+    "read_cifar_batch",
 ]
