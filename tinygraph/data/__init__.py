@@ -12,12 +12,14 @@ Datasets: :class:`Digits` (embedded, offline, instant), :class:`MNIST` and
 files, from disk or downloaded), :class:`Shapes` (synthetic
 colour pictures of 10 shapes, generated offline in seconds), and the building
 blocks :class:`TensorDataset`, :class:`ImageDataset`, :class:`Subset`.
+:func:`read_image` reads a PNG or JPEG file into a ``(C, H, W)`` float32 Tensor.
 """
 
 from . import transforms
 from .cifar import CIFAR10, read_cifar_batch
 from .dataset import Dataset, ImageDataset, Subset, TensorDataset, random_split
 from .digits import Digits, load_digits
+from .images import read_image
 from .loader import DataLoader, default_collate
 from .mnist import MNIST, DownloadError, FashionMNIST, read_idx
 from .shapes import Shapes
@@ -40,4 +42,5 @@ __all__ = [
     "Shapes",
     "CIFAR10",
     "read_cifar_batch",
+    "read_image",
 ]
