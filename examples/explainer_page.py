@@ -9,9 +9,9 @@ Each page is ONE self-contained HTML file (open it in any browser, offline): eve
 feature maps left to right, the softmax at the end, and on click the convolution's sliding
 window with its numbers, ReLU before/after, pooling windows and softmax's arithmetic.
 
-The default dataset is Shapes (64x64 colour shapes) with TinyVGG, CNN Explainer's network,
-when this tinygraph has them (``tg.data.Shapes``, ``tg.models.TinyVGG``); otherwise the
-embedded digits with DigitsCNN.  Pages are written for ``--count`` test images, the first
+The default is TinyVGG, CNN Explainer's network, on Shapes (64x64 colour shapes on textured
+backgrounds, ``tg.data.Shapes``); ``--dataset digits`` uses DigitsCNN on the embedded 8x8
+digits.  Pages are written for ``--count`` test images, the first
 misclassified one among them if the model makes any mistake on the test set.  Saved in --out
 (default outputs/explainer_page/): ``test_<i>_<label>.html``, ``image.html`` for ``--image``,
 and the weights ``model.npz`` after training.
@@ -32,17 +32,12 @@ import viz
 from tinygraph.data import DataLoader, Subset
 
 
-def has_shapes() -> bool:
-    return hasattr(tg.data, "Shapes") and hasattr(tg.models, "TinyVGG")
-
-
 def load(dataset: str, limit: int, size: int):
     """``(train set, test set, class names, model)``."""
     if dataset == "shapes":
-        if not has_shapes():
-            sys.exit("explainer_page.py: this tinygraph has no tg.data.Shapes / tg.models.TinyVGG; use --dataset digits")
-        train, test = tg.data.Shapes(train=True, size=size), tg.data.Shapes(train=False, size=size)
-        model = tg.models.TinyVGG(in_channels=3, num_classes=len(train.classes))
+        n = limit or None  # generate only what is used
+        train, test = tg.data.Shapes(train=True, size=size, n=n), tg.data.Shapes(train=False, size=size, n=n)
+        model = tg.models.TinyVGG(in_channels=3, num_classes=len(train.classes), image_size=size)
     else:
         train, test = tg.data.Digits(train=True), tg.data.Digits(train=False)
         model = tg.models.DigitsCNN()
@@ -54,23 +49,13 @@ def load(dataset: str, limit: int, size: int):
 
 
 def read_picture(path: str, shape: tuple) -> np.ndarray:
-    """A picture file as ``shape = (C, H, W)`` float32 in [0, 1]: resized (nearest pixel) and made RGB or grey."""
-    import matplotlib.image
-
-    reader = getattr(tg.data, "read_image", None)
-    img = np.asarray(reader(path)) if reader else np.asarray(matplotlib.image.imread(path))
-    if reader is None or img.ndim == 2 or img.shape[-1] in (1, 3, 4):  # (H, W[, C]) -> (C, H, W)
-        img = img[..., None] if img.ndim == 2 else img
-        img = np.moveaxis(img, -1, 0)
-    img = img.astype(np.float32)
-    if img.max() > 1.0:
-        img /= 255.0
+    """A PNG or JPEG file as ``shape = (C, H, W)``: colour or grey as the model wants, resized (bilinear)."""
     c, h, w = shape
-    img = img[:3] if img.shape[0] >= 3 else np.repeat(img[:1], 3, axis=0)
-    img = img.mean(axis=0, keepdims=True) if c == 1 else img
-    rows = (np.arange(h) * img.shape[1] / h).astype(int)
-    cols = (np.arange(w) * img.shape[2] / w).astype(int)
-    return np.ascontiguousarray(img[:, rows][:, :, cols])
+    try:
+        image = tg.data.read_image(path, mode="RGB" if c == 3 else "L")
+    except (FileNotFoundError, ValueError) as err:
+        sys.exit(f"explainer_page.py: {err}")
+    return tg.data.transforms.Resize((h, w))(image)
 
 
 def train(model, train_set, epochs: int):
@@ -83,12 +68,14 @@ def train(model, train_set, epochs: int):
         if not live:
             print(f"epoch {epoch + 1}/{epochs}: train loss {history.train_loss[-1]:.4f}", flush=True)
 
-    tg.fit(model, loader, F.cross_entropy, optimizer, epochs, scheduler=scheduler, callbacks=[epoch_line], progress=live)
+    tg.fit(
+        model, loader, F.cross_entropy, optimizer, epochs, scheduler=scheduler, callbacks=[epoch_line], progress=live
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", choices=["shapes", "digits"], default="shapes" if has_shapes() else "digits")
+    parser.add_argument("--dataset", choices=["shapes", "digits"], default="shapes")
     parser.add_argument("--weights", help="a model.npz to load (from this script or train_cnn.py) instead of training")
     parser.add_argument("--epochs", type=int, default=5, help="training epochs when no --weights are given")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N train and test images")
@@ -117,7 +104,8 @@ def main() -> None:
     labels = y_test.numpy()
     wrong = np.flatnonzero(predicted != labels)
     print(f"test accuracy: {100 * np.mean(predicted == labels):.2f}% ({len(wrong)} misclassified of {len(labels)})")
-    chosen = ([int(wrong[0])] if len(wrong) else []) + [i for i in range(len(labels)) if i not in wrong[:1]]
+    right = np.flatnonzero(predicted == labels)
+    chosen = [int(i) for i in np.concatenate([wrong[:1], right, wrong[1:]])]  # one mistake (if any), then correct ones
     written = []
     for k, i in enumerate(chosen[: args.count]):
         verdict = "correct" if predicted[i] == labels[i] else f"MISCLASSIFIED as {classes[predicted[i]]}"
@@ -127,11 +115,13 @@ def main() -> None:
         print(f"[{k + 1}/{min(args.count, len(chosen))}] {written[-1]}  ({verdict})", flush=True)
     if args.image:
         x = read_picture(args.image, tuple(x_test.shape[1:]))
+        guess = classes[int(tg.predict(model, x[None], output="labels").numpy()[0])]
         path = viz.explainer(model, x, classes, save=os.path.join(args.out, "image.html"), title=f"{args.image}")
         written.append(path)
-        print(f"your image: {path}")
+        print(f"your image: {path}  (predicted: {guess})")
     sizes = ", ".join(f"{os.path.getsize(p) / 1e6:.2f} MB" for p in written)
-    print(f"wrote {len(written)} pages ({sizes}) to {os.path.abspath(args.out)} in {time.perf_counter() - started:.1f}s")
+    elapsed = time.perf_counter() - started
+    print(f"wrote {len(written)} pages ({sizes}) to {os.path.abspath(args.out)} in {elapsed:.1f}s")
 
 
 if __name__ == "__main__":

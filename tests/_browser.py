@@ -49,7 +49,10 @@ def browser():
     chromium = _find("chromium", "chromium-browser", "google-chrome")
     driver_path = _find("chromedriver")
     if chromium is None or driver_path is None:
-        pytest.skip(f"no headless browser: chromium={chromium}, chromedriver={driver_path} (apt-get install chromium chromium-driver)")
+        pytest.skip(
+            f"no headless browser: chromium={chromium}, chromedriver={driver_path} "
+            "(apt-get install chromium chromium-driver)"
+        )
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for flag in CHROMIUM_FLAGS:

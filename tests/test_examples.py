@@ -169,7 +169,7 @@ def test_explainer_page_writes_pages_for_test_images_and_a_picture(tmp_path):
     picture = tmp_path / "picture.png"
     matplotlib.image.imsave(picture, np.random.default_rng(0).random((12, 20, 3)))
     proc = run_example(
-        "explainer_page", "--dataset", "digits", "--epochs", 1, "--limit", 64, "--count", 2,
+        "explainer_page", "--epochs", 1, "--limit", 64, "--size", 32, "--count", 2,
         "--image", picture, "--out", tmp_path,
     )  # fmt: skip
     pages = sorted(p.name for p in tmp_path.glob("*.html"))

@@ -298,7 +298,8 @@ def test_page_in_chromium_numbers_equal_tinygraphs(driver, tmp_path):
     result = detail.find_element("id", "conv-result")
     assert result.get_attribute("data-pixel") == "2,1,0"
     layer = model.block.conv1
-    expected = F.conv2d(tg.tensor(conv_input(model, layer, x)), layer.weight.detach(), None, layer.stride, layer.padding)
+    received = tg.tensor(conv_input(model, layer, x))
+    expected = F.conv2d(received, layer.weight.detach(), None, layer.stride, layer.padding)
     expected = expected.numpy()
     assert float(result.get_attribute("data-value")) == pytest.approx(expected[0, 2, 1, 0], rel=1e-5, abs=1e-6)
     shown = float(re.search(r"=\s+(-?[\d.]+(?:e-?\d+)?)$", result.text).group(1))
