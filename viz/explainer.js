@@ -271,7 +271,11 @@
       ]);
     });
     const box = el("div", { cls: "column softmax", "data-column": "softmax", "data-kind": "softmax", title: "click: how softmax turns logits into probabilities" }, [
-      el("div", { cls: "head" }, [el("div", { cls: "name", text: "softmax" }), el("div", { cls: "type", text: "probabilities" }), el("div", { cls: "shape", text: "(" + LOGITS.length + ",)" })]),
+      el("div", { cls: "head" }, [
+        el("div", { cls: "name", text: "softmax" }),
+        el("div", { cls: "type", text: "probabilities" }),
+        el("div", { cls: "shape", text: "(" + LOGITS.length + ",)" }),
+      ]),
       el("div", { cls: "maps" }, rows),
     ]);
     box.addEventListener("click", function () { openSoftmax(); });
@@ -310,7 +314,8 @@
       const out = b.columns[b.columns.length - 1];
       if (b.skip && b.source !== null && COLS[out].kind === "block_out") {
         const a = columnBoxes[b.source], z = columnBoxes[out];
-        const p = svg("path", { "class": "skip", d: "M" + (a.x + a.w / 2) + "," + (a.y + 4) + " C" + (a.x + a.w / 2) + ",8 " + (z.x + z.w / 2) + ",8 " + (z.x + z.w / 2) + "," + (z.y + 4) });
+        const ax = a.x + a.w / 2, zx = z.x + z.w / 2; // an arc over the block, from its input to its output
+        const p = svg("path", { "class": "skip", d: "M" + ax + "," + (a.y + 4) + " C" + ax + ",8 " + zx + ",8 " + zx + "," + (z.y + 4) });
         layer.appendChild(p);
         const t = svg("text", { x: (a.x + z.x + z.w) / 2 - 40, y: 16 });
         const projected = b.columns.some(function (i) { return /\.shortcut/.test(COLS[i].name); });
@@ -555,7 +560,10 @@
   /* Pooling window of output pixel (i, j): rows/columns it covers in the input (before clipping). */
   function poolWindow(col, src, i, j) {
     if (col.kind === "adaptive_avgpool") {
-      return { y0: Math.floor((i * src.H) / col.H), y1: Math.ceil(((i + 1) * src.H) / col.H) - 1, x0: Math.floor((j * src.W) / col.W), x1: Math.ceil(((j + 1) * src.W) / col.W) - 1, dy: 1, dx: 1 };
+      return {
+        y0: Math.floor((i * src.H) / col.H), y1: Math.ceil(((i + 1) * src.H) / col.H) - 1,
+        x0: Math.floor((j * src.W) / col.W), x1: Math.ceil(((j + 1) * src.W) / col.W) - 1, dy: 1, dx: 1,
+      };
     }
     const p = col.params, y0 = i * p.stride[0] - p.padding[0], x0 = j * p.stride[1] - p.padding[2];
     return { y0: y0, x0: x0, y1: y0 + (p.kernel[0] - 1) * p.dilation[0], x1: x0 + (p.kernel[1] - 1) * p.dilation[1], dy: p.dilation[0], dx: p.dilation[1] };
@@ -601,19 +609,30 @@
   function openElementwise(col, c) {
     const src = COLS[col.source], p = col.params;
     let explain, formula;
-    if (col.kind === "relu") { explain = "ReLU keeps positive values and sets negative ones to 0: y = max(0, x)."; formula = function (x) { return Math.max(0, x); }; }
-    else if (col.kind === "leaky_relu") { explain = "Leaky ReLU: y = x for x > 0, else " + p.negative_slope + "·x."; formula = function (x) { return x > 0 ? x : p.negative_slope * x; }; }
-    else if (col.kind === "dropout") { explain = "Dropout (p = " + p.p + ") is off when predicting: y = x. (While training it zeroes each value with probability p and scales the rest by 1/(1−p).)"; formula = function (x) { return x; }; }
-    else if (col.kind === "batchnorm") {
+    if (col.kind === "relu") {
+      explain = "ReLU keeps positive values and sets negative ones to 0: y = max(0, x).";
+      formula = function (x) { return Math.max(0, x); };
+    } else if (col.kind === "leaky_relu") {
+      explain = "Leaky ReLU: y = x for x > 0, else " + p.negative_slope + "·x.";
+      formula = function (x) { return x > 0 ? x : p.negative_slope * x; };
+    } else if (col.kind === "dropout") {
+      explain = "Dropout (p = " + p.p + ") is off when predicting: y = x. " +
+        "(While training it zeroes each value with probability p and scales the rest by 1/(1−p).)";
+      formula = function (x) { return x; };
+    } else if (col.kind === "batchnorm") {
       const mean = p.mean ? p.mean[c] : null, v = p.var ? p.var[c] : null;
       explain = mean === null ? "Batch norm without running statistics normalises with this batch's mean and variance, then scales by γ and shifts by β." :
-        "Batch norm (eval mode) for channel " + c + ": y = (x − μ) / √(σ² + ε) · γ + β with μ = " + fmt(mean, 4) + ", σ² = " + fmt(v, 4) + ", ε = " + p.eps + ", γ = " + fmt(p.gamma[c], 4) + ", β = " + fmt(p.beta[c], 4) + ".";
+        "Batch norm (eval mode) for channel " + c + ": y = (x − μ) / √(σ² + ε) · γ + β with μ = " + fmt(mean, 4) +
+        ", σ² = " + fmt(v, 4) + ", ε = " + p.eps + ", γ = " + fmt(p.gamma[c], 4) + ", β = " + fmt(p.beta[c], 4) + ".";
       formula = mean === null ? null : function (x) { return ((x - mean) / Math.sqrt(v + p.eps)) * p.gamma[c] + p.beta[c]; };
     } else { explain = ""; formula = null; }
     detailFrame(col.name + " (" + col.type + "): map " + c, explain);
     let negatives = 0;
     if (src.values) for (let k = 0; k < src.H * src.W; k++) if (src.values[c * src.H * src.W + k] < 0) negatives++;
-    if ((col.kind === "relu" || col.kind === "leaky_relu") && src.values) detail.appendChild(el("p", { cls: "explain", text: negatives + " of " + src.H * src.W + " input values are negative" + (col.kind === "relu" ? " and become 0." : " and are scaled.") }));
+    if ((col.kind === "relu" || col.kind === "leaky_relu") && src.values) {
+      const fate = col.kind === "relu" ? " and become 0." : " and are scaled.";
+      detail.appendChild(el("p", { cls: "explain", text: negatives + " of " + src.H * src.W + " input values are negative" + fate }));
+    }
     const before = bigMap(src, c, 220, "before: " + src.name + " map " + c, function (y, x) { st.pick(y, x); });
     const after = bigMap(col, c, 220, "after: " + col.name + " map " + c, function (y, x) { st.pick(y, x); });
     const calc = el("div", { cls: "sum", id: "elementwise-result" });
@@ -669,13 +688,20 @@
     for (let c = 0; c < col.C; c++) nodes.push(bigMap(col, c, 160, "channel " + c, null).node);
     const img = el("canvas", { cls: "map" }); drawInputImage(img, col); cssSize(img, col.W, col.H, 240); hoverValues(img, col, 0, true);
     const wrap = el("div", { cls: "mapwrap" }, [img]);
-    if (DATA.gradcam) { const cam = el("canvas", { cls: "camoverlay" }); drawGradCam(cam); cam.style.width = img.style.width; cam.style.height = img.style.height; wrap.appendChild(cam); }
+    if (DATA.gradcam) {
+      const cam = el("canvas", { cls: "camoverlay" });
+      drawGradCam(cam);
+      cam.style.width = img.style.width; cam.style.height = img.style.height;
+      wrap.appendChild(cam);
+    }
     detail.appendChild(el("div", { cls: "row" }, [wrap].concat(nodes)));
   }
 
   function openSoftmax() {
     const sm = softmaxProbs();
-    detailFrame("softmax: logits → exp → normalise", "Softmax turns the last layer's scores (logits z) into probabilities: p_k = exp(z_k − max z) / Σ_j exp(z_j − max z). Subtracting the largest logit first changes nothing mathematically and keeps exp from overflowing.");
+    detailFrame("softmax: logits → exp → normalise",
+      "Softmax turns the last layer's scores (logits z) into probabilities: p_k = exp(z_k − max z) / Σ_j exp(z_j − max z). " +
+      "Subtracting the largest logit first changes nothing mathematically and keeps exp from overflowing.");
     const t = el("table", { cls: "calc", id: "softmax-table" });
     t.appendChild(el("tr", {}, ["class", "logit z", "z − max", "exp(z − max)", "p = exp / Σ"].map(function (h) { return el("th", { text: h }); })));
     DATA.classes.forEach(function (name, k) {
@@ -711,13 +737,19 @@
     const controls = el("div", { cls: "controls" }, [modes]);
     if (DATA.gradcam) {
       const box = el("input", { type: "checkbox", id: "gradcam-toggle" });
-      box.addEventListener("change", function () { document.querySelectorAll("#overview .camoverlay").forEach(function (c) { c.style.display = box.checked ? "block" : "none"; }); });
+      box.addEventListener("change", function () {
+        document.querySelectorAll("#overview .camoverlay").forEach(function (c) { c.style.display = box.checked ? "block" : "none"; });
+      });
       controls.appendChild(el("label", {}, [box, document.createTextNode(" Grad-CAM overlay (" + DATA.gradcam.layer + ", predicted class)")]));
     }
     controls.appendChild(legend);
     const header = el("header", {}, [
       el("h1", { text: DATA.title }),
-      el("div", { cls: "prediction" }, [document.createTextNode("predicted: "), el("b", { text: DATA.classes[DATA.predicted] }), document.createTextNode(" (" + (100 * sm.p[DATA.predicted]).toFixed(1) + "%)")]),
+      el("div", { cls: "prediction" }, [
+        document.createTextNode("predicted: "),
+        el("b", { text: DATA.classes[DATA.predicted] }),
+        document.createTextNode(" (" + (100 * sm.p[DATA.predicted]).toFixed(1) + "%)"),
+      ]),
       controls,
     ]);
     const stage = el("div", { id: "stage" });
