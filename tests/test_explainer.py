@@ -371,5 +371,6 @@ def test_large_layers_show_their_subsampling_and_hover_and_scales_work(driver, t
     driver.execute_script("tinygraphExplainer.openDetail(1, 39)")  # a map not drawn in the overview
     assert "output map 39 (not stored in this page" in driver.find_element("id", "detail").text
     driver.execute_script("tinygraphExplainer.openDetail(1, 0)")  # only 8-bit outputs: no claim of equality
-    assert "compare by eye" in driver.find_element("id", "detail").text and "✗" not in driver.find_element("id", "detail").text
+    text = driver.find_element("id", "detail").text
+    assert "compare by eye" in text and "✗" not in text
     assert console_errors(driver) == []
