@@ -370,7 +370,7 @@
     });
     drawLegend();
   }
-  function scaleText(s) { return s.signed ? "−" + fmt(s.hi) + " … 0 … +" + fmt(s.hi) : "0 … " + fmt(s.hi); }
+  function scaleText(s) { return s.signed ? "±" + fmt(s.hi) : "0–" + fmt(s.hi); } // m of the legend, signed or not
 
   function ramp(lut, left, middle, rightText) {
     const cv = el("canvas");
