@@ -180,7 +180,8 @@ def test_train_cnn_cifar10_files_from_data_dir(tmp_path):
         (folder / name).write_bytes(records.astype(np.uint8).tobytes())
     (folder / "batches.meta.txt").write_text("\n".join(f"class{k}" for k in range(10)) + "\n")
     out = tmp_path / "out"
-    proc = run_example("train_cnn", "--dataset", "cifar10", "--data-dir", tmp_path / "data", "--epochs", 1, "--out", out)
+    data = tmp_path / "data"
+    proc = run_example("train_cnn", "--dataset", "cifar10", "--data-dir", data, "--epochs", 1, "--out", out)
     assert "30 training and 8 test images of shape (3, 32, 32)" in proc.stdout
     assert_pngs(out, ["kernels.png", "predictions.png"])
     tg.models.TinyVGG(image_size=32).load_state_dict(tg.load(out / "model.npz"))
