@@ -60,6 +60,7 @@ def test_every_example_has_a_smoke_test():
         "sobel_edges",
         "autodiff_tour",
         "explainer_page",
+        "cnn_pipeline",
     }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
@@ -182,3 +183,38 @@ def test_explainer_page_writes_pages_for_test_images_and_a_picture(tmp_path):
     assert wrong, proc.stdout
     if int(wrong.group(1)):
         assert "MISCLASSIFIED" in proc.stdout.split("[1/2]")[1].splitlines()[0]
+
+
+def test_train_cnn_shapes(tmp_path):
+    proc = run_example("train_cnn", "--dataset", "shapes", "--limit", 40, "--epochs", 1, "--out", tmp_path)
+    assert "40 training and 40 test images of shape (3, 64, 64)" in proc.stdout and "TinyVGG" in proc.stdout
+    assert_pngs(tmp_path, ["kernels.png", "feature_maps.png", "confusion_matrix.png", "predictions.png"])
+    model = tg.models.TinyVGG()
+    model.load_state_dict(tg.load(tmp_path / "model.npz"))
+
+
+def test_train_cnn_cifar10_files_from_data_dir(tmp_path):
+    folder = tmp_path / "data" / "cifar-10-batches-bin"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name, n in [(f"data_batch_{i}.bin", 6) for i in range(1, 6)] + [("test_batch.bin", 8)]:
+        records = np.concatenate([rng.integers(0, 10, (n, 1)), rng.integers(0, 256, (n, 3072))], axis=1)
+        (folder / name).write_bytes(records.astype(np.uint8).tobytes())
+    (folder / "batches.meta.txt").write_text("\n".join(f"class{k}" for k in range(10)) + "\n")
+    out = tmp_path / "out"
+    data = tmp_path / "data"
+    proc = run_example("train_cnn", "--dataset", "cifar10", "--data-dir", data, "--epochs", 1, "--out", out)
+    assert "30 training and 8 test images of shape (3, 32, 32)" in proc.stdout
+    assert_pngs(out, ["kernels.png", "predictions.png"])
+    tg.models.TinyVGG(image_size=32).load_state_dict(tg.load(out / "model.npz"))
+
+
+def test_cnn_pipeline_trains_then_reuses_its_weights(tmp_path):
+    proc = run_example("cnn_pipeline", "--train-images", 40, "--epochs", 1, "--out", tmp_path)
+    names = ["01_input.png", "02_conv1.png", "03_conv2.png", "04_pool.png", "05_dense.png"]
+    assert_pngs(tmp_path, names)
+    assert "weights trained here on Shapes" in proc.stdout and "grace_hopper.jpg" in proc.stdout
+    for stage, shape in [("conv1", "(1, 8, 224, 224)"), ("pool", "(1, 16, 112, 112)"), ("flatten", "(1, 256)")]:
+        assert re.search(rf"^\s*{stage}\s+-> {re.escape(shape)}", proc.stdout, re.M), proc.stdout
+    again = run_example("cnn_pipeline", "--out", tmp_path)
+    assert "weights loaded from" in again.stdout
