@@ -29,23 +29,31 @@ import numpy as np
 import tinygraph as tg
 import tinygraph.functional as F
 import viz
-from tinygraph.data import DataLoader, Subset
+from tinygraph.data import DataLoader, Subset, transforms
+
+
+# Shapes inputs are centred as train_cnn.py --dataset shapes does (its model.npz works with --weights);
+# the digits stay in [0, 1], as train_cnn.py leaves them.
+SHAPES_NORMALIZE = transforms.Normalize([0.5] * 3, [0.25] * 3)
 
 
 def load(dataset: str, limit: int, size: int):
-    """``(train set, test set, class names, model)``."""
+    """``(train set, test set, class names, model, transform applied to every image)``."""
     if dataset == "shapes":
         n = limit or None  # generate only what is used
-        train, test = tg.data.Shapes(train=True, size=size, n=n), tg.data.Shapes(train=False, size=size, n=n)
+        train = tg.data.Shapes(train=True, size=size, n=n, transform=SHAPES_NORMALIZE)
+        test = tg.data.Shapes(train=False, size=size, n=n, transform=SHAPES_NORMALIZE)
         model = tg.models.TinyVGG(in_channels=3, num_classes=len(train.classes), image_size=size)
+        normalize = SHAPES_NORMALIZE
     else:
         train, test = tg.data.Digits(train=True), tg.data.Digits(train=False)
         model = tg.models.DigitsCNN()
+        normalize = None
     classes = list(train.classes)
     if limit:
         train = Subset(train, np.arange(min(limit, len(train))))
         test = Subset(test, np.arange(min(limit, len(test))))
-    return train, test, classes, model
+    return train, test, classes, model, normalize
 
 
 def read_picture(path: str, shape: tuple) -> np.ndarray:
@@ -76,7 +84,7 @@ def train(model, train_set, epochs: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", choices=["shapes", "digits"], default="shapes")
-    parser.add_argument("--weights", help="a model.npz to load (from this script or train_cnn.py) instead of training")
+    parser.add_argument("--weights", help="a model.npz to load instead of training (this script's or train_cnn.py's)")
     parser.add_argument("--epochs", type=int, default=5, help="training epochs when no --weights are given")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N train and test images")
     parser.add_argument("--size", type=int, default=64, help="Shapes image size")
@@ -89,7 +97,7 @@ def main() -> None:
     started = time.perf_counter()
     tg.manual_seed(args.seed)
 
-    train_set, test_set, classes, model = load(args.dataset, args.limit, args.size)
+    train_set, test_set, classes, model, normalize = load(args.dataset, args.limit, args.size)
     print(f"{args.dataset}: {type(model).__name__}, {len(train_set)} training and {len(test_set)} test images")
     if args.weights:
         model.load_state_dict(tg.load(args.weights))
@@ -115,6 +123,7 @@ def main() -> None:
         print(f"[{k + 1}/{min(args.count, len(chosen))}] {written[-1]}  ({verdict})", flush=True)
     if args.image:
         x = read_picture(args.image, tuple(x_test.shape[1:]))
+        x = normalize(x) if normalize else x
         guess = classes[int(tg.predict(model, x[None], output="labels").numpy()[0])]
         path = viz.explainer(model, x, classes, save=os.path.join(args.out, "image.html"), title=f"{args.image}")
         written.append(path)

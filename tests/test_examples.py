@@ -183,6 +183,13 @@ def test_explainer_page_writes_pages_for_test_images_and_a_picture(tmp_path):
     assert wrong, proc.stdout
     if int(wrong.group(1)):
         assert "MISCLASSIFIED" in proc.stdout.split("[1/2]")[1].splitlines()[0]
+    # --weights: no training, the same model's accuracy
+    again = run_example(
+        "explainer_page", "--weights", tmp_path / "model.npz", "--limit", 64, "--size", 32, "--count", 1,
+        "--out", tmp_path / "again",
+    )  # fmt: skip
+    assert "loaded weights" in again.stdout and "training for" not in again.stdout
+    assert re.search(r"test accuracy: .*", again.stdout).group() == re.search(r"test accuracy: .*", proc.stdout).group()
 
 
 def test_train_cnn_shapes(tmp_path):
