@@ -8,7 +8,8 @@
         ...   # images: float32 Tensor (64, 1, 8, 8), labels: int64 Tensor (64,)
 
 Datasets: :class:`Digits` (embedded, offline, instant), :class:`MNIST` and
-:class:`FashionMNIST` (IDX files from disk or downloaded), and the building
+:class:`FashionMNIST` (IDX files from disk or downloaded), :class:`Shapes` (synthetic
+colour pictures of 10 shapes, generated offline in seconds), and the building
 blocks :class:`TensorDataset`, :class:`ImageDataset`, :class:`Subset`.
 """
 
@@ -17,6 +18,7 @@ from .dataset import Dataset, ImageDataset, Subset, TensorDataset, random_split
 from .digits import Digits, load_digits
 from .loader import DataLoader, default_collate
 from .mnist import MNIST, DownloadError, FashionMNIST, read_idx
+from .shapes import Shapes
 
 __all__ = [
     "Dataset",
@@ -33,4 +35,5 @@ __all__ = [
     "FashionMNIST",
     "read_idx",
     "DownloadError",
+    "Shapes",
 ]
