@@ -59,6 +59,7 @@ def test_every_example_has_a_smoke_test():
         "convolution_animation",
         "sobel_edges",
         "autodiff_tour",
+        "explain_predictions",
     }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
@@ -160,3 +161,18 @@ def test_sobel_edges(tmp_path):
 def test_autodiff_tour():
     proc = run_example("autodiff_tour")
     assert "gradcheck" in proc.stdout
+
+
+def test_explain_predictions(tmp_path):
+    proc = run_example(
+        "explain_predictions", "--dataset", "digits", "--epochs", 1, "--train", 200, "--test", 40, "--show", 2,
+        "--vis-steps", 3, "--tsne-points", 30, "--eps", 0, 0.1, "--out", tmp_path,
+    )
+    assert_pngs(
+        tmp_path,
+        ["saliency.png", "grad_cam.png", "occlusion.png", "guided_backprop.png", "adversarial.png",
+         "class_visualization.png", "top_patches.png", "embedding.png"],
+    )
+    assert re.search(r"Grad-CAM pointing game .*: [\d.]+% of 40 test images", proc.stdout), proc.stdout
+    accuracies = [float(a) for a in re.findall(r"eps = \S+\s+accuracy\s+([\d.]+)%", proc.stdout)]
+    assert len(accuracies) == 2 and accuracies[1] <= accuracies[0]  # the attack never helps
