@@ -23,6 +23,7 @@ accuracy against FGSM's eps.
 import argparse
 import sys
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -30,12 +31,25 @@ import numpy as np
 import tinygraph as tg
 import tinygraph.functional as F
 import viz
-from tinygraph import explain, optim
+from tinygraph import explain, nn, optim
 from tinygraph.data import DataLoader, Digits, TensorDataset
 
 
+class Standardize(nn.Module):
+    """``(x - mean) / std`` per channel, inside the model: the explanations then speak about the
+    [0, 1] pixels a person sees (and FGSM's clamp to [0, 1] is the real image range)."""
+
+    def __init__(self, images: np.ndarray):
+        super().__init__()
+        self.register_buffer("mean", tg.tensor(images.mean(axis=(0, 2, 3), keepdims=True)))
+        self.register_buffer("std", tg.tensor(images.std(axis=(0, 2, 3), keepdims=True) + 1e-6))
+
+    def forward(self, x):
+        return (x - self.mean) / self.std
+
+
 def load(args):
-    """``(x_train, y_train, x_test, y_test, masks_test, classes, model, cam_layer)``; images in [0, 1]."""
+    """``(x_train, y_train, x_test, y_test, masks_test, classes, net, cam_layer)``; images in [0, 1]."""
     if args.dataset == "shapes":
         if not hasattr(tg.data, "Shapes") or not hasattr(tg.models, "TinyVGG"):
             sys.exit("explain_predictions.py: this tinygraph has no Shapes dataset / TinyVGG yet; use --dataset digits")
@@ -44,7 +58,7 @@ def load(args):
         x, y = train.arrays()
         xt, yt = test.arrays()
         model = tg.models.TinyVGG(in_channels=3, num_classes=len(train.classes), hidden=args.hidden, image_size=args.size)
-        return x, y, xt, yt, test.masks, train.classes, model, "features.relu2_2"
+        return x, y, xt, yt, test.masks, train.classes, model, "features.relu2_2"  # the last ReLU, 10x10 at 32
     x, y = Digits(train=True).arrays()
     xt, yt = Digits(train=False).arrays()
     x, y, xt, yt = x[: args.train], y[: args.train], xt[: args.test], yt[: args.test]
@@ -69,12 +83,12 @@ def accuracy(model, x, y) -> float:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--dataset", choices=["shapes", "digits"], default="shapes")
-    parser.add_argument("--size", type=int, default=48, help="Shapes image side (default 48)")
+    parser.add_argument("--size", type=int, default=32, help="Shapes image side (default 32)")
     parser.add_argument("--hidden", type=int, default=16, help="TinyVGG channels (default 16)")
     parser.add_argument("--train", type=int, default=4000, help="training images (default 4000)")
     parser.add_argument("--test", type=int, default=500, help="test images (default 500)")
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--show", type=int, default=5, help="test images drawn in each picture (default 5)")
     parser.add_argument("--eps", type=float, nargs="+", default=[0.0, 0.005, 0.01, 0.02, 0.05])
     parser.add_argument("--vis-steps", type=int, default=150, help="class visualisation ascent steps")
@@ -87,8 +101,10 @@ def main(argv=None):
     tg.manual_seed(args.seed)
     started = time.perf_counter()
 
-    x, y, xt, yt, masks, classes, model, cam_layer = load(args)
-    print(f"{args.dataset}: {len(x)} training and {len(xt)} test images of shape {x.shape[1:]}; {type(model).__name__}")
+    x, y, xt, yt, masks, classes, net, last_relu = load(args)
+    model = nn.Sequential(OrderedDict([("standardize", Standardize(x)), ("net", net)]))
+    cam_layer = "net." + last_relu
+    print(f"{args.dataset}: {len(x)} training and {len(xt)} test images of shape {x.shape[1:]}; {type(net).__name__}")
     loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True, seed=args.seed)
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(args.epochs, 1))
@@ -128,7 +144,7 @@ def main(argv=None):
     viz.plot_top_patches(xt, patches, title=f"{cam_layer}, channel {channel}", save=out / "top_patches.png")
 
     n_points = min(args.tsne_points, len(xt))
-    feats = explain.features(model, "classifier.flatten", xt[:n_points])
+    feats = explain.features(model, "net.classifier.flatten", xt[:n_points])
     points = explain.tsne(explain.pca(feats, k=min(50, feats.shape[1])), perplexity=min(30, n_points // 4),
                           steps=400, seed=args.seed)
     viz.plot_embedding(points, yt[:n_points], xt[:n_points], names, save=out / "embedding.png")
