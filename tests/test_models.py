@@ -242,6 +242,10 @@ def test_tiny_vgg_arguments():
     model = models.TinyVGG(in_channels=1, num_classes=4, hidden=6, image_size=28)
     assert model(tg.randn(1, 1, 28, 28)).shape == (1, 4)
     assert model.features.conv2_2.out_channels == 6
+    # He initialisation (no batch norm to rescue a shrinking signal): std sqrt(2 / fan_in), zero bias
+    weight = models.TinyVGG().features.conv2_2.weight.detach().numpy()
+    assert abs(weight.std() / np.sqrt(2 / (10 * 3 * 3)) - 1) < 0.15
+    assert not models.TinyVGG().features.conv1_1.bias.detach().numpy().any()
     with pytest.raises(ValueError, match=r"TinyVGG: image_size must be an int >= 14"):
         models.TinyVGG(image_size=12)
     with pytest.raises(ValueError, match="TinyVGG: hidden must be a positive int"):

@@ -60,8 +60,8 @@ SHAPE_CLASSES = [
 BLOCK = 250  # images per independently seeded block; a multiple of 10, so every block is balanced
 DEFAULT_N = {True: 10_000, False: 2_000}
 MIN_SIZE = 16  # below this the shapes are a few pixels wide and lose their outlines
-RADIUS = (0.24, 0.36)  # the shape's radius (it fits in that circle) as a fraction of the image side
-OFFSET = 0.12  # the largest distance of its centre from the picture's, as a fraction of the side
+RADIUS = (0.28, 0.38)  # the shape's radius (it fits in that circle) as a fraction of the image side
+OFFSET = 0.1  # the largest distance of its centre from the picture's, as a fraction of the side
 
 
 # ----------------------------------------------------------------------------------------------
@@ -174,7 +174,7 @@ def _draw_params(rng: np.random.Generator, size: int) -> dict:
     # background: two colours blended along a random direction, blotches, stripes
     p["bg_colours"] = u((b, 2, 3), dtype=np.float32)
     p["bg_angle"] = u(b, dtype=np.float32) * 2 * np.pi
-    p["blotches"] = (u((b, 3, 5, 5), dtype=np.float32) - 0.5) * (0.2 + 0.4 * u((b, 1, 1, 1), dtype=np.float32))
+    p["blotches"] = (u((b, 3, 5, 5), dtype=np.float32) - 0.5) * (0.1 + 0.3 * u((b, 1, 1, 1), dtype=np.float32))
     p["stripe_freq"] = 3 + 7 * u(b, dtype=np.float32)  # cycles per image
     p["stripe_angle"] = u(b, dtype=np.float32) * np.pi
     p["stripe_phase"] = u(b, dtype=np.float32) * 2 * np.pi
@@ -194,7 +194,7 @@ def _draw_params(rng: np.random.Generator, size: int) -> dict:
     p["angle"] = u(b, dtype=np.float32) * 2 * np.pi
     p["colour_candidates"] = u((b, 6, 3), dtype=np.float32)
     p["shade_angle"] = u(b, dtype=np.float32) * 2 * np.pi
-    p["noise_std"] = 0.02 + 0.05 * u(b, dtype=np.float32)
+    p["noise_std"] = 0.01 + 0.04 * u(b, dtype=np.float32)
     # uniform noise from raw bytes (far cheaper than Gaussian draws for 3 * size * size values per image)
     p["noise"] = np.frombuffer(rng.bytes(b * 3 * size * size), dtype=np.uint8).reshape(b, 3, size, size)
     return p
