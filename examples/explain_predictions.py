@@ -7,7 +7,8 @@
 After training, for a few test images it saves (to --out, default outputs/explain_predictions/):
 
     saliency.png            |d score / d pixel|, max over channels (Simonyan et al. 2014)
-    grad_cam.png            Grad-CAM heat maps over the images (Selvaraju et al. 2017), object outlined
+    grad_cam.png            Grad-CAM heat maps over the images (Selvaraju et al. 2017), object outlined;
+                            each cell placed at its receptive field's centre (align="receptive_field")
     occlusion.png           the class probability with a square hidden at each place (Zeiler & Fergus 2014)
     guided_backprop.png     guided backpropagation (Springenberg et al. 2015)
     adversarial.png         FGSM adversarial examples (Goodfellow et al. 2015)
@@ -66,11 +67,11 @@ def load(args):
     return x, y, xt, yt, masks, Digits.classes, tg.models.DigitsCNN(), "features.relu3"
 
 
-def pointing_game(model, x, labels, masks, layer, batch_size=100) -> float:
+def pointing_game(model, x, labels, masks, layer, align, batch_size=100) -> float:
     """Share of images whose Grad-CAM maximum (for the true class) lies on the object."""
     hits = 0
     for i in range(0, len(x), batch_size):
-        cams = explain.grad_cam(model, x[i : i + batch_size], layer, labels[i : i + batch_size])
+        cams = explain.grad_cam(model, x[i : i + batch_size], layer, labels[i : i + batch_size], align=align)
         peaks = cams.reshape(len(cams), -1).argmax(axis=1)
         hits += int(masks[i : i + batch_size].reshape(len(cams), -1)[np.arange(len(cams)), peaks].sum())
     return hits / len(x)
@@ -87,8 +88,8 @@ def main(argv=None):
     parser.add_argument("--hidden", type=int, default=16, help="TinyVGG channels (default 16)")
     parser.add_argument("--train", type=int, default=4000, help="training images (default 4000)")
     parser.add_argument("--test", type=int, default=500, help="test images (default 500)")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--show", type=int, default=5, help="test images drawn in each picture (default 5)")
     parser.add_argument("--eps", type=float, nargs="+", default=[0.0, 0.005, 0.01, 0.02, 0.05])
     parser.add_argument("--vis-steps", type=int, default=150, help="class visualisation ascent steps")
@@ -118,7 +119,7 @@ def main(argv=None):
     probs = tg.predict(model, shown).numpy()
     titles = [f"{names[t]}: p={p[t]:.2f}" for t, p in zip(labels, probs)]
     viz.plot_saliency(shown, explain.saliency(model, shown, labels), titles, save=out / "saliency.png")
-    cams = explain.grad_cam(model, shown, cam_layer, labels)
+    cams = explain.grad_cam(model, shown, cam_layer, labels, align="receptive_field")
     viz.plot_grad_cam(shown, cams, titles, masks=masks[: args.show], save=out / "grad_cam.png")
     window = max(2, x.shape[-1] // 6)
     occ = explain.occlusion(model, shown, labels, window=window, stride=max(1, window // 2))
@@ -154,9 +155,10 @@ def main(argv=None):
 
     # ---- two measured facts over the test set
     what = "the shape's mask" if args.dataset == "shapes" else "the ink (pixels > 0.5)"
-    score = pointing_game(model, xt, yt, masks, cam_layer)
-    print(f"Grad-CAM pointing game ({cam_layer}, true class): {100 * score:.1f}% of {len(xt)} test images "
-          f"have the map's maximum on {what}")
+    for align in ("receptive_field", "stretch"):
+        score = pointing_game(model, xt, yt, masks, cam_layer, align)
+        print(f"Grad-CAM pointing game ({cam_layer}, true class, align={align}): {100 * score:.1f}% of "
+              f"{len(xt)} test images have the map's maximum on {what}")
     print("FGSM (clamped to [0, 1]): accuracy on the test set")
     for eps in args.eps:
         adv = np.concatenate([explain.fgsm(model, xt[i : i + 250], yt[i : i + 250], eps, clamp=(0, 1)).numpy()

@@ -116,27 +116,50 @@ def test_upsample_bilinear_on_a_hand_worked_case():
     np.testing.assert_allclose(explain.upsample_bilinear(m[None], (7, 5))[0], bilinear_by_hand(m, 7, 5))
 
 
-def test_grad_cam_matches_a_hand_computation_with_a_forward_hook_and_retain_grad():
-    model, x = small_cnn(), images()
-    target = np.array([2, 0, 1])
-    got = explain.grad_cam(model, x, model.relu2, target)
-
+def cam_by_hand(model, x, layer, target):
+    """``ReLU(sum_k alpha_k A_k)`` at the layer's resolution, from a forward hook and retain_grad."""
     model.eval()
     seen = {}
-    handle = model.relu2.register_forward_hook(lambda m, inputs, out: seen.__setitem__("A", out))
-    xt = tg.tensor(x, requires_grad=True)
-    logits = model(xt)
+    handle = layer.register_forward_hook(lambda m, inputs, out: seen.__setitem__("A", out))
+    logits = model(tg.tensor(x, requires_grad=True))
     handle.remove()
     seen["A"].retain_grad()
     sum(logits[n, int(t)] for n, t in enumerate(target)).backward()
     A, dA = seen["A"].data, seen["A"].grad.data
+    cams = []
     for n in range(len(x)):
         alpha = [dA[n, k].mean() for k in range(A.shape[1])]
-        cam = np.maximum(sum(alpha[k] * A[n, k] for k in range(A.shape[1])), 0)
+        cams.append(np.maximum(sum(alpha[k] * A[n, k] for k in range(A.shape[1])), 0))
+    return cams
+
+
+def test_grad_cam_matches_a_hand_computation_with_a_forward_hook_and_retain_grad():
+    model, x = small_cnn(), images()
+    target = np.array([2, 0, 1])
+    got = explain.grad_cam(model, x, model.relu2, target)
+    for n, cam in enumerate(cam_by_hand(model, x, model.relu2, target)):
         big = bilinear_by_hand(cam, 6, 6)
         expected = big / big.max() if big.max() > 0 else big
         np.testing.assert_allclose(got[n], expected, atol=1e-12)
     assert got.min() >= 0 and got.max() <= 1
+
+
+def test_grad_cam_aligned_to_receptive_fields_of_a_network_without_padding():
+    tg.manual_seed(2)
+    model = nn.Sequential(
+        nn.Conv2d(1, 3, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(36, 2)
+    ).to(tg.float64)
+    x, target = images(n=2, c=1, h=12, w=12, seed=3), np.array([0, 1])
+    got = explain.grad_cam(model, x, model[4], target, align="receptive_field")
+    # 12 -> conv 10 -> pool 5 -> conv 3: output cell i reads pooled i..i+2 = image rows 2i..2i+7, centre 2i + 3.5
+    centres = np.array([3.5, 5.5, 7.5])
+    for n, cam in enumerate(cam_by_hand(model, x, model[4], target)):
+        rows = np.array([np.interp(np.arange(12), centres, cam[:, j]) for j in range(3)]).T  # (12, 3)
+        big = np.array([np.interp(np.arange(12), centres, rows[i]) for i in range(12)])  # (12, 12)
+        expected = big / big.max() if big.max() > 0 else big
+        np.testing.assert_allclose(got[n], expected, atol=1e-12)
+    stretched = explain.grad_cam(model, x, model[4], target)
+    assert not np.allclose(stretched, got)  # stretching puts the cells elsewhere
 
 
 def test_grad_cam_by_name_equals_by_module_and_an_all_zero_map_stays_zero():
@@ -407,6 +430,8 @@ def test_bad_input_errors_name_the_argument():
         explain.grad_cam(model, x, "nope")
     with pytest.raises(ValueError, match="grad_cam: layer Conv2d module is not in the model"):
         explain.grad_cam(model, x, nn.Conv2d(2, 2, 3))
+    with pytest.raises(ValueError, match="grad_cam: align must be"):
+        explain.grad_cam(model, x, "relu2", align="fit")
     with pytest.raises(ValueError, match="grad_cam: layer 'fc' returns shape"):
         explain.grad_cam(model, x, "fc")
     with pytest.raises(ValueError, match=r"saliency: target 3 is out of range for a model with 3 classes"):

@@ -63,7 +63,7 @@ def plot_adversarial(images, adversarial, probs, adversarial_probs, class_names=
         pert.set_title(f"perturbation (largest {limit:.3g})", fontsize=8)
         bar = region.colorbar(im, cax=region.add_subplot(grid[i, 2]))
         bar.ax.tick_params(labelsize=7)
-        bar.set_label("x_adv - x (summed over channels)" if x.shape[1] > 1 else "x_adv - x", fontsize=7)
+        bar.set_label("x_adv - x\n(sum of channels)" if x.shape[1] > 1 else "x_adv - x", fontsize=7)
         wrong = "red" if a != b else "black"
         show_image(region.add_subplot(grid[i, 3]), xa[i], None)
         region.axes[-1].set_title(f"adversarial: {names[b]} ({pa[i, b]:.2f})", fontsize=8, color=wrong)

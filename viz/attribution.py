@@ -66,11 +66,12 @@ def titles_for(titles, n: int, fn: str) -> list:
 
 
 def image_rows(n_rows: int, n: int, ax, width_per: float = 1.7, row_height: float = 1.8):
-    """A grid of ``n_rows x n`` image panels plus a thin colourbar column: ``(fig, axes, cbar_ax)``."""
+    """A grid of ``n_rows x n`` image panels plus a thin colourbar beside the last row (the maps):
+    ``(fig, region, axes, cbar_ax)``."""
     fig, region = figure_and_region(ax, figsize=(width_per * n + 1.0, row_height * n_rows + 0.4))
     grid = region.add_gridspec(n_rows, n + 1, width_ratios=[1] * n + [0.08], wspace=0.08, hspace=0.25)
     axes = np.array([[region.add_subplot(grid[r, c]) for c in range(n)] for r in range(n_rows)])
-    return fig, region, axes, region.add_subplot(grid[:, n])
+    return fig, region, axes, region.add_subplot(grid[n_rows - 1, n])
 
 
 # ------------------------------------------------------------------ saliency
@@ -102,7 +103,7 @@ def plot_saliency(images, saliency, titles=None, ax=None, save=None):
         hide_ticks(axes[1, i])
     axes[0, 0].set_ylabel("image", fontsize=8)
     axes[1, 0].set_ylabel("saliency", fontsize=8)
-    region.colorbar(im, cax=cax).set_label("max over channels of |d logit / d pixel|", fontsize=8)
+    region.colorbar(im, cax=cax).set_label("|d logit / d pixel|\n(max over channels)", fontsize=8)
     region.suptitle("Saliency (Simonyan et al. 2014): gradient of the class score", fontsize=10)
     return finish(fig, save)
 
@@ -144,9 +145,9 @@ def plot_grad_cam(images, cams, titles=None, masks=None, alpha: float = 0.5, ax=
     axes[1, 0].set_ylabel("Grad-CAM", fontsize=8)
     bar = region.colorbar(im, cax=cax)
     bar.solids.set_alpha(1)
-    bar.set_label("Grad-CAM (1 = most important); x = maximum", fontsize=8)
+    bar.set_label("Grad-CAM\n(1 = most important)", fontsize=8)
     outline = ", white outline = the object" if masks is not None else ""
-    region.suptitle(f"Grad-CAM (Selvaraju et al. 2017){outline}", fontsize=10)
+    region.suptitle(f"Grad-CAM (Selvaraju et al. 2017): x = the map's maximum{outline}", fontsize=10)
     return finish(fig, save)
 
 
@@ -191,7 +192,7 @@ def plot_occlusion(images, maps, window: int, stride: int, titles=None, baseline
             axes[1, i].set_title(f"nothing hidden: {float(np.asarray(baseline)[i]):.2f}", fontsize=8)
     axes[0, 0].set_ylabel("image (red: square)", fontsize=8)
     axes[1, 0].set_ylabel("p(class), square here", fontsize=8)
-    region.colorbar(im, cax=cax).set_label("probability of the class with the square hidden", fontsize=8)
+    region.colorbar(im, cax=cax).set_label("p(class) with the\nsquare hidden there", fontsize=8)
     region.suptitle(f"Occlusion (Zeiler & Fergus 2014): {window}x{window} square, stride {stride}", fontsize=10)
     return finish(fig, save)
 
@@ -235,6 +236,6 @@ def plot_guided_backprop(images, gradients, titles=None, ax=None, save=None):
     if colour:
         axes[1, 0].set_ylabel("per channel\n(grey = 0)", fontsize=8)
     axes[-1, 0].set_ylabel("sum over channels", fontsize=8)
-    region.colorbar(im, cax=cax).set_label("guided gradient of the class score", fontsize=8)
+    region.colorbar(im, cax=cax).set_label("guided gradient\nof the class score", fontsize=8)
     region.suptitle("Guided backpropagation (Springenberg et al. 2015)", fontsize=10)
     return finish(fig, save)
