@@ -10,6 +10,7 @@
 
 from . import cuda, data, functional, memory, models, nn, optim
 from . import explain
+from . import onnx  # tg.onnx.export; the onnx package itself is imported only when exporting
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, GradcheckResult, gradcheck
 from .graph import Graph, graph
@@ -28,6 +29,8 @@ from .tensor import (
     float16,
     float32,
     float64,
+    from_dlpack,
+    from_numpy,
     full,
     full_like,
     get_default_dtype,

@@ -28,6 +28,7 @@ import zipfile
 
 import numpy as np
 
+from . import safetensors
 from .tensor import Tensor
 
 __all__ = ["save", "load"]
@@ -49,8 +50,13 @@ def save(obj, path) -> None:
     ``path`` is used exactly as given (no ``.npz`` is appended).  Raises
     TypeError, naming the key path, for a value that cannot be stored without
     pickle (e.g. an arbitrary object or an object-dtype array).
+
+    A path ending in ``.safetensors`` writes that format instead (a flat ``{name: tensor}``
+    dict only): see ``tinygraph/safetensors.py``.
     """
     path = os.fspath(path)
+    if path.lower().endswith(".safetensors"):
+        return safetensors.save_file(obj, path)
     arrays: dict[str, np.ndarray] = {}
     tree = _encode(obj, (), arrays)
     meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree}).encode("utf-8")
@@ -182,9 +188,12 @@ def load(path):
 
     Raises ValueError naming ``path`` when the file is not a tinygraph
     checkpoint (a text file, a pickle, a foreign ``.npz``) or is truncated or
-    corrupt.  Pickled data is never unpickled.
+    corrupt.  Pickled data is never unpickled.  A path ending in ``.safetensors`` is read as
+    that format (``tinygraph/safetensors.py``).
     """
     path = os.fspath(path)
+    if path.lower().endswith(".safetensors"):
+        return safetensors.load_file(path)
     with open(path, "rb") as f:
         head = f.read(8)
     if not head.startswith(_ZIP_MAGIC):

@@ -622,6 +622,30 @@ class Tensor:
     def contiguous(self):
         return self
 
+    # ------------------------------------------------ NumPy and DLPack protocols
+    def _exportable(self, what: str) -> np.ndarray:
+        """``.data`` for handing to another library; the same refusals as ``numpy()`` (and PyTorch)."""
+        if self.requires_grad:
+            raise RuntimeError(f"{what}: the tensor requires grad; call .detach() first (as .detach().numpy())")
+        if self.device == "cuda":
+            raise TypeError(f"{what}: the tensor is on device 'cuda'; copy it to the host with .cpu() first")
+        return self.data
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """``np.asarray(t)``: the tensor's own array (no copy) unless ``dtype``/``copy`` ask for one."""
+        data = self._exportable("np.asarray(tensor)")
+        if copy is False and dtype is not None and np.dtype(dtype) != data.dtype:
+            raise ValueError(f"np.asarray(tensor): copy=False, but converting {data.dtype} to {dtype} needs a copy")
+        array = data if dtype is None else data.astype(dtype, copy=False)
+        return array.copy() if copy and array is data else array
+
+    def __dlpack__(self, **kwargs):
+        """A DLPack capsule sharing this CPU tensor's memory (``torch.from_dlpack(t)``, ``np.from_dlpack(t)``)."""
+        return self._exportable("__dlpack__").__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> tuple:
+        return self._exportable("__dlpack_device__").__dlpack_device__()
+
 
 def _shape_args(args) -> tuple:
     """Accept both ``x.reshape(2, 3)`` and ``x.reshape((2, 3))``."""
@@ -765,3 +789,17 @@ def randn_like(t: Tensor, dtype=None, requires_grad=False, device=None) -> Tenso
 
 def rand_like(t: Tensor, dtype=None, requires_grad=False, device=None) -> Tensor:
     return rand(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad, device=device or t.device)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A Tensor sharing memory with ``array`` (writes through either show in the other), as ``torch.from_numpy``."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"from_numpy: dtype {array.dtype} is not supported (bool, int, uint or float arrays only)")
+    return Tensor._wrap(array)
+
+
+def from_dlpack(obj) -> Tensor:
+    """A Tensor sharing memory with any CPU array that speaks DLPack (a torch tensor, a NumPy array, ...)."""
+    return from_numpy(np.from_dlpack(obj))
