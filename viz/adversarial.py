@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from ._common import figure_and_region, finish, hide_ticks
 from .attribution import DIVERGING, check_batch, show_image
@@ -51,8 +52,9 @@ def plot_adversarial(images, adversarial, probs, adversarial_probs, class_names=
     limit = float(np.abs(xa - x).max())
     delta_limit = float(np.abs(delta).max()) or 1.0
 
-    fig, region = figure_and_region(ax, figsize=(10.5, 2.1 * len(x) + 0.5))
-    grid = region.add_gridspec(len(x), 6, width_ratios=[1, 1, 0.06, 1, 0.15, 1.9], wspace=0.3, hspace=0.45)
+    fig, region = figure_and_region(ax, figsize=(11.5, 2.1 * len(x) + 0.5))
+    # image | perturbation | its colourbar | room for the bar's labels | adversarial | gap | probabilities
+    grid = region.add_gridspec(len(x), 7, width_ratios=[1, 1, 0.06, 0.45, 1, 0.3, 1.9], wspace=0.1, hspace=0.45)
     for i in range(len(x)):
         a, b = int(p[i].argmax()), int(pa[i].argmax())
         show_image(region.add_subplot(grid[i, 0]), x[i], f"clean: {names[a]} ({p[i, a]:.2f})")
@@ -63,11 +65,13 @@ def plot_adversarial(images, adversarial, probs, adversarial_probs, class_names=
         pert.set_title(f"perturbation (largest {limit:.3g})", fontsize=8)
         bar = region.colorbar(im, cax=region.add_subplot(grid[i, 2]))
         bar.ax.tick_params(labelsize=7)
+        bar.locator = MaxNLocator(4, symmetric=True)
+        bar.update_ticks()
         bar.set_label("x_adv - x\n(sum of channels)" if x.shape[1] > 1 else "x_adv - x", fontsize=7)
         wrong = "red" if a != b else "black"
-        show_image(region.add_subplot(grid[i, 3]), xa[i], None)
+        show_image(region.add_subplot(grid[i, 4]), xa[i], None)
         region.axes[-1].set_title(f"adversarial: {names[b]} ({pa[i, b]:.2f})", fontsize=8, color=wrong)
-        bars = region.add_subplot(grid[i, 5])
+        bars = region.add_subplot(grid[i, 6])
         pos = np.arange(k)
         bars.bar(pos - 0.2, p[i], width=0.4, color="0.6", label="clean")
         bars.bar(pos + 0.2, pa[i], width=0.4, color="tab:red", label="adversarial")
