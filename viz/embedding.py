@@ -37,12 +37,12 @@ def plot_embedding(points, labels, images=None, class_names=None, thumbnails: in
         raise ValueError(f"{fn}: labels must be ({len(pts)},), got shape {y.shape}")
     k = int(y.max()) + 1 if class_names is None else len(class_names)
     names = [str(i) for i in range(k)] if class_names is None else [str(c) for c in class_names]
-    colours = [f"C{i % 10}" for i in range(k)] if k <= 10 else [plt_colour(i, k) for i in range(k)]
+    colours = [f"C{i % 10}" for i in range(k)] if k <= 10 else [_hsv_colour(i, k) for i in range(k)]
     fig, ax = figure_and_axes(ax, figsize=(7.5, 6.5))
     sc = ax.scatter(pts[:, 0], pts[:, 1], c=[colours[c] for c in y], s=12, alpha=0.7, linewidths=0)
     sc.set_gid("embedding")
     for c in range(k):
-        ax.scatter([], [], c=colours[c], s=25, label=names[c])
+        ax.scatter([], [], color=colours[c], s=25, label=names[c])
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="class")
     if images is not None and thumbnails:
         imgs = to_numpy(images, fn, "images")
@@ -62,7 +62,8 @@ def plot_embedding(points, labels, images=None, class_names=None, thumbnails: in
     return finish(fig, save)
 
 
-def plt_colour(i: int, k: int):
+def _hsv_colour(i: int, k: int):
+    """Colour i of k evenly spaced hues, for more classes than the 10-colour cycle has."""
     from matplotlib import colormaps
 
     return colormaps["hsv"](i / k)
