@@ -61,6 +61,7 @@ def test_every_example_has_a_smoke_test():
         "autodiff_tour",
         "explainer_page",
         "cnn_pipeline",
+        "explain_predictions",
     }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
@@ -225,3 +226,19 @@ def test_cnn_pipeline_trains_then_reuses_its_weights(tmp_path):
         assert re.search(rf"^\s*{stage}\s+-> {re.escape(shape)}", proc.stdout, re.M), proc.stdout
     again = run_example("cnn_pipeline", "--out", tmp_path)
     assert "weights loaded from" in again.stdout
+
+
+def test_explain_predictions(tmp_path):
+    proc = run_example(
+        "explain_predictions", "--dataset", "digits", "--epochs", 1, "--train", 200, "--test", 40, "--show", 2,
+        "--vis-steps", 3, "--tsne-points", 30, "--eps", 0, 0.1, "--out", tmp_path,
+    )
+    assert_pngs(
+        tmp_path,
+        ["saliency.png", "grad_cam.png", "occlusion.png", "guided_backprop.png", "adversarial.png",
+         "class_visualization.png", "top_patches.png", "embedding.png"],
+    )
+    assert "Grad-CAM pointing game over 40 test images" in proc.stdout, proc.stdout
+    assert len(re.findall(r"on: +[\d.]+% +within \d px: +[\d.]+%", proc.stdout)) == 3, proc.stdout
+    accuracies = [float(a) for a in re.findall(r"eps = \S+\s+accuracy\s+([\d.]+)%", proc.stdout)]
+    assert len(accuracies) == 2 and accuracies[1] <= accuracies[0]  # the attack never helps

@@ -2,10 +2,11 @@
 
 Gradient *ascent* on the image, the model fixed:
 
-    I  <-  I + lr * g / mean|g|,   g = d/dI ( logit_target(jitter(I)) - l2 * ||I||^2 )
+    I  <-  I + lr * g / mean|g|,   g = d/dI ( logit_target(jitter(I)) - l2 * ||I - centre||^2 )
 
-The raw objective is maximised by high-frequency noise; three regularisers make the result
-look like something: the L2 penalty keeps pixel values small, a random shift (``jitter``) of
+(``centre`` is 0, or the middle of the ``clamp`` range.)  The raw objective is maximised by
+high-frequency noise; three regularisers make the result look like something: the L2 penalty
+keeps pixels near the centre, a random shift (``jitter``) of
 the image before every step stops the ascent from exploiting exact pixel positions, and a
 Gaussian blur every ``blur_every`` steps removes what remains of the high frequencies.
 Dividing the step by the gradient's mean size makes ``lr`` a step in pixel units whatever
@@ -62,7 +63,7 @@ def class_visualization(
         shape: ``(C, H, W)`` of the image the model takes.
         steps: ascent steps.
         lr: step size in pixel units (the step is the gradient divided by its mean magnitude).
-        l2: weight of the L2 penalty ``l2 * ||I||^2``.
+        l2: weight of the L2 penalty ``l2 * ||I - centre||^2``.
         jitter: largest random shift in pixels, in each direction, before each step (0: none).
         blur_every: blur with ``blur_sigma`` after every this many steps (0: never).
         clamp: None or ``(lo, hi)``: keep pixels in the data's range, e.g. ``(0, 1)``.

@@ -21,10 +21,12 @@ from ._common import check_images, check_logits, check_model, explaining, host, 
 __all__ = ["saliency", "guided_backprop", "fgsm"]
 
 
-def _input_gradient(model, x, target, fn: str, before_backward=None) -> np.ndarray:
-    """``d logit[n, target_n] / d x[n]`` for every image: ``(N, C, H, W)``.
+def _input_gradient(model, x, target, fn: str, loss=None, before_backward=None) -> np.ndarray:
+    """The gradient of one number per image with respect to that image: ``(N, C, H, W)``.
 
-    ``before_backward(logits)`` runs after the forward pass, e.g. to check the recorded graph.
+    By default the number is ``logit[n, target_n]``; ``loss(logits, target)`` replaces it by a
+    scalar to differentiate (summed over images).  ``before_backward(logits)`` runs after the
+    forward pass, e.g. to check the recorded graph.
     """
     check_model(model, fn)
     data = check_images(x, fn)
@@ -35,7 +37,10 @@ def _input_gradient(model, x, target, fn: str, before_backward=None) -> np.ndarr
         chosen = resolve_target(target, logits, fn)
         if before_backward is not None:
             before_backward(logits)
-        logits.backward(one_hot(chosen, logits))
+        if loss is None:
+            logits.backward(one_hot(chosen, logits))
+        else:
+            loss(logits, Tensor._wrap(chosen)).backward()
     return host(xt.grad.data)
 
 
@@ -127,16 +132,10 @@ def fgsm(model, x, target, eps: float, clamp=None) -> Tensor:
     if clamp is not None:
         if not isinstance(clamp, (tuple, list)) or len(clamp) != 2 or not clamp[0] < clamp[1]:
             raise ValueError(f"{fn}: clamp must be None or (lo, hi) with lo < hi, got {clamp!r}")
-    check_model(model, fn)
     data = check_images(x, fn)
-    with explaining(model):
-        xt = leaf(data, model)
-        logits = model(xt)
-        check_logits(logits, fn, data.shape[0])
-        chosen = resolve_target(target, logits, fn)
-        # sum, not mean: the sign is the same and each image's gradient is its own loss's
-        F.cross_entropy(logits, Tensor._wrap(chosen), reduction="sum").backward()
-    adversarial = data + eps * np.sign(host(xt.grad.data))
+    # the summed loss: the sign is the mean's, and each image's gradient is its own loss's
+    grad = _input_gradient(model, data, target, fn, loss=lambda z, t: F.cross_entropy(z, t, reduction="sum"))
+    adversarial = data + eps * np.sign(grad)
     if clamp is not None:
         adversarial = np.clip(adversarial, clamp[0], clamp[1])
     return Tensor(adversarial.astype(data.dtype, copy=False))

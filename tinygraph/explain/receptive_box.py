@@ -4,7 +4,8 @@ The graph is data: every node knows its op, its parameters and its inputs.  Walk
 from a feature map to the image, each spatial op maps a range of output rows to the range of
 input rows it reads (the same for columns):
 
-    conv2d / pooling:   rows a..b  <-  a*stride - pad  ..  b*stride - pad + dilation*(kernel-1)
+    conv2d / pooling:   rows a..b  <-  a*stride - pad  ..  b*stride - pad + dilation*(kernel-1),
+                        less the taps that fall in the padding
     adaptive avg pool:  row i      <-  floor(i*H/OH) .. ceil((i+1)*H/OH) - 1
     pad:                rows a..b  <-  a - before .. b - before
     same-size ops (ReLU, batch norm, add, ...): unchanged; a broadcast axis of size 1 reads row 0
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..autograd import _topological_order
 from ..functional.conv import Conv2d
 from ..functional.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
@@ -25,32 +28,39 @@ from ..ops.shape import ConstantPad
 __all__ = ["receptive_box"]
 
 
-def _window(lo: int, hi: int, kernel: int, stride: int, pad: int, dilation: int = 1) -> tuple:
-    return lo * stride - pad, hi * stride - pad + dilation * (kernel - 1)
+def _window(lo: int, hi: int, kernel: int, stride: int, pad: int, dilation: int = 1, size: int = 0):
+    """First and last input row that output rows ``lo..hi`` read, leaving out the padding.
+
+    Row ``o`` reads ``o*stride - pad + dilation*t`` for taps ``t = 0..kernel-1``; taps that land
+    in the padding read nothing (with dilation, the last real row read may be before the edge).
+    """
+    taps = np.arange(lo, hi + 1)[:, None] * stride - pad + dilation * np.arange(kernel)[None, :]
+    real = taps[(taps >= 0) & (taps < size)]
+    return (int(real.min()), int(real.max())) if real.size else None
 
 
 def _through(node, box, parent, fn: str):
-    """The ``((row_lo, row_hi), (col_lo, col_hi))`` of ``parent`` that ``box`` of the node's output reads."""
-    p = node.params
-    if isinstance(node, Conv2d):
-        kernel = node.inputs[1].shape[2:]
-        return tuple(
-            _window(*box[a], kernel[a], p["stride"][a], p["padding"][a], p["dilation"][a]) for a in range(2)
+    """The ``((row_lo, row_hi), (col_lo, col_hi))`` of ``parent`` that ``box`` of the node's output reads,
+    or None when it reads only padding."""
+    p, sizes = node.params, parent.shape[-2:]
+    if isinstance(node, (Conv2d, MaxPool2d, AvgPool2d)):
+        if parent is not node.inputs[0]:  # a computed weight or bias: not part of the image's field
+            return None
+        kernel = node.inputs[1].shape[2:] if isinstance(node, Conv2d) else p["kernel_size"]
+        dilation = p.get("dilation", (1, 1))
+        rows, cols = (
+            _window(*box[a], kernel[a], p["stride"][a], p["padding"][a], dilation[a], sizes[a]) for a in range(2)
         )
-    if isinstance(node, MaxPool2d):
-        return tuple(
-            _window(*box[a], p["kernel_size"][a], p["stride"][a], p["padding"][a], p["dilation"][a]) for a in range(2)
-        )
-    if isinstance(node, AvgPool2d):
-        return tuple(_window(*box[a], p["kernel_size"][a], p["stride"][a], p["padding"][a]) for a in range(2))
+        return None if rows is None or cols is None else (rows, cols)
     if isinstance(node, AdaptiveAvgPool2d):
-        sizes, outs = parent.shape[-2:], p["out_size"]
+        outs = p["out_size"]
         return tuple(
             (box[a][0] * sizes[a] // outs[a], math.ceil((box[a][1] + 1) * sizes[a] / outs[a]) - 1) for a in range(2)
         )
     if isinstance(node, ConstantPad):
         before = [w[0] for w in p["widths"][-2:]]
-        return tuple((box[a][0] - before[a], box[a][1] - before[a]) for a in range(2))
+        shifted = [(max(box[a][0] - before[a], 0), min(box[a][1] - before[a], sizes[a] - 1)) for a in range(2)]
+        return None if any(lo > hi for lo, hi in shifted) else tuple(shifted)
     out_shape, in_shape = node.output_shape, parent.shape
     if parent.ndim == len(out_shape) >= 2:
         result = []
@@ -89,16 +99,19 @@ def receptive_box(feature_map, image, position: tuple, fn: str = "receptive_box"
             if box is None:
                 continue
             for parent, needs in zip(node.inputs, node.needs_input_grad):
-                if not needs:
+                if not needs or (parent._ctx is None and parent is not image):  # weights, biases, ...
                     continue
-                r, c = _through(node, box, parent, fn)
+                through = _through(node, box, parent, fn)
+                if through is None:
+                    continue
+                r, c = through
                 key = id(parent) if parent._ctx is None else id(parent._ctx)
                 if key in boxes:  # two paths meet: take the hull
                     (r0, r1), (c0, c1) = boxes[key]
                     r, c = (min(r[0], r0), max(r[1], r1)), (min(c[0], c0), max(c[1], c1))
                 boxes[key] = (r, c)
         if id(image) not in boxes:
-            raise ValueError(f"{fn}: the feature map was not computed from the image")
+            raise ValueError(f"{fn}: position {position} of the feature map reads no pixel of the image")
         rows, cols = boxes[id(image)]
     h, w = image.shape[-2:]
     top, bottom = max(rows[0], 0), min(rows[1], h - 1)
