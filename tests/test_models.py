@@ -213,3 +213,40 @@ def test_digits_cnn_recipe_reaches_98_percent():
         scheduler=optim.CosineAnnealingLR(opt, T_max=recipe["epochs"]),
     )
     assert history.val_acc[-1] >= 0.98
+
+
+@pytest.mark.parametrize("size, final", [(64, 13), (32, 5)])
+def test_tiny_vgg_shapes_and_parameter_count(size, final):
+    model = models.TinyVGG(image_size=size)
+    names = ["features.conv1_1", "features.conv1_2", "features.pool1", "features.conv2_1", "features.conv2_2"]
+    out, shapes = _stage_shapes(model, tg.randn(2, 3, size, size), names + ["features.pool2", "classifier.flatten"])
+    # every 3x3 convolution without padding trims one pixel per side; each pool halves (rounding down)
+    s1 = size - 2
+    s2 = s1 - 2
+    s3 = s2 // 2
+    assert shapes == {
+        "features.conv1_1": (2, 10, s1, s1),
+        "features.conv1_2": (2, 10, s2, s2),
+        "features.pool1": (2, 10, s3, s3),
+        "features.conv2_1": (2, 10, s3 - 2, s3 - 2),
+        "features.conv2_2": (2, 10, s3 - 4, s3 - 4),
+        "features.pool2": (2, 10, final, final),
+        "classifier.flatten": (2, 10 * final * final),
+    }
+    assert out == (2, 10)
+    by_hand = (10 * 3 * 9 + 10) + 3 * (10 * 10 * 9 + 10) + (10 * final * final * 10 + 10)
+    assert sum(p.numel() for p in model.parameters()) == by_hand
+
+
+def test_tiny_vgg_arguments():
+    model = models.TinyVGG(in_channels=1, num_classes=4, hidden=6, image_size=28)
+    assert model(tg.randn(1, 1, 28, 28)).shape == (1, 4)
+    assert model.features.conv2_2.out_channels == 6
+    # He initialisation (no batch norm to rescue a shrinking signal): std sqrt(2 / fan_in), zero bias
+    weight = models.TinyVGG().features.conv2_2.weight.detach().numpy()
+    assert abs(weight.std() / np.sqrt(2 / (10 * 3 * 3)) - 1) < 0.15
+    assert not models.TinyVGG().features.conv1_1.bias.detach().numpy().any()
+    with pytest.raises(ValueError, match=r"TinyVGG: image_size must be an int >= 14"):
+        models.TinyVGG(image_size=12)
+    with pytest.raises(ValueError, match="TinyVGG: hidden must be a positive int"):
+        models.TinyVGG(hidden=0)

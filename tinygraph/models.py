@@ -10,6 +10,8 @@ model              input               idea it shows
                    1x28x28, 3x32x32    global average pooling
 ``DilatedCNN``     (N, C, H, W)        dilated convolutions: a receptive field that
                                        doubles per layer at full resolution
+``TinyVGG``        (N, 3, 64, 64)      CNN Explainer's network: two VGG blocks
+                                       (conv -> ReLU -> conv -> ReLU -> max-pool)
 =================  ==================  =============================================
 
 Every docstring lists the shape after every stage; ``tg.nn.summary(model, shape)``
@@ -22,8 +24,9 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from . import nn
+from .nn import init
 
-__all__ = ["DIGITS_RECIPE", "DigitsCNN", "DilatedCNN", "LeNet5", "SmallResNet"]
+__all__ = ["DIGITS_RECIPE", "DigitsCNN", "DilatedCNN", "LeNet5", "SmallResNet", "TinyVGG"]
 
 #: DigitsCNN's training recipe: Adam(lr) with CosineAnnealingLR(T_max=epochs), shuffled batches, cross-entropy
 DIGITS_RECIPE = {"batch_size": 32, "lr": 3e-3, "epochs": 10}
@@ -229,3 +232,72 @@ class DilatedCNN(nn.Module):
 
     def forward(self, x):
         return self.fc(self.flatten(self.pool(self.features(x))))
+
+
+class TinyVGG(nn.Module):
+    """Tiny VGG, the network CNN Explainer (Wang et al., 2020) draws: two VGG blocks, then one linear layer.
+
+    Every convolution is 3x3 with stride 1 and no padding (each one trims a pixel from every
+    side), as in CNN Explainer; ``hidden`` channels throughout.  For the default 64x64 input::
+
+        x                             (N, 3, 64, 64)
+        features.conv1_1  3x3         (N, hidden, 62, 62)
+        features.relu1_1              (N, hidden, 62, 62)
+        features.conv1_2  3x3         (N, hidden, 60, 60)
+        features.relu1_2              (N, hidden, 60, 60)
+        features.pool1    2x2 max     (N, hidden, 30, 30)
+        features.conv2_1  3x3         (N, hidden, 28, 28)
+        features.relu2_1              (N, hidden, 28, 28)
+        features.conv2_2  3x3         (N, hidden, 26, 26)
+        features.relu2_2              (N, hidden, 26, 26)
+        features.pool2    2x2 max     (N, hidden, 13, 13)
+        classifier.flatten            (N, hidden * 13 * 13)   = (N, 1690) with hidden = 10
+        classifier.fc                 (N, num_classes)        logits (cross_entropy applies softmax)
+
+    In general a side ``s`` becomes ``((s - 4) // 2 - 4) // 2``: 64 -> 13, 32 (CIFAR-10) -> 5.
+    ``image_size`` fixes the linear layer's input size; it must leave at least one pixel
+    (``image_size >= 14``).  The convolutions start from He (Kaiming) normal weights and zero
+    biases: with no batch norm, PyTorch's default initialisation shrinks the signal through the
+    four ReLU layers until the logits are all near zero and training stalls at the start.
+    19,920 parameters with the defaults (hidden = 10, 64x64, 10 classes),
+    85% of them in the linear layer.
+    """
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10, hidden: int = 10, image_size: int = 64):
+        super().__init__()
+        for name, value in (("in_channels", in_channels), ("num_classes", num_classes), ("hidden", hidden)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"TinyVGG: {name} must be a positive int, got {value!r}")
+        self.final_size = self.output_side(image_size)
+        layers, c_in = [], in_channels
+        for block in (1, 2):
+            for k in (1, 2):
+                layers += [(f"conv{block}_{k}", nn.Conv2d(c_in, hidden, 3)), (f"relu{block}_{k}", nn.ReLU())]
+                c_in = hidden
+            layers.append((f"pool{block}", nn.MaxPool2d(2)))
+        self.features = nn.Sequential(OrderedDict(layers))
+        for module in self.features.modules():
+            if isinstance(module, nn.Conv2d):
+                init.kaiming_normal_(module.weight, nonlinearity="relu")
+                init.zeros_(module.bias)
+        self.classifier = nn.Sequential(
+            OrderedDict(
+                [
+                    ("flatten", nn.Flatten()),
+                    ("fc", nn.Linear(hidden * self.final_size * self.final_size, num_classes)),
+                ]
+            )
+        )
+
+    @staticmethod
+    def output_side(image_size: int) -> int:
+        """The side of the last feature maps for a square ``image_size`` input (64 -> 13)."""
+        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 14:
+            raise ValueError(
+                f"TinyVGG: image_size must be an int >= 14 (four 3x3 convolutions and two 2x2 poolings "
+                f"leave ((s - 4) // 2 - 4) // 2 pixels), got {image_size!r}"
+            )
+        return ((image_size - 4) // 2 - 4) // 2
+
+    def forward(self, x):
+        return self.classifier(self.features(x))

@@ -8,15 +8,21 @@
         ...   # images: float32 Tensor (64, 1, 8, 8), labels: int64 Tensor (64,)
 
 Datasets: :class:`Digits` (embedded, offline, instant), :class:`MNIST` and
-:class:`FashionMNIST` (IDX files from disk or downloaded), and the building
+:class:`FashionMNIST` (IDX files from disk or downloaded), :class:`CIFAR10` (its binary
+files, from disk or downloaded), :class:`Shapes` (synthetic
+colour pictures of 10 shapes, generated offline in seconds), and the building
 blocks :class:`TensorDataset`, :class:`ImageDataset`, :class:`Subset`.
+:func:`read_image` reads a PNG or JPEG file into a ``(C, H, W)`` float32 Tensor.
 """
 
 from . import transforms
+from .cifar import CIFAR10, read_cifar_batch
 from .dataset import Dataset, ImageDataset, Subset, TensorDataset, random_split
 from .digits import Digits, load_digits
+from .images import read_image
 from .loader import DataLoader, default_collate
 from .mnist import MNIST, DownloadError, FashionMNIST, read_idx
+from .shapes import Shapes
 
 __all__ = [
     "Dataset",
@@ -33,4 +39,8 @@ __all__ = [
     "FashionMNIST",
     "read_idx",
     "DownloadError",
+    "Shapes",
+    "CIFAR10",
+    "read_cifar_batch",
+    "read_image",
 ]

@@ -98,6 +98,56 @@ def _file_digests(path: Path) -> tuple[str, str]:
     return sha256.hexdigest(), md5.hexdigest()
 
 
+def download_verified(
+    name: str, mirrors, folder: Path, sha256, md5, *, timeout: float, who: str, where_to_put: str
+) -> Path:
+    """Fetch ``name`` from the first of ``mirrors`` that delivers it with the expected checksums.
+
+    The file lands in ``folder`` atomically (see :func:`fetch_verified`); a mirror that fails or
+    sends a file with other checksums is skipped.  When none delivers, a :class:`DownloadError`
+    names every URL tried, why each failed, and ends with ``where_to_put`` (what to do offline).
+    Shared by :class:`MNIST`, :class:`FashionMNIST` and :class:`~tinygraph.data.CIFAR10`.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    failures = []
+    for base in mirrors:
+        url = base.rstrip("/") + "/" + name
+        print(f"Downloading {url} to {target}", file=sys.stderr)
+        try:
+            fetch_verified(url, target, sha256, md5, timeout)
+            return target
+        except (OSError, ChecksumError) as e:  # URLError and HTTPError are OSErrors
+            failures.append(f"  {url}: {e}")
+    tried = "\n".join(failures)
+    raise DownloadError(f"{who}: could not download {name} from any mirror:\n{tried}\n{where_to_put}")
+
+
+def fetch_verified(url: str, target: Path, sha256: str | None, md5: str | None, timeout: float) -> None:
+    """Download ``url`` to ``target`` atomically (temp file + rename), only if its checksums match."""
+    import urllib.request  # here, not at the top: it costs ~30 ms of every `import tinygraph`
+
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix="." + target.name + ".", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+        got_sha256, got_md5 = _file_digests(Path(tmp))
+        if sha256 is not None and got_sha256 != sha256:
+            raise ChecksumError(f"SHA-256 mismatch: expected {sha256}, got {got_sha256}")
+        if md5 is not None and got_md5 != md5:
+            raise ChecksumError(f"MD5 mismatch: expected {md5}, got {got_md5}")
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
 class MNIST(ImageDataset):
     """The MNIST handwritten digits: 60,000 training and 10,000 test images, 28x28.
 
@@ -214,47 +264,16 @@ class MNIST(ImageDataset):
     # ------------------------------------------------------------- downloading
     def _download(self, name: str) -> Path:
         sha256, md5 = self.resources[name]
-        self.raw_folder.mkdir(parents=True, exist_ok=True)
-        target = self.raw_folder / name
-        failures = []
-        for base in self.mirrors:
-            url = base.rstrip("/") + "/" + name
-            print(f"Downloading {url} to {target}", file=sys.stderr)
-            try:
-                self._fetch(url, target, sha256, md5)
-                return target
-            except (OSError, ChecksumError) as e:  # URLError and HTTPError are OSErrors
-                failures.append(f"  {url}: {e}")
-        raise DownloadError(
-            f"{type(self).__name__}: could not download {name} from any mirror:\n"
-            + "\n".join(failures)
-            + "\n"
-            + self._where_to_put(list(self.resources))
+        return download_verified(
+            name,
+            self.mirrors,
+            self.raw_folder,
+            sha256,
+            md5,
+            timeout=self.timeout,
+            who=type(self).__name__,
+            where_to_put=self._where_to_put(list(self.resources)),
         )
-
-    def _fetch(self, url: str, target: Path, sha256: str | None, md5: str | None) -> None:
-        """Download ``url`` to ``target`` atomically, only if its checksums match."""
-        import urllib.request  # here, not at the top: it costs ~30 ms of every `import tinygraph`
-
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix="." + target.name + ".", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=self.timeout) as response:
-                for block in iter(lambda: response.read(1 << 20), b""):
-                    out.write(block)
-                out.flush()
-                os.fsync(out.fileno())
-            got_sha256, got_md5 = _file_digests(Path(tmp))
-            if sha256 is not None and got_sha256 != sha256:
-                raise ChecksumError(f"SHA-256 mismatch: expected {sha256}, got {got_sha256}")
-            if md5 is not None and got_md5 != md5:
-                raise ChecksumError(f"MD5 mismatch: expected {md5}, got {got_md5}")
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
 
 
 class FashionMNIST(MNIST):

@@ -213,3 +213,111 @@ class RandomHorizontalFlip:
 
     def __repr__(self) -> str:
         return f"RandomHorizontalFlip(p={self.p})"
+
+
+# ------------------------------------------------------------------ resizing and cropping
+__all__ += ["Resize", "CenterCrop", "resize_weights"]
+
+
+def _size_pair(size, name: str) -> tuple[int, int] | int:
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool) and size > 0:
+        return int(size)
+    if (
+        isinstance(size, (tuple, list))
+        and len(size) == 2
+        and all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in size)
+    ):
+        return int(size[0]), int(size[1])
+    raise ValueError(f"{name}: size must be a positive int or a pair (h, w) of positive ints, got {size!r}")
+
+
+def resize_weights(n_in: int, n_out: int, antialias: bool = True) -> np.ndarray:
+    """The ``(n_out, n_in)`` matrix that resizes one axis: output pixel ``i`` = ``weights[i] @ input``.
+
+    Pixels are squares: output pixel ``i`` has its centre at input coordinate
+    ``(i + 0.5) * scale`` with ``scale = n_in / n_out`` (so corners map to corners).  Each
+    input pixel ``j`` (centre ``j + 0.5``) gets the triangle ("tent") weight
+    ``max(0, 1 - |j + 0.5 - centre| / width)``, and each row is divided by its sum.
+    ``width = 1`` is bilinear interpolation (at the borders the edge pixel is repeated);
+    when shrinking with ``antialias``, ``width = scale`` stretches the tent over every input
+    pixel the output pixel covers, so no input pixel is skipped (no aliasing), as PIL and
+    ``torchvision``'s ``antialias=True`` do.
+    """
+    scale = n_in / n_out
+    width = max(scale, 1.0) if antialias else 1.0
+    centres = (np.arange(n_out) + 0.5) * scale
+    inputs = np.arange(n_in) + 0.5
+    weights = np.maximum(0.0, 1.0 - np.abs(inputs[None, :] - centres[:, None]) / width)
+    empty = weights.sum(axis=1) == 0  # only when a centre falls outside every tent: use the nearest pixel
+    weights[empty, np.clip(np.floor(centres[empty]).astype(int), 0, n_in - 1)] = 1.0
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+class Resize:
+    """Bilinear resize of ``(C, H, W)`` images or ``(N, C, H, W)`` batches, antialiased when shrinking.
+
+    Args:
+        size:      ``(h, w)``; or one int: the shorter side becomes ``size`` and the other
+                   keeps the aspect ratio (rounded down), as in torchvision.
+        antialias: when shrinking, average over every input pixel an output pixel covers
+                   (see :func:`resize_weights`); False samples only the nearest 2x2 pixels.
+
+    Computed as two matrix products, ``rows @ image @ cols.T``, in the image's float dtype.
+    """
+
+    batched = True
+
+    def __init__(self, size, antialias: bool = True):
+        self.size = _size_pair(size, "Resize")
+        self.antialias = bool(antialias)
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        if not isinstance(self.size, int):
+            return self.size
+        if height <= width:
+            return self.size, max(1, int(self.size * width / height))
+        return max(1, int(self.size * height / width)), self.size
+
+    def __call__(self, x):
+        array, was_tensor = _unwrap(x, "Resize")
+        height, width = array.shape[-2:]
+        if height == 0 or width == 0:
+            raise ValueError(f"Resize: cannot resize an empty image of shape {array.shape}")
+        h, w = self.output_size(height, width)
+        rows = resize_weights(height, h, self.antialias).astype(array.dtype)
+        cols = resize_weights(width, w, self.antialias).astype(array.dtype)
+        out = np.einsum("ih,...hw,jw->...ij", rows, array, cols, optimize=True)
+        return _wrap(np.ascontiguousarray(out), was_tensor)
+
+    def __repr__(self) -> str:
+        return f"Resize(size={self.size}, antialias={self.antialias})"
+
+
+class CenterCrop:
+    """Cut the central ``size`` window out of ``(C, H, W)`` images or ``(N, C, H, W)`` batches.
+
+    Args:
+        size: ``(h, w)``, or one int for a square.  An odd leftover puts the extra pixel
+              at the bottom/right.
+    """
+
+    batched = True
+
+    def __init__(self, size):
+        size = _size_pair(size, "CenterCrop")
+        self.size = (size, size) if isinstance(size, int) else size
+
+    def __call__(self, x):
+        array, was_tensor = _unwrap(x, "CenterCrop")
+        height, width = array.shape[-2:]
+        h, w = self.size
+        if h > height or w > width:
+            raise ValueError(
+                f"CenterCrop: crop size {self.size} is larger than the image ({height}, {width}) "
+                f"(input shape {array.shape}); Resize it first"
+            )
+        top, left = (height - h) // 2, (width - w) // 2
+        return _wrap(np.ascontiguousarray(array[..., top : top + h, left : left + w]), was_tensor)
+
+    def __repr__(self) -> str:
+        return f"CenterCrop(size={self.size})"
