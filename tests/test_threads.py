@@ -47,33 +47,41 @@ def test_a_bad_thread_count_is_a_value_error(bad, restore_threads):
     assert tg.get_num_threads() == before
 
 
-def _train(seed, results, key):
+def _setup(seed):
+    """A small CNN, its optimizer and a batch (tg.manual_seed is process-wide: call this from one thread at a time)."""
     tg.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = nn.Sequential(
         nn.Conv2d(4, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 8 * 8, 3)
     )
-    opt = optim.SGD(model.parameters(), lr=0.01)
     x = tg.tensor(rng.standard_normal((16, 4, 16, 16)).astype(np.float32))
     y = tg.tensor(rng.integers(0, 3, 16))
+    return model, optim.SGD(model.parameters(), lr=0.01), x, y
+
+
+def _train(model, opt, x, y):
     for _ in range(3):
         opt.zero_grad()
         loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
-    results[key] = [p.detach().numpy().copy() for p in model.parameters()]
+    return [p.detach().numpy().copy() for p in model.parameters()]
 
 
 def test_two_models_trained_at_once_match_one_after_the_other(restore_threads):
     tg.set_num_threads(2)
-    one_by_one, together = {}, {}
-    _train(1, one_by_one, "a")
-    _train(2, one_by_one, "b")
-    threads = [threading.Thread(target=_train, args=(seed, together, key)) for seed, key in ((1, "a"), (2, "b"))]
+    one_by_one = [_train(*_setup(seed)) for seed in (1, 2)]
+    runs = [_setup(seed) for seed in (1, 2)]
+    together = [None, None]
+
+    def train(k):
+        together[k] = _train(*runs[k])
+
+    threads = [threading.Thread(target=train, args=(k,)) for k in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    for key in "ab":
-        for a, b in zip(one_by_one[key], together[key]):
+    for alone, shared in zip(one_by_one, together):
+        for a, b in zip(alone, shared):
             np.testing.assert_array_equal(a, b)
