@@ -153,11 +153,14 @@ def test_eval_uses_running_stats_and_leaves_them_alone(shape, seed):
     np.testing.assert_array_equal(running_var.data, rv)
 
 
-def test_without_running_stats_batch_stats_are_used_even_in_eval():
+def test_without_running_stats_batch_stats_are_used_and_eval_mode_raises_as_pytorch():
     x = np.random.default_rng(0).standard_normal((5, 3))
-    for training in (True, False):
-        y = batch_norm(tg.tensor(x), None, None, training=training)
-        np.testing.assert_allclose(y.data, numpy_batch_norm(x, np.ones(3), np.zeros(3), 1e-5), rtol=1e-10)
+    y = batch_norm(tg.tensor(x), None, None, training=True)
+    np.testing.assert_allclose(y.data, numpy_batch_norm(x, np.ones(3), np.zeros(3), 1e-5), rtol=1e-10)
+    with pytest.raises(RuntimeError, match="running_mean must be defined in evaluation mode"):
+        batch_norm(tg.tensor(x), None, None, training=False)
+    layer = tg.nn.BatchNorm1d(3, track_running_stats=False).eval()  # the module still uses batch statistics
+    np.testing.assert_allclose(layer(tg.tensor(x, dtype=tg.float32)).data, y.data, rtol=1e-4, atol=1e-5)
 
 
 def test_one_value_per_channel_is_fine_in_eval():

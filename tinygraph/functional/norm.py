@@ -89,9 +89,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         momentum: weight of the new batch in the running averages
         eps: added to the variance before the square root
 
-    With ``running_mean=running_var=None`` the batch statistics are used in eval mode too, as
-    ``torch.nn.BatchNorm2d(track_running_stats=False)`` does.  (``torch.nn.functional.batch_norm``
-    itself raises in that case; here the module can pass ``training`` through unchanged.)
+    With ``running_mean=running_var=None``, ``training`` must be True (batch statistics), as in
+    ``torch.nn.functional.batch_norm``; ``BatchNorm2d(track_running_stats=False)`` passes True in
+    eval mode too.
     """
     op = "batch_norm"
     x = as_tensor(x)
@@ -122,6 +122,11 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     else:
         weight = _channel_tensor(weight, "weight", x, op)
     bias = _channel_tensor(bias, "bias", x, op) if bias is not None else Tensor._wrap(np.zeros_like(x.data, shape=(C,)))
+    if running_mean is None and not training:
+        raise RuntimeError(
+            f"{op}: running_mean must be defined in evaluation mode (training=False normalizes with the "
+            "running statistics); pass training=True to use the batch statistics instead"
+        )
     return BatchNorm.apply(x, weight, bias, *running, training=bool(training), momentum=float(momentum), eps=float(eps))
 
 
