@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 import tinygraph as tg
 from tinygraph.functional.norm import batch_norm
 from tinygraph.kernels.cpu import norm as K
+from tinygraph.kernels.cpu.reference import norm as R
 
 try:
     import torch
@@ -50,16 +51,16 @@ def test_kernels_fast_equal_reference_equal_numpy(shape, dtype, seed, batch_stat
     x = (rng.standard_normal(shape) * 3 + 5).astype(dtype)  # a large mean: two-pass variance matters
     w, b = rng.standard_normal(shape[1]).astype(dtype), rng.standard_normal(shape[1]).astype(dtype)
     x3 = as_ncl(x)
-    ref_mean, ref_var = K.batch_norm_stats_reference(x3)
+    ref_mean, ref_var = R.batch_norm_stats(x3)
     axes = (0,) + tuple(range(2, x.ndim))
     tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(ref_mean, x.astype(np.float64).mean(axis=axes), **tol)
     np.testing.assert_allclose(ref_var, x.astype(np.float64).var(axis=axes), **tol)
     inv_std = 1.0 / np.sqrt(ref_var + 1e-5)
-    y_ref = K.batch_norm_forward_reference(x3, ref_mean, inv_std, w, b)
+    y_ref = R.batch_norm_forward(x3, ref_mean, inv_std, w, b)
     np.testing.assert_allclose(y_ref.reshape(shape), numpy_batch_norm(x.astype(np.float64), w, b, 1e-5), **tol)
     g = rng.standard_normal(x3.shape).astype(dtype)
-    grads_ref = K.batch_norm_backward_reference(g, x3, ref_mean, inv_std, w, batch_stats)
+    grads_ref = R.batch_norm_backward(g, x3, ref_mean, inv_std, w, batch_stats)
     grad_tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-9)
 
     # both compiled builds: small inputs run the serial one, large ones the parallel one
@@ -84,16 +85,16 @@ def test_reference_backward_matches_finite_differences_of_reference_forward():
     g = rng.standard_normal(x.shape)
 
     def loss(x_):
-        mean, var = K.batch_norm_stats_reference(x_)
-        return np.sum(g * K.batch_norm_forward_reference(x_, mean, 1 / np.sqrt(var + 1e-5), w, b))
+        mean, var = R.batch_norm_stats(x_)
+        return np.sum(g * R.batch_norm_forward(x_, mean, 1 / np.sqrt(var + 1e-5), w, b))
 
     numeric = np.zeros_like(x)
     for i in np.ndindex(x.shape):
         e = np.zeros_like(x)
         e[i] = 1e-6
         numeric[i] = (loss(x + e) - loss(x - e)) / 2e-6
-    mean, var = K.batch_norm_stats_reference(x)
-    dx, _, _ = K.batch_norm_backward_reference(g, x, mean, 1 / np.sqrt(var + 1e-5), w, True)
+    mean, var = R.batch_norm_stats(x)
+    dx, _, _ = R.batch_norm_backward(g, x, mean, 1 / np.sqrt(var + 1e-5), w, True)
     np.testing.assert_allclose(dx, numeric, rtol=1e-5, atol=1e-7)
 
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ..autograd import Function
-from ..cuda import kernels_for
+from ..kernels.dispatch import kernels_for
 from ..tensor import _normalize_dim
 
 
