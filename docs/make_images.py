@@ -64,6 +64,9 @@ JOBS = {
     ),
     "autodiff_tour": ([], {"graph.png": "autodiff_tour_graph.png"}),
 }
+JOBS["train_cnn_shapes"] = (["--dataset", "shapes"], {"predictions.png": "shapes_predictions.png"})
+JOBS["cnn_pipeline"] = ([], {"02_conv1.png": "cnn_pipeline_conv1.png", "05_dense.png": "cnn_pipeline_dense.png"})
+SCRIPTS = {"train_cnn_shapes": "train_cnn"}  # jobs that run another job's example with other arguments
 SEEDLESS = {"sobel_edges"}  # nothing random in it: no --seed option
 
 
@@ -88,8 +91,9 @@ def main() -> None:
         extra, files = JOBS[example]
         with tempfile.TemporaryDirectory() as tmp:
             seed = [] if example in SEEDLESS else ["--seed", "0"]
-            command = [sys.executable, str(ROOT / "examples" / f"{example}.py"), "--out", tmp, *seed, *extra]
-            print(f"$ python examples/{example}.py {' '.join(seed + extra)}", flush=True)
+            script = SCRIPTS.get(example, example)
+            command = [sys.executable, str(ROOT / "examples" / f"{script}.py"), "--out", tmp, *seed, *extra]
+            print(f"$ python examples/{script}.py {' '.join(seed + extra)}", flush=True)
             started = time.perf_counter()
             subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
             print(f"  ran in {time.perf_counter() - started:.1f}s")

@@ -59,6 +59,8 @@ def test_every_example_has_a_smoke_test():
         "convolution_animation",
         "sobel_edges",
         "autodiff_tour",
+        "explainer_page",
+        "cnn_pipeline",
         "explain_predictions",
         "detail_views",
     }
@@ -169,6 +171,69 @@ def test_autodiff_tour(tmp_path):
     proc = run_example("autodiff_tour", "--out", tmp_path)
     assert "gradcheck" in proc.stdout
     assert_pngs(tmp_path, ["graph.png"])
+
+
+def test_explainer_page_writes_pages_for_test_images_and_a_picture(tmp_path):
+    import matplotlib.image
+
+    picture = tmp_path / "picture.png"
+    matplotlib.image.imsave(picture, np.random.default_rng(0).random((12, 20, 3)))
+    proc = run_example(
+        "explainer_page", "--epochs", 1, "--limit", 64, "--size", 32, "--count", 2,
+        "--image", picture, "--out", tmp_path,
+    )  # fmt: skip
+    pages = sorted(p.name for p in tmp_path.glob("*.html"))
+    assert len(pages) == 3 and "image.html" in pages, proc.stdout
+    assert (tmp_path / "model.npz").is_file()
+    html = (tmp_path / "image.html").read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and 'id="explainer-data"' in html
+    # the misclassified test image comes first when there is one
+    wrong = re.search(r"(\d+) misclassified", proc.stdout)
+    assert wrong, proc.stdout
+    if int(wrong.group(1)):
+        assert "MISCLASSIFIED" in proc.stdout.split("[1/2]")[1].splitlines()[0]
+    # --weights: no training, the same model's accuracy
+    again = run_example(
+        "explainer_page", "--weights", tmp_path / "model.npz", "--limit", 64, "--size", 32, "--count", 1,
+        "--out", tmp_path / "again",
+    )  # fmt: skip
+    assert "loaded weights" in again.stdout and "training for" not in again.stdout
+    assert re.search(r"test accuracy: .*", again.stdout).group() == re.search(r"test accuracy: .*", proc.stdout).group()
+
+
+def test_train_cnn_shapes(tmp_path):
+    proc = run_example("train_cnn", "--dataset", "shapes", "--limit", 40, "--epochs", 1, "--out", tmp_path)
+    assert "40 training and 40 test images of shape (3, 64, 64)" in proc.stdout and "TinyVGG" in proc.stdout
+    assert_pngs(tmp_path, ["kernels.png", "feature_maps.png", "confusion_matrix.png", "predictions.png"])
+    model = tg.models.TinyVGG()
+    model.load_state_dict(tg.load(tmp_path / "model.npz"))
+
+
+def test_train_cnn_cifar10_files_from_data_dir(tmp_path):
+    folder = tmp_path / "data" / "cifar-10-batches-bin"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name, n in [(f"data_batch_{i}.bin", 6) for i in range(1, 6)] + [("test_batch.bin", 8)]:
+        records = np.concatenate([rng.integers(0, 10, (n, 1)), rng.integers(0, 256, (n, 3072))], axis=1)
+        (folder / name).write_bytes(records.astype(np.uint8).tobytes())
+    (folder / "batches.meta.txt").write_text("\n".join(f"class{k}" for k in range(10)) + "\n")
+    out = tmp_path / "out"
+    data = tmp_path / "data"
+    proc = run_example("train_cnn", "--dataset", "cifar10", "--data-dir", data, "--epochs", 1, "--out", out)
+    assert "30 training and 8 test images of shape (3, 32, 32)" in proc.stdout
+    assert_pngs(out, ["kernels.png", "predictions.png"])
+    tg.models.TinyVGG(image_size=32).load_state_dict(tg.load(out / "model.npz"))
+
+
+def test_cnn_pipeline_trains_then_reuses_its_weights(tmp_path):
+    proc = run_example("cnn_pipeline", "--train-images", 40, "--epochs", 1, "--out", tmp_path)
+    names = ["01_input.png", "02_conv1.png", "03_conv2.png", "04_pool.png", "05_dense.png"]
+    assert_pngs(tmp_path, names)
+    assert "weights trained here on Shapes" in proc.stdout and "grace_hopper.jpg" in proc.stdout
+    for stage, shape in [("conv1", "(1, 8, 224, 224)"), ("pool", "(1, 16, 112, 112)"), ("flatten", "(1, 256)")]:
+        assert re.search(rf"^\s*{stage}\s+-> {re.escape(shape)}", proc.stdout, re.M), proc.stdout
+    again = run_example("cnn_pipeline", "--out", tmp_path)
+    assert "weights loaded from" in again.stdout
 
 
 def test_explain_predictions(tmp_path):

@@ -82,7 +82,8 @@ def test_antialiased_shrinking_by_hand():
     # the pixels centred at 0.5, 1.5, 2.5, 3.5 the weights 0.75, 0.75, 0.25, 0 (then / 1.75).
     x = np.array([[[1.0, 2.0, 4.0, 8.0]]], dtype=np.float32)
     out = T.Resize((1, 2))(x)
-    np.testing.assert_allclose(out[0, 0], [(0.75 * 1 + 0.75 * 2 + 0.25 * 4) / 1.75, (0.25 * 2 + 0.75 * 4 + 0.75 * 8) / 1.75])
+    left, right = (0.75 * 1 + 0.75 * 2 + 0.25 * 4) / 1.75, (0.25 * 2 + 0.75 * 4 + 0.75 * 8) / 1.75
+    np.testing.assert_allclose(out[0, 0], [left, right])
     # without antialiasing, only the two pixels around each centre count: (2 + 4) / 2 would skip 1 and 8
     plain = T.Resize((1, 2), antialias=False)(x)
     np.testing.assert_allclose(plain[0, 0], [1.5, 6.0])

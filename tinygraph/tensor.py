@@ -169,7 +169,7 @@ class Tensor:
     """
 
     __slots__ = (
-        "data", "grad", "requires_grad", "_ctx", "_retains_grad", "name", "_version_counter", "_hooks", "__weakref__"
+        "data", "grad", "requires_grad", "_ctx", "_retains_grad", "name", "_hooks", "_version_counter", "__weakref__"
     )
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
 

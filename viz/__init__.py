@@ -15,6 +15,7 @@ there is none and no backend was chosen, the file-only Agg backend is used.
     viz.plot_receptive_field({"3x3, 3x3": a, "3x3 dilated": b}, (1, 15, 15))
     viz.animate_convolution(x, k, stride=2, padding=1, save="conv.gif")
     viz.plot_gradient_flow({"plain": plain_net, "residual": res_net})
+    viz.explainer(model, x[0], classes, save="explainer.html")  # an interactive page (HTML, not a Figure)
     viz.plot_grad_cam(x, tg.explain.grad_cam(model, x, "features.relu4"))   # also plot_saliency, ...
     viz.plot_conv_arithmetic(x[0], conv.weight, conv.bias, (0, 2, 3))  # one output pixel, number by number
     viz.plot_relu(before, after); viz.plot_pooling(x, 2, out_index=(1, 1)); viz.plot_softmax(logits, classes)
@@ -28,6 +29,7 @@ from .class_images import plot_class_visualization, plot_top_patches
 from .confusion import confusion_matrix, plot_confusion_matrix, plot_predictions
 from .curves import plot_loss_curves
 from .embedding import plot_embedding
+from .explainer_page import explainer
 from .feature_maps import capture_activations, plot_feature_maps
 from .gradient_flow import gradient_stats, plot_gradient_flow
 from .graph import graph_text, plot_graph
@@ -44,6 +46,7 @@ __all__ = [
     "capture_activations",
     "confusion_matrix",
     "convolution_steps",
+    "explainer",
     "field_extent",
     "gradient_stats",
     "graph_text",

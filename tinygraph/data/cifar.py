@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import os
 import tarfile
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_atomically
 from .dataset import ImageDataset
 from .mnist import download_verified
 
@@ -150,19 +150,10 @@ class CIFAR10(ImageDataset):
                     raise ValueError(f"CIFAR10: {archive} has no {self.folder}/{name}") from None
                 if not member.isfile():
                     raise ValueError(f"CIFAR10: {self.folder}/{name} in {archive} is not a regular file")
-                _write_atomically(self.base_folder / name, tar.extractfile(member).read())
+                data = tar.extractfile(member).read()
+                write_atomically(str(self.base_folder / name), lambda f, data=data: f.write(data), op="CIFAR10")
 
     def __repr__(self) -> str:
         split = "train" if self.train else "test"
         return f"CIFAR10({split}, n={len(self)}, root={str(self.root)!r}, transform={self.transform!r})"
 
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix="." + target.name + ".", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise

@@ -119,7 +119,8 @@ def download_verified(
             return target
         except (OSError, ChecksumError) as e:  # URLError and HTTPError are OSErrors
             failures.append(f"  {url}: {e}")
-    raise DownloadError(f"{who}: could not download {name} from any mirror:\n" + "\n".join(failures) + "\n" + where_to_put)
+    tried = "\n".join(failures)
+    raise DownloadError(f"{who}: could not download {name} from any mirror:\n{tried}\n{where_to_put}")
 
 
 def fetch_verified(url: str, target: Path, sha256: str | None, md5: str | None, timeout: float) -> None:

@@ -4,15 +4,18 @@ Why synthetic: the course walks colour images through a CNN, and CNN Explainer t
 with a Tiny VGG on 64x64 colour pictures of 10 classes.  Real colour datasets need a
 download (CIFAR-10 is 163 MB) and minutes per epoch on a laptop; these pictures are
 generated in seconds, offline, and are hard in the way that matters: the class is the
-*outline* of one shape, while its colour, size, position and rotation are random and
+*outline* of one shape, while its colour, size, position and tilt are random and
 independent of the class, the background is a coloured, textured, noisy field, and one
-or two distractors (thin strokes, soft blobs) lie under the shape.  Colour alone says
+or two distractors (thin strokes, soft blobs) lie under the shape.  Shapes stand roughly
+upright (tilted by up to :data:`MAX_TILT` degrees either way), as objects in photos do, near
+the middle of the picture; no class is another one turned (the diamond is a narrow rhombus,
+never a tilted square).  Colour alone says
 nothing about the class and a linear classifier on raw pixels does poorly; a small CNN,
 which looks for the same edges everywhere, learns it.  Because every picture is drawn
 from known parameters, the shape's pixel mask is known exactly -- ground truth for
 checking what an explanation method points at.
 
-How a picture is drawn (all vectorised NumPy over a block of images):
+How a picture is drawn (vectorised NumPy over a few images at a time):
 
 1. background: a linear blend of two random colours, coloured low-frequency blotches
    and a faint stripe pattern;
@@ -21,7 +24,7 @@ How a picture is drawn (all vectorised NumPy over a block of images):
    radius) is evaluated at every pixel centre; coverage ``clip(0.5 - distance_in_pixels,
    0, 1)`` gives anti-aliased edges.  Its colour is the first of a few random colours
    that stands out from the background under it, with a gentle shading gradient;
-4. per-pixel Gaussian noise; the result is stored as uint8.
+4. per-pixel noise (uniform, of a random strength per picture); the result is stored as uint8.
 
 Determinism: images are made in blocks of :data:`BLOCK` (each class ``BLOCK // 10``
 times, shuffled); block ``k`` of a split draws everything from
@@ -58,10 +61,12 @@ SHAPE_CLASSES = [
     "crescent",
 ]
 BLOCK = 250  # images per independently seeded block; a multiple of 10, so every block is balanced
+RENDER_CHUNK = 50  # images drawn together (whole blocks at 64x64 overflow the CPU caches and run slower)
 DEFAULT_N = {True: 10_000, False: 2_000}
 MIN_SIZE = 16  # below this the shapes are a few pixels wide and lose their outlines
 RADIUS = (0.28, 0.38)  # the shape's radius (it fits in that circle) as a fraction of the image side
 OFFSET = 0.1  # the largest distance of its centre from the picture's, as a fraction of the side
+MAX_TILT = 45  # degrees: shapes stand roughly upright, as objects in photos do, tilted by up to this much
 
 
 # ----------------------------------------------------------------------------------------------
@@ -121,7 +126,8 @@ def _heart(u, v):
     c, h = -0.25, 0.7  # the square's centre height and half-diagonal
     ru, rv = (u + (v - c)) * _SQRT_HALF, (-u + (v - c)) * _SQRT_HALF  # rotate by 45 degrees
     square = _box(ru, rv, h * _SQRT_HALF, h * _SQRT_HALF)
-    lobes = np.minimum(_circle(u, v, h * _SQRT_HALF, -h / 2, c + h / 2), _circle(u, v, h * _SQRT_HALF, h / 2, c + h / 2))
+    r = h * _SQRT_HALF  # half the square's side
+    lobes = np.minimum(_circle(u, v, r, -h / 2, c + h / 2), _circle(u, v, r, h / 2, c + h / 2))
     return np.minimum(square, lobes)
 
 
@@ -191,17 +197,13 @@ def _draw_params(rng: np.random.Generator, size: int) -> dict:
     p["radius"] = (RADIUS[0] + (RADIUS[1] - RADIUS[0]) * u(b, dtype=np.float32)) * size
     # near the middle, as in photos of objects, off-centre by up to OFFSET of the side (never cut by the border)
     p["centre"] = (0.5 + OFFSET * (2 * u((b, 2), dtype=np.float32) - 1)) * size
-    p["angle"] = u(b, dtype=np.float32) * 2 * np.pi
+    p["angle"] = (2 * u(b, dtype=np.float32) - 1) * np.float32(np.radians(MAX_TILT))
     p["colour_candidates"] = u((b, 6, 3), dtype=np.float32)
     p["shade_angle"] = u(b, dtype=np.float32) * 2 * np.pi
     p["noise_std"] = 0.01 + 0.04 * u(b, dtype=np.float32)
     # uniform noise from raw bytes (far cheaper than Gaussian draws for 3 * size * size values per image)
     p["noise"] = np.frombuffer(rng.bytes(b * 3 * size * size), dtype=np.uint8).reshape(b, 3, size, size)
     return p
-
-
-def _take(params: dict, k: int) -> dict:
-    return {key: value[:k] for key, value in params.items()}
 
 
 def _background(p, size, ys, xs):
@@ -329,11 +331,14 @@ class Shapes(ImageDataset):
         split = 0 if self.train else 1
         for block, start in enumerate(range(0, n, BLOCK)):
             k = min(BLOCK, n - start)
-            params = _take(_draw_params(np.random.default_rng([self.seed, split, block]), self.size), k)
-            images[start : start + k], block_masks = render_shapes(params, self.size, self.return_masks)
-            labels[start : start + k] = params["labels"]
-            if masks is not None:
-                masks[start : start + k] = block_masks
+            params = _draw_params(np.random.default_rng([self.seed, split, block]), self.size)
+            labels[start : start + k] = params["labels"][:k]
+            for first in range(0, k, RENDER_CHUNK):  # a few images at a time: their arrays stay in cache
+                part = {key: value[first : min(first + RENDER_CHUNK, k)] for key, value in params.items()}
+                at = slice(start + first, start + first + part["labels"].shape[0])
+                images[at], part_masks = render_shapes(part, self.size, self.return_masks)
+                if masks is not None:
+                    masks[at] = part_masks
         self.masks = masks
         super().__init__(images, labels, transform=transform, pixel_max=255, classes=self.classes)
 
