@@ -45,7 +45,7 @@ MIN_CHUNKS = 2
 
 def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, out_size):
     """Fast forward pass: ``out: (N, C_out, OH, OW)``; direct for narrow stride-1 layers, else im2col + BLAS."""
-    if use_direct(stride, weight.shape, groups):
+    if use_direct(stride, weight.shape, groups, dilation, out_size):
         return conv2d_forward_direct(x, weight, bias, padding, dilation, groups, out_size)
     return conv2d_forward_im2col(x, weight, bias, stride, padding, dilation, groups, out_size)
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .conv_columns import BATCH_LAST_MIN_WIDENING
 from .im2col import rows_out
 from .scheduling import run_chunks, threads_for
 from .windows import pad_planes
@@ -54,13 +55,20 @@ _BLOCK = 4  # output channels per pass, and taps per step of the inner loop
 _LANES = 16  # the run is rounded up to a multiple of this (16 float32 = one AVX-512 register)
 
 #: ``conv2d_forward`` goes direct when a group has at most this many filters (stride 1); with
-#: more, im2col + BLAS is faster (``docs/performance.md``).
-MAX_FILTERS_PER_GROUP = 16
+#: more, im2col + BLAS is faster.
+MAX_FILTERS_PER_GROUP = 32
+#: ... and at most this many when the wide rows are mostly junk (small images, see
+#: ``conv_columns.BATCH_LAST_MIN_WIDENING``): the direct loop computes the junk, batch-last im2col does not.
+MAX_FILTERS_SHORT_ROWS = 16
 
 
-def use_direct(stride, weight_shape, groups) -> bool:
+def use_direct(stride, weight_shape, groups, dilation, out_size) -> bool:
     """Whether ``conv.conv2d_forward`` should take this direct path (see MAX_FILTERS_PER_GROUP)."""
-    return tuple(stride) == (1, 1) and weight_shape[0] // groups <= MAX_FILTERS_PER_GROUP
+    filters = weight_shape[0] // groups
+    wide_row = out_size[1] + (weight_shape[3] - 1) * dilation[1]  # Wp, the row the loop computes
+    short_rows = wide_row >= BATCH_LAST_MIN_WIDENING * out_size[1]
+    limit = MAX_FILTERS_SHORT_ROWS if short_rows else MAX_FILTERS_PER_GROUP
+    return tuple(stride) == (1, 1) and filters <= limit
 
 
 def conv2d_forward_direct(x, weight, bias, padding, dilation, groups, out_size):
