@@ -24,6 +24,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 import tinygraph as tg
 from tinygraph.functional.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from tinygraph.kernels.cpu import max_pool
 from tinygraph.kernels.cpu import pool as K
 from tinygraph.kernels.cpu.reference import pool as R
 
@@ -229,7 +230,7 @@ def test_max_pool_window_of_padding_only_gives_minus_inf_and_no_index():
 
 
 # The fast kernel scans windows that lie inside the input by flat tap offsets, and only the ring of
-# windows touching the padding by per-window tap ranges (K._inside_range splits the two).  The tests
+# windows touching the padding by per-window tap ranges (max_pool._inside_range splits the two).  The tests
 # below aim at each path: the split itself, and ties / NaN / -inf inside and on the ring.
 
 
@@ -242,7 +243,7 @@ def test_inside_range_is_exactly_the_windows_without_padding(k, s, p, d, size, c
     p = min(p, k // 2)
     assume(size + 2 * p >= d * (k - 1) + 1)
     n_out = expected_out_len(size, k, s, p, d, ceil_mode)
-    lo, hi = K._inside_range(k, s, p, d, size, n_out)
+    lo, hi = max_pool._inside_range(k, s, p, d, size, n_out)
     inside = [o for o in range(n_out) if all_taps_inside(o, k, s, p, d, size)]
     assert list(range(lo, hi)) == inside  # the inside windows are one contiguous run
 
