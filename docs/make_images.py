@@ -48,11 +48,21 @@ JOBS = {
         [],
         {"loss_curves.png": "batchnorm_dropout_curves.png", "accuracy.png": "batchnorm_dropout_accuracy.png"},
     ),
-    "convolution_animation": (["--dpi", "60"], {"conv_stride2_pad1.gif": "convolution_stride2_pad1.gif"}),
+    "convolution_animation": (["--dpi", "75"], {"conv_stride2_pad1.gif": "convolution_stride2_pad1.gif"}),
     "sobel_edges": (
         [],
         {"sobel_edges.png": "sobel_edges.png", "stride_padding.png": "sobel_stride_padding.png"},
     ),
+    "detail_views": (
+        [],
+        {
+            "conv_arithmetic.png": "detail_conv_arithmetic.png",
+            "relu.png": "detail_relu.png",
+            "pooling.png": "detail_pooling.png",
+            "softmax.png": "detail_softmax.png",
+        },
+    ),
+    "autodiff_tour": ([], {"graph.png": "autodiff_tour_graph.png"}),
 }
 JOBS["train_cnn_shapes"] = (["--dataset", "shapes"], {"predictions.png": "shapes_predictions.png"})
 JOBS["cnn_pipeline"] = ([], {"02_conv1.png": "cnn_pipeline_conv1.png", "05_dense.png": "cnn_pipeline_dense.png"})

@@ -1,23 +1,30 @@
 """A tour of reverse-mode autodiff in tinygraph: build a graph, backpropagate, check the gradients.
 
-    python examples/autodiff_tour.py
+    python examples/autodiff_tour.py [--out outputs/autodiff_tour]
 
 Prints the recorded graph as a tree, the gradients backward() computed, and the
 same gradients worked out by hand and by finite differences (tg.gradcheck).
+Saves to --out (default outputs/autodiff_tour/):
+
+    graph.png    the tiny classifier's graph (viz.plot_graph), with |grad| after backward()
 """
 
 import argparse
+import os
 
 import numpy as np
 
 import tinygraph as tg
+import viz
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--features", type=int, default=4, help="input features of the tiny classifier")
+    parser.add_argument("--out", default=os.path.join("outputs", "autodiff_tour"), help="folder for the picture")
     args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
     tg.manual_seed(args.seed)
 
     print("1. A scalar expression and its derivative")
@@ -37,6 +44,9 @@ def main() -> None:
     loss.backward()
     print(f"   loss = {loss.item():.4f}\n   the recorded graph, root first:")
     print("   " + str(tg.graph(loss)).replace("\n", "\n   "))
+    path = os.path.join(args.out, "graph.png")
+    viz.plot_graph(loss, title="loss = cross_entropy(x W^T + b, y), after backward()", save=path)
+    print(f"   saved its picture to {path}")
 
     # By hand: dL/dlogits = (softmax(logits) - onehot(y)) / N, then dL/dW = dlogits^T x.
     logits = x.numpy() @ w.detach().numpy().T + bias.detach().numpy()

@@ -141,6 +141,7 @@ def main() -> None:
         list(histories.values()),
         labels=list(histories),
         show_steps=True,
+        held_out="test",
         title=f"{2 * args.blocks + 1} conv layers, {kind}: plain vs residual",
         save=os.path.join(args.out, "loss_curves.png"),
     )

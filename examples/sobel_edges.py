@@ -50,14 +50,14 @@ def main() -> None:
     kernels = tg.tensor([[SOBEL_X], [SOBEL_Y]], dtype=tg.float32)  # (C_out=2, C_in=1, 3, 3)
     print(f"photo {tuple(image.shape)}, Sobel kernels {tuple(kernels.shape)}", file=sys.stderr)
     path = os.path.join(args.out, "sobel_kernels.png")
-    viz.plot_kernels(kernels, normalize="shared", title="Sobel x and Sobel y (red > 0 > blue)", save=path)
+    viz.plot_kernels(kernels, title="Sobel x and Sobel y (red > 0 > blue)", save=path)
     print(f"saved {path}")
 
     edges = F.conv2d(image, kernels, padding=1)  # (1, 2, H, W): same size as the photo
     gx, gy = edges.numpy()[0]
     magnitude = np.sqrt(gx**2 + gy**2)
 
-    fig, axes = plt.subplots(1, 4, figsize=(14, 4.2))
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4.2))
     panels = [
         (image.numpy()[0, 0], "photo", "gray"),
         (gx, "Sobel x: vertical edges", "RdBu_r"),
@@ -65,33 +65,42 @@ def main() -> None:
         (magnitude, "edge strength sqrt(gx²+gy²)", "magma"),
     ]
     for ax, (data, title, cmap) in zip(axes, panels):
-        limit = np.abs(data).max()
-        ax.imshow(data, cmap=cmap, vmin=-limit if cmap == "RdBu_r" else None, vmax=limit if cmap == "RdBu_r" else None)
+        limit = np.abs(data).max()  # signed responses: centred on zero (white = no change of brightness)
+        shown = ax.imshow(data, cmap=cmap, vmin=-limit if cmap == "RdBu_r" else 0, vmax=limit)
+        fig.colorbar(shown, ax=ax, shrink=0.7, label="brightness" if cmap == "gray" else "response")
         ax.set_title(title, fontsize=10)
         ax.axis("off")
-    fig.suptitle("conv2d with hand-set Sobel kernels, padding=1 keeps the size")
+    fig.suptitle(
+        "conv2d with hand-set Sobel kernels, padding=1 keeps the size; "
+        "the lines along the borders are false edges: the zero padding is darker than the photo"
+    )
     fig.tight_layout()
     path = os.path.join(args.out, "sobel_edges.png")
     fig.savefig(path, dpi=110)
     print(f"saved {path}")
 
-    # How stride and padding change the output size: floor((H + 2p - k) / s) + 1
+    # How stride and padding change the output size: floor((H + 2p - k) / s) + 1. The panels are drawn
+    # at their true relative size (one output pixel = the same area everywhere) on one colour scale.
     settings = [(1, 0), (1, args.padding), (args.stride, 0), (args.stride, args.padding)]
-    fig, axes = plt.subplots(1, len(settings), figsize=(3.6 * len(settings), 4))
     height, width = image.shape[2:]
-    for ax, (stride, padding) in zip(axes, settings):
+    outputs = {}
+    for stride, padding in settings:
         out = F.conv2d(image, kernels[:1], stride=stride, padding=padding).numpy()[0, 0]
         expected = ((height + 2 * padding - 3) // stride + 1, (width + 2 * padding - 3) // stride + 1)
         assert out.shape == expected, (out.shape, expected)
-        ax.imshow(out, cmap="RdBu_r")
         size = f"{height}x{width} -> {out.shape[0]}x{out.shape[1]}"
-        ax.set_title(f"stride={stride}, padding={padding}\n{size}", fontsize=10)
-        ax.axis("off")
+        outputs[f"stride={stride}, padding={padding}\n{size}"] = out
         print(f"stride={stride} padding={padding}: {size}")
-    fig.suptitle("output size = floor((H + 2·padding − kernel) / stride) + 1")
-    fig.tight_layout()
+    caption = (
+        "Panels at true relative size: stride 2 halves each side, padding 1 adds a pixel on every border.\n"
+        "With padding, the kernel sees zeros beyond the photo's edge: the jump from the photo's brightness to 0 is\n"
+        "itself an edge, so the padded outputs have a false edge along the left and right borders (the photo does not)."
+    )
     path = os.path.join(args.out, "stride_padding.png")
-    fig.savefig(path, dpi=110)
+    viz.plot_maps_to_scale(
+        outputs, label="Sobel x response (signed)", caption=caption,
+        title="Sobel x with conv2d: output size = floor((H + 2·padding − kernel) / stride) + 1", save=path,
+    )  # fmt: skip
     print(f"saved {path}")
     print(f"figures are in {os.path.abspath(args.out)}")
 

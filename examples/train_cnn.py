@@ -2,6 +2,7 @@
 
     python examples/train_cnn.py                      # DigitsCNN on the embedded 8x8 digits (~99%, well under a minute)
     python examples/train_cnn.py --epochs 3 --out /tmp/run
+    python examples/train_cnn.py --kernels reference  # the same training on the textbook loops (kernels/cpu/reference)
     python examples/train_cnn.py --dataset shapes     # TinyVGG on 64x64 colour Shapes, generated offline
     python examples/train_cnn.py --dataset cifar10 --data-dir data --download        # TinyVGG on CIFAR-10 32x32
     python examples/train_cnn.py --dataset mnist --data-dir data --download          # LeNet-5 on MNIST 28x28
@@ -13,12 +14,12 @@ dense -> softmax -> cross-entropy -> backpropagation -> Adam -> predictions on t
 Prints the model's layer table, one line per epoch (a live progress line when the output is a
 terminal), the test accuracy and the wall time. Saves to --out (default outputs/train_cnn/):
 
-    loss_curves.png       train/test loss and accuracy per epoch, and the per-step loss
+    loss_curves.png       train/test loss and accuracy per epoch, and the per-step loss (held-out set: test)
     kernels.png           the first convolution layer's learned 3x3 (or 5x5) filters
-    feature_maps.png      what each ReLU/pooling stage computes for one test image
+    feature_maps.png      one test image through the network: maps before/after each ReLU, pooling, softmax
     confusion_matrix.png  true class against predicted class on the whole test set
     predictions.png       test images with the softmax probabilities; mistakes first
-    graph.png             the autodiff graph of one training step, with gradient norms
+    graph.png             the autodiff graph of one training step on 4 training images, with gradient norms
     model.npz             the trained weights: model.load_state_dict(tg.load("model.npz"))
 """
 
@@ -97,9 +98,16 @@ def load_data(args):
 
 
 def feature_map_layers(model) -> list:
-    """The activation and pooling stages of ``model.features``: the pictures worth looking at."""
-    kinds = (nn.ReLU, nn.Tanh, nn.MaxPool2d, nn.AvgPool2d)
-    return [f"features.{name}" for name, m in model.features.named_modules() if name and isinstance(m, kinds)]
+    """The stages of ``model.features`` worth looking at: each activation with the map just before it
+    (conv or batch-norm output, signed), so ReLU's clipping shows, and the pooling stages."""
+    names, chosen = [name for name, _ in model.features.named_modules() if name], []
+    modules = dict(model.features.named_modules())
+    for i, name in enumerate(names):
+        if isinstance(modules[name], (nn.ReLU, nn.Tanh)):
+            chosen += ([names[i - 1]] if i else []) + [name]  # before the activation, then after it
+        elif isinstance(modules[name], (nn.MaxPool2d, nn.AvgPool2d)):
+            chosen.append(name)
+    return [f"features.{name}" for name in chosen]
 
 
 def first_conv(model):
@@ -129,7 +137,8 @@ def plot_training_step(model, x, y, path) -> None:
     model.zero_grad()
     loss = F.cross_entropy(model(x), y)
     loss.backward()
-    viz.plot_graph(loss, names=model, max_nodes=40, title=f"one training step on {x.shape[0]} images", save=path)
+    title = f"one training step on {x.shape[0]} training images"
+    viz.plot_graph(loss, names=model, max_nodes=40, title=title, save=path)
     model.zero_grad()
 
 
@@ -145,7 +154,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (initial weights, shuffling, dropout)")
     parser.add_argument("--device", default="cpu", help="'cpu', or 'cuda' with an NVIDIA GPU and tinygraph[cuda]")
     parser.add_argument("--out", help="folder for the figures and the model (default: outputs/train_cnn)")
+    parser.add_argument(
+        "--kernels",
+        choices=("fast", "reference"),
+        default="fast",
+        help="CPU kernels: the fast ones, or the textbook loops of tinygraph/kernels/cpu/reference",
+    )
     args = parser.parse_args()
+    tg.set_kernels(args.kernels)
     recipe = RECIPES[args.dataset]
     epochs = recipe["epochs"] if args.epochs is None else args.epochs
     batch_size = args.batch_size or recipe["batch_size"]
@@ -212,12 +228,14 @@ def main() -> None:
 
     tg.save(model.state_dict(), path("model.npz"))
     viz.plot_loss_curves(
-        history, show_steps=True, title=f"{type(model).__name__} on {args.dataset}", save=path("loss_curves.png")
-    )
+        history, show_steps=True, title=f"{type(model).__name__} on {args.dataset}", held_out="test",
+        save=path("loss_curves.png"),
+    )  # fmt: skip
     viz.plot_kernels(first_conv(model), save=path("kernels.png"))
     viz.plot_feature_maps(
-        model, x_test[:1], layers=feature_map_layers(model), max_channels=16, save=path("feature_maps.png")
-    )
+        model, x_test[:1], layers=feature_map_layers(model), max_channels=8, label=int(labels[0]),
+        class_names=classes, save=path("feature_maps.png"),
+    )  # fmt: skip
     viz.plot_confusion_matrix(labels, probs, class_names=classes, save=path("confusion_matrix.png"))
     shown = mistakes_first(predicted, labels, 12)
     n_wrong = int(min((predicted != labels).sum(), 12))
@@ -231,7 +249,8 @@ def main() -> None:
         title=f"{n_wrong} mistakes first, then correct test images",
         save=path("predictions.png"),
     )
-    plot_training_step(model, x_test[:4], y_test[:4], path("graph.png"))  # last: it changes BN running stats
+    x_train, y_train = next(iter(DataLoader(train_set, batch_size=4)))  # a training step sees training images
+    plot_training_step(model, x_train, y_train, path("graph.png"))  # last: it changes BN running stats
 
     print(f"saved {', '.join(saved)}")
     print(f"everything is in {os.path.abspath(out)}  (total {time.perf_counter() - started:.1f}s)")

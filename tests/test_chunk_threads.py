@@ -14,6 +14,7 @@ from _conv_support import STRIDE1_LAYOUTS, stride1_layout
 from tinygraph.functional.conv import conv2d_output_size
 from tinygraph.kernels.cpu import blas_threads, chunk_threads, conv_direct
 from tinygraph.kernels.cpu import conv as K
+from tinygraph.kernels.cpu.reference import conv as R
 
 needs_openblas = pytest.mark.skipif(not blas_threads.available(), reason="NumPy's BLAS is not a settable OpenBLAS")
 
@@ -70,9 +71,9 @@ def test_threaded_chunks_match_the_reference(forced_threads, monkeypatch, layout
         only_w = K.conv2d_backward_weight(x, g, s, p, d, groups, (k, k))
     assert forced_threads and all(used == (2, 7) for used in forced_threads)
     tol = dict(rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(got_fwd, K.conv2d_forward_reference(x, w, b, s, p, d, groups, out_size), **tol)
-    np.testing.assert_allclose(got_x, K.conv2d_backward_input_reference(g, w, s, p, d, groups, (6, 5)), **tol)
-    want_w = K.conv2d_backward_weight_reference(x, g, s, p, d, groups, (k, k))
+    np.testing.assert_allclose(got_fwd, R.conv2d_forward(x, w, b, s, p, d, groups, out_size), **tol)
+    np.testing.assert_allclose(got_x, R.conv2d_backward_input(g, w, s, p, d, groups, (6, 5)), **tol)
+    want_w = R.conv2d_backward_weight(x, g, s, p, d, groups, (k, k))
     np.testing.assert_allclose(got_w, want_w, **tol)
     np.testing.assert_allclose(only_w, want_w, **tol)
 
@@ -94,7 +95,7 @@ def test_direct_forward_shares_its_images_between_threads(forced_threads, monkey
     out_size = conv2d_output_size((6, 7), k, (1, 1), p, d)
     got = K.conv2d_forward_direct(x, w, b, p, d, groups, out_size)
     assert calls == [2]
-    want = K.conv2d_forward_reference(x, w, b, (1, 1), p, d, groups, out_size)
+    want = R.conv2d_forward(x, w, b, (1, 1), p, d, groups, out_size)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
 
 

@@ -14,6 +14,7 @@ from _conv_support import STRIDE1_LAYOUTS, stride1_layout
 import tinygraph as tg
 from tinygraph.functional.conv import conv2d, conv2d_output_size, conv2d_padding
 from tinygraph.kernels.cpu import conv as K
+from tinygraph.kernels.cpu.reference import conv as R
 
 
 def rand(*shape, seed=0, dtype=np.float64):
@@ -32,9 +33,9 @@ def run_both(x, w, b, stride, padding, dilation, groups, out_size):
     """
     args = (stride, padding, dilation, groups)
     g = rand(x.shape[0], w.shape[0], *out_size, seed=7, dtype=x.dtype)
-    want = K.conv2d_forward_reference(x, w, b, *args, out_size)
-    want_x = K.conv2d_backward_input_reference(g, w, *args, x.shape[2:])
-    want_w = K.conv2d_backward_weight_reference(x, g, *args, w.shape[2:])
+    want = R.conv2d_forward(x, w, b, *args, out_size)
+    want_x = R.conv2d_backward_input(g, w, *args, x.shape[2:])
+    want_w = R.conv2d_backward_weight(x, g, *args, w.shape[2:])
     pairs = [(K.conv2d_forward(x, w, b, *args, out_size), want)]
     if stride == (1, 1):  # the direct kernel is for stride 1 only
         pairs.append((K.conv2d_forward_direct(x, w, b, padding, dilation, groups, out_size), want))
@@ -176,7 +177,7 @@ def test_input_pixels_no_window_reaches_get_zero_gradient(layout):
     # column outside every window: their gradient must be 0, not what the memory held before
     s, p, d, g = geometry(1, 1, 1, 1)
     x, w, grad = rand(2, 2, 6, 6), rand(3, 2, 3, 3, seed=1), rand(2, 3, 4, 4, seed=2)
-    want = K.conv2d_backward_input_reference(grad, w, s, p, d, g, (6, 6))
+    want = R.conv2d_backward_input(grad, w, s, p, d, g, (6, 6))
     assert np.all(want[:, :, 5, :] == 0) and np.all(want[:, :, :, 5] == 0)
     with stride1_layout(layout):
         for _ in range(3):
@@ -184,7 +185,7 @@ def test_input_pixels_no_window_reaches_get_zero_gradient(layout):
             del dirty
             got_x, got_w = K.conv2d_backward(grad, x, w, s, p, d, g, (6, 6), (3, 3))
             np.testing.assert_allclose(got_x, want, rtol=1e-10, atol=1e-10)
-            want_w = K.conv2d_backward_weight_reference(x, grad, s, p, d, g, (3, 3))
+            want_w = R.conv2d_backward_weight(x, grad, s, p, d, g, (3, 3))
             np.testing.assert_allclose(got_w, want_w, rtol=1e-10, atol=1e-10)
 
 
@@ -202,7 +203,7 @@ def test_threads_get_their_own_scratch_memory():
     s, p, d, g = geometry(1, 1, 1, 1)
     w = rand(4, 3, 3, 3, seed=1)
     inputs = [rand(3, 3, 8, 8, seed=10 + k) for k in range(4)]
-    expected = [K.conv2d_forward_reference(x, w, None, s, p, d, g, (8, 8)) for x in inputs]
+    expected = [R.conv2d_forward(x, w, None, s, p, d, g, (8, 8)) for x in inputs]
     results = {}
 
     def work(k):
@@ -252,7 +253,7 @@ def test_non_contiguous_input():
     x = rand(2, 6, 6, 3).transpose(0, 3, 1, 2)  # an NHWC array seen as NCHW: not C-contiguous
     w = rand(4, 3, 3, 3, seed=1)
     out = conv2d(tg.tensor(x), tg.tensor(w), padding=1).numpy()
-    ref = K.conv2d_forward_reference(x, w, None, (1, 1), (1, 1), (1, 1), 1, (6, 6))
+    ref = R.conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1, (6, 6))
     np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
 
 
@@ -284,7 +285,7 @@ def test_same_padding_keeps_size_and_pads_bottom_right(kernel, dilation):
     total = [d[i] * (kernel[i] - 1) for i in range(2)]
     pads = ((0, 0), (0, 0), (total[0] // 2, total[0] - total[0] // 2), (total[1] // 2, total[1] - total[1] // 2))
     padded = np.pad(x, pads)
-    ref = K.conv2d_forward_reference(padded, w, None, (1, 1), (0, 0), d, 1, (7, 6))
+    ref = R.conv2d_forward(padded, w, None, (1, 1), (0, 0), d, 1, (7, 6))
     np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
 
 

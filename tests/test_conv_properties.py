@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 import tinygraph as tg
 from tinygraph.functional.conv import conv2d, conv2d_padding
 from tinygraph.kernels.cpu import conv as K
+from tinygraph.kernels.cpu.reference import conv as R
 
 # ------------------------------------------------------------------ strategies and the NumPy oracle
 
@@ -118,7 +119,7 @@ def test_reference_matches_numpy_oracle(case, seed):
     x_shape, w_shape, stride, padding, dilation, groups = case
     x, w, b = arrays(x_shape, w_shape, seed)
     top_left, out_size, pads = resolve(x_shape, w_shape, stride, padding, dilation)
-    ref = K.conv2d_forward_reference(x, w, b, stride, top_left, dilation, groups, out_size)
+    ref = R.conv2d_forward(x, w, b, stride, top_left, dilation, groups, out_size)
     np.testing.assert_allclose(ref, numpy_conv2d(x, w, b, stride, pads, dilation, groups), rtol=1e-10, atol=1e-10)
 
 
@@ -131,9 +132,9 @@ def test_reference_backward_is_the_adjoint(case, seed):
     top_left, out_size, _ = resolve(x_shape, w_shape, stride, padding, dilation)
     g = np.random.default_rng(seed + 1).standard_normal((x_shape[0], w_shape[0]) + out_size)
     geometry = (stride, top_left, dilation, groups)
-    y = K.conv2d_forward_reference(x, w, None, *geometry, out_size)
-    gx = K.conv2d_backward_input_reference(g, w, *geometry, x_shape[2:])
-    gw = K.conv2d_backward_weight_reference(x, g, *geometry, w_shape[2:])
+    y = R.conv2d_forward(x, w, None, *geometry, out_size)
+    gx = R.conv2d_backward_input(g, w, *geometry, x_shape[2:])
+    gw = R.conv2d_backward_weight(x, g, *geometry, w_shape[2:])
     assert gx.shape == x.shape and gw.shape == w.shape
     inner = np.sum(y * g)
     np.testing.assert_allclose(np.sum(x * gx), inner, rtol=1e-9, atol=1e-9)
@@ -149,9 +150,9 @@ def test_fast_equals_reference(case, seed, dtype):
     g = np.random.default_rng(seed + 1).standard_normal((x_shape[0], w_shape[0]) + out_size).astype(dtype)
     geometry = (stride, top_left, dilation, groups)
     tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
-    want = K.conv2d_forward_reference(x, w, b, *geometry, out_size)
-    want_x = K.conv2d_backward_input_reference(g, w, *geometry, x_shape[2:])
-    want_w = K.conv2d_backward_weight_reference(x, g, *geometry, w_shape[2:])
+    want = R.conv2d_forward(x, w, b, *geometry, out_size)
+    want_x = R.conv2d_backward_input(g, w, *geometry, x_shape[2:])
+    want_w = R.conv2d_backward_weight(x, g, *geometry, w_shape[2:])
     pairs = []
     # at stride 1 each column layout, else the general one (twice); on one thread and on two
     for layout, threads in itertools.product(STRIDE1_LAYOUTS, (1, 2)):
@@ -177,7 +178,7 @@ def test_direct_forward_equals_reference(case, seed, dtype, with_bias):
     b = b if with_bias else None
     top_left, out_size, _ = resolve(x_shape, w_shape, stride, padding, dilation)
     fast = K.conv2d_forward_direct(x, w, b, top_left, dilation, groups, out_size)
-    ref = K.conv2d_forward_reference(x, w, b, stride, top_left, dilation, groups, out_size)
+    ref = R.conv2d_forward(x, w, b, stride, top_left, dilation, groups, out_size)
     tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
     assert fast.dtype == dtype and fast.shape == ref.shape
     np.testing.assert_allclose(fast, ref, **tol)
@@ -192,7 +193,7 @@ def test_direct_weight_gradient_equals_reference(case, seed, dtype):
     top_left, out_size, _ = resolve(x_shape, w_shape, stride, padding, dilation)
     g = np.random.default_rng(seed + 1).standard_normal((x_shape[0], w_shape[0]) + out_size).astype(dtype)
     fast = K.conv2d_backward_weight(x, g, stride, top_left, dilation, groups, w_shape[2:])
-    ref = K.conv2d_backward_weight_reference(x, g, stride, top_left, dilation, groups, w_shape[2:])
+    ref = R.conv2d_backward_weight(x, g, stride, top_left, dilation, groups, w_shape[2:])
     tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
     assert fast.dtype == dtype and fast.shape == ref.shape
     np.testing.assert_allclose(fast, ref, **tol)

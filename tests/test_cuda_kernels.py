@@ -21,6 +21,9 @@ from tinygraph.kernels.cpu import conv as cpu_conv  # noqa: E402
 from tinygraph.kernels.cpu import norm as cpu_norm  # noqa: E402
 from tinygraph.kernels.cpu import pool as cpu_pool  # noqa: E402
 from tinygraph.kernels.cpu import special as cpu_special  # noqa: E402
+from tinygraph.kernels.cpu.reference import conv as ref_conv  # noqa: E402
+from tinygraph.kernels.cpu.reference import norm as ref_norm  # noqa: E402
+from tinygraph.kernels.cpu.reference import pool as ref_pool  # noqa: E402
 from tinygraph.kernels.cuda import conv, loss, norm, optim, pool, special  # noqa: E402
 from tinygraph.kernels.cuda.array import to_device as dev  # noqa: E402
 from tinygraph.kernels.cuda.launch import REDUCE_THREADS  # noqa: E402
@@ -42,7 +45,7 @@ def output_size(in_size, kernel, stride, padding, dilation, extra=(0, 0)):
 
 
 def conv_reference(x, w, b, geometry, out_size):
-    return cpu_conv.conv2d_forward_reference(x, w, b, *geometry, out_size)
+    return ref_conv.conv2d_forward(x, w, b, *geometry, out_size)
 
 
 CONV_CASES = [
@@ -70,8 +73,8 @@ def test_conv2d_matches_cpu_forward_adjoint_and_finite_differences(case):
     g = rand(*want.shape)
     dx = host(conv.conv2d_backward_input(dev(g), dev(w), *geometry, xs[2:]))
     dw = host(conv.conv2d_backward_weight(dev(x), dev(g), *geometry, ks))
-    assert_same(dx, cpu_conv.conv2d_backward_input_reference(g, w, *geometry, xs[2:]), rtol=1e-10, atol=1e-12)
-    assert_same(dw, cpu_conv.conv2d_backward_weight_reference(x, g, *geometry, ks), rtol=1e-10, atol=1e-12)
+    assert_same(dx, ref_conv.conv2d_backward_input(g, w, *geometry, xs[2:]), rtol=1e-10, atol=1e-12)
+    assert_same(dw, ref_conv.conv2d_backward_weight(x, g, *geometry, ks), rtol=1e-10, atol=1e-12)
     both = conv.conv2d_backward(dev(g), dev(x), dev(w), *geometry, xs[2:], ks)
     assert_same(both[0], dx, rtol=1e-12)
     assert_same(both[1], dw, rtol=1e-12)
@@ -125,7 +128,7 @@ def test_max_pool_matches_cpu(case):
     x = rand(*xs)
     x[0, 0, 0, :2] = x[0, 0, 0, 0]  # a tie: the first maximum must win on both devices
     out_size = pool_out(xs, kernel, stride, padding, dilation)
-    want, want_arg = cpu_pool.max_pool2d_forward_reference(x, kernel, stride, padding, dilation, out_size)
+    want, want_arg = ref_pool.max_pool2d_forward(x, kernel, stride, padding, dilation, out_size)
     out, arg = pool.max_pool2d_forward(dev(x), kernel, stride, padding, dilation, out_size)
     assert_same(out, want)
     assert_same(arg, want_arg)
@@ -142,11 +145,11 @@ def test_avg_pool_matches_cpu(case, count_include_pad, divisor_override):
     x = rand(*xs)
     out_size = pool_out(xs, kernel, stride, padding, (1, 1))
     args = (kernel, stride, padding, out_size, count_include_pad, divisor_override)
-    want = cpu_pool.avg_pool2d_forward_reference(x, *args)
+    want = ref_pool.avg_pool2d_forward(x, *args)
     assert_same(pool.avg_pool2d_forward(dev(x), *args), want, rtol=1e-12)
     g = rand(*want.shape)
     bargs = (xs[2:], kernel, stride, padding, count_include_pad, divisor_override)
-    assert_same(pool.avg_pool2d_backward(dev(g), *bargs), cpu_pool.avg_pool2d_backward_reference(g, *bargs),
+    assert_same(pool.avg_pool2d_backward(dev(g), *bargs), ref_pool.avg_pool2d_backward(g, *bargs),
                 rtol=1e-12)
 
 
@@ -160,11 +163,11 @@ def test_avg_pool_ceil_mode_window_past_the_padding():
 @pytest.mark.parametrize("in_size,out_size", [((5, 7), (3, 2)), ((4, 4), (1, 1)), ((3, 5), (3, 5))])
 def test_adaptive_avg_pool_matches_cpu(in_size, out_size):
     x = rand(1, 2, *in_size)
-    want = cpu_pool.adaptive_avg_pool2d_forward_reference(x, out_size)
+    want = ref_pool.adaptive_avg_pool2d_forward(x, out_size)
     assert_same(pool.adaptive_avg_pool2d_forward(dev(x), out_size), want, rtol=1e-12)
     g = rand(*want.shape)
     assert_same(pool.adaptive_avg_pool2d_backward(dev(g), in_size),
-                cpu_pool.adaptive_avg_pool2d_backward_reference(g, in_size), rtol=1e-12)
+                ref_pool.adaptive_avg_pool2d_backward(g, in_size), rtol=1e-12)
 
 
 # ------------------------------------------------------------------------ batch norm
@@ -175,7 +178,7 @@ def test_adaptive_avg_pool_matches_cpu(in_size, out_size):
 def test_batch_norm_matches_cpu(shape, dtype):
     x = (rand(*shape) * 3 + 5).astype(dtype)  # a large mean: the two-pass variance matters
     mean, var = norm.batch_norm_stats(dev(x))
-    want_mean, want_var = cpu_norm.batch_norm_stats_reference(x)
+    want_mean, want_var = ref_norm.batch_norm_stats(x)
     assert_same(mean, want_mean, rtol=1e-6)
     assert_same(var, want_var, rtol=1e-5)
 
@@ -188,7 +191,7 @@ def test_batch_norm_matches_cpu(shape, dtype):
     g = rand(*shape, dtype=dtype)
     for batch_stats in (True, False):
         got = norm.batch_norm_backward(dev(g), dev(x), dev(want_mean), dev(inv_std), dev(weight), batch_stats)
-        want = cpu_norm.batch_norm_backward_reference(g, x, want_mean, inv_std, weight, batch_stats)
+        want = ref_norm.batch_norm_backward(g, x, want_mean, inv_std, weight, batch_stats)
         for a, b in zip(got, want):
             assert_same(a, b.astype(host(a).dtype), rtol=1e-4, atol=1e-5)
 

@@ -59,6 +59,7 @@ def test_every_example_has_a_smoke_test():
         "convolution_animation",
         "sobel_edges",
         "autodiff_tour",
+        "detail_views",
         "cnn_pipeline",
     }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
@@ -145,8 +146,9 @@ def test_convolution_animation_one_frame_per_output_pixel(tmp_path):
     from PIL import Image  # Pillow: matplotlib's own dependency, and the GIF writer
 
     run_example("convolution_animation", "--size", 4, "--dpi", 30, "--out", tmp_path)
-    # 4x4 input (6x6 with dilation), 3x3 kernel: outputs 2x2, 4x4, 2x2, 2x2, plus one finished frame each.
-    expected = {"conv_stride1_pad0": 4, "conv_stride1_pad1": 16, "conv_stride2_pad1": 4, "conv_dilation2": 4}
+    # 4x4 input (6x6 with dilation), 3x3 kernel: outputs 2x2, 4x4, 2x2, 2x2, 2x2, plus one finished frame each.
+    expected = {"conv_stride1_pad0": 4, "conv_stride1_pad1": 16, "conv_stride2_pad1": 4, "conv_dilation2": 4,
+                "conv_3channels": 4}  # fmt: skip
     for name, pixels in expected.items():
         with Image.open(tmp_path / f"{name}.gif") as gif:
             assert gif.n_frames == pixels + 1, name
@@ -158,9 +160,15 @@ def test_sobel_edges(tmp_path):
     assert "stride=2 padding=1" in proc.stdout
 
 
-def test_autodiff_tour():
-    proc = run_example("autodiff_tour")
+def test_detail_views(tmp_path):
+    run_example("detail_views", "--epochs", 0, "--out", tmp_path)
+    assert_pngs(tmp_path, ["conv_arithmetic.png", "relu.png", "pooling.png", "softmax.png"])
+
+
+def test_autodiff_tour(tmp_path):
+    proc = run_example("autodiff_tour", "--out", tmp_path)
     assert "gradcheck" in proc.stdout
+    assert_pngs(tmp_path, ["graph.png"])
 
 
 def test_train_cnn_shapes(tmp_path):

@@ -95,7 +95,8 @@ def test_relu_kernels_match_numpy_on_any_values_and_layout(x, transpose):
     np.testing.assert_array_equal(out, expected.astype(x.dtype))
     assert out.dtype == x.dtype and out.shape == x.shape
     grad = np.arange(x.size, dtype=x.dtype).reshape(x.shape) + 1
-    np.testing.assert_array_equal(relu_backward(grad, out), np.where(out > 0, grad, 0).astype(x.dtype))
+    expected_grad = np.where(out <= 0, 0, grad)  # NaN passes the gradient, as in PyTorch
+    np.testing.assert_array_equal(relu_backward(grad, out), expected_grad.astype(x.dtype))
 
 
 def test_relu_of_float16_falls_back_to_numpy():

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 import tinygraph as tg
 from tinygraph.functional.norm import batch_norm
 from tinygraph.kernels.cpu import norm as K
+from tinygraph.kernels.cpu.reference import norm as R
 
 try:
     import torch
@@ -50,16 +51,16 @@ def test_kernels_fast_equal_reference_equal_numpy(shape, dtype, seed, batch_stat
     x = (rng.standard_normal(shape) * 3 + 5).astype(dtype)  # a large mean: two-pass variance matters
     w, b = rng.standard_normal(shape[1]).astype(dtype), rng.standard_normal(shape[1]).astype(dtype)
     x3 = as_ncl(x)
-    ref_mean, ref_var = K.batch_norm_stats_reference(x3)
+    ref_mean, ref_var = R.batch_norm_stats(x3)
     axes = (0,) + tuple(range(2, x.ndim))
     tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(ref_mean, x.astype(np.float64).mean(axis=axes), **tol)
     np.testing.assert_allclose(ref_var, x.astype(np.float64).var(axis=axes), **tol)
     inv_std = 1.0 / np.sqrt(ref_var + 1e-5)
-    y_ref = K.batch_norm_forward_reference(x3, ref_mean, inv_std, w, b)
+    y_ref = R.batch_norm_forward(x3, ref_mean, inv_std, w, b)
     np.testing.assert_allclose(y_ref.reshape(shape), numpy_batch_norm(x.astype(np.float64), w, b, 1e-5), **tol)
     g = rng.standard_normal(x3.shape).astype(dtype)
-    grads_ref = K.batch_norm_backward_reference(g, x3, ref_mean, inv_std, w, batch_stats)
+    grads_ref = R.batch_norm_backward(g, x3, ref_mean, inv_std, w, batch_stats)
     grad_tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-9)
 
     # both compiled builds: small inputs run the serial one, large ones the parallel one
@@ -84,16 +85,16 @@ def test_reference_backward_matches_finite_differences_of_reference_forward():
     g = rng.standard_normal(x.shape)
 
     def loss(x_):
-        mean, var = K.batch_norm_stats_reference(x_)
-        return np.sum(g * K.batch_norm_forward_reference(x_, mean, 1 / np.sqrt(var + 1e-5), w, b))
+        mean, var = R.batch_norm_stats(x_)
+        return np.sum(g * R.batch_norm_forward(x_, mean, 1 / np.sqrt(var + 1e-5), w, b))
 
     numeric = np.zeros_like(x)
     for i in np.ndindex(x.shape):
         e = np.zeros_like(x)
         e[i] = 1e-6
         numeric[i] = (loss(x + e) - loss(x - e)) / 2e-6
-    mean, var = K.batch_norm_stats_reference(x)
-    dx, _, _ = K.batch_norm_backward_reference(g, x, mean, 1 / np.sqrt(var + 1e-5), w, True)
+    mean, var = R.batch_norm_stats(x)
+    dx, _, _ = R.batch_norm_backward(g, x, mean, 1 / np.sqrt(var + 1e-5), w, True)
     np.testing.assert_allclose(dx, numeric, rtol=1e-5, atol=1e-7)
 
 
@@ -153,11 +154,14 @@ def test_eval_uses_running_stats_and_leaves_them_alone(shape, seed):
     np.testing.assert_array_equal(running_var.data, rv)
 
 
-def test_without_running_stats_batch_stats_are_used_even_in_eval():
+def test_without_running_stats_batch_stats_are_used_and_eval_mode_raises_as_pytorch():
     x = np.random.default_rng(0).standard_normal((5, 3))
-    for training in (True, False):
-        y = batch_norm(tg.tensor(x), None, None, training=training)
-        np.testing.assert_allclose(y.data, numpy_batch_norm(x, np.ones(3), np.zeros(3), 1e-5), rtol=1e-10)
+    y = batch_norm(tg.tensor(x), None, None, training=True)
+    np.testing.assert_allclose(y.data, numpy_batch_norm(x, np.ones(3), np.zeros(3), 1e-5), rtol=1e-10)
+    with pytest.raises(RuntimeError, match="running_mean must be defined in evaluation mode"):
+        batch_norm(tg.tensor(x), None, None, training=False)
+    layer = tg.nn.BatchNorm1d(3, track_running_stats=False).eval()  # the module still uses batch statistics
+    np.testing.assert_allclose(layer(tg.tensor(x, dtype=tg.float32)).data, y.data, rtol=1e-4, atol=1e-5)
 
 
 def test_one_value_per_channel_is_fine_in_eval():

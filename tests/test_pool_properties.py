@@ -26,6 +26,7 @@ import tinygraph as tg
 from tinygraph.functional.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from tinygraph.kernels.cpu import _parallel as parallel
 from tinygraph.kernels.cpu import pool as K
+from tinygraph.kernels.cpu.reference import pool as R
 
 # ------------------------------------------------------------------ strategies and oracles
 
@@ -149,7 +150,7 @@ def test_max_pool_fast_equals_reference_equals_numpy(case, dtype, seed):
     shape, k, s, p, d, ceil_mode = case
     x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
     out_size = out_size_of(shape, k, s, p, d, ceil_mode)
-    ref, ref_idx = K.max_pool2d_forward_reference(x, k, s, p, d, out_size)
+    ref, ref_idx = R.max_pool2d_forward(x, k, s, p, d, out_size)
     oracle, oracle_idx = numpy_max_pool(x, k, s, p, d, out_size)
     np.testing.assert_array_equal(ref, oracle)
     np.testing.assert_array_equal(ref_idx, oracle_idx)
@@ -168,7 +169,7 @@ def test_max_pool_ties_first_maximum_wins(case, seed, n_values):
     _, oracle_idx = numpy_max_pool(x, k, s, p, d, out_size)
     _, idx = max_pool2d(tg.tensor(x), k, s, p, d, ceil_mode, return_indices=True)
     np.testing.assert_array_equal(idx.data, oracle_idx)
-    np.testing.assert_array_equal(K.max_pool2d_forward_reference(x, k, s, p, d, out_size)[1], oracle_idx)
+    np.testing.assert_array_equal(R.max_pool2d_forward(x, k, s, p, d, out_size)[1], oracle_idx)
 
 
 def test_max_pool_tie_picks_first_in_row_major_order():
@@ -196,7 +197,7 @@ def test_max_pool_backward_fast_equals_reference_and_oracle_scatter(case, seed):
     out_size = out_size_of(shape, k, s, p, d, ceil_mode)
     _, idx = K.max_pool2d_forward(x, k, s, p, d, out_size)
     g = rng.standard_normal(shape[:2] + out_size)
-    ref = K.max_pool2d_backward_reference(g, idx, shape[2:])
+    ref = R.max_pool2d_backward(g, idx, shape[2:])
     oracle = np.zeros((shape[0] * shape[1], shape[2] * shape[3]))
     _, oracle_idx = numpy_max_pool(x, k, s, p, d, out_size)
     flat_idx = oracle_idx.reshape(len(oracle), -1)
@@ -258,7 +259,7 @@ def test_max_pool_fast_equals_reference_with_nan_inf_and_ties(case, dtype, data)
     values = data.draw(st.lists(special_values, min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))
     x = np.array(values, dtype=dtype).reshape(shape)
     out_size = out_size_of(shape, k, s, p, d, ceil_mode)
-    ref, ref_idx = K.max_pool2d_forward_reference(x, k, s, p, d, out_size)
+    ref, ref_idx = R.max_pool2d_forward(x, k, s, p, d, out_size)
     for build in builds(K.max_pool2d_forward):
         fast, fast_idx = build(x, k, s, p, d, out_size)
         np.testing.assert_array_equal(fast, ref)  # treats NaN == NaN
@@ -301,7 +302,7 @@ def test_avg_pool_fast_equals_reference_equals_numpy(case, dtype, seed, count_in
     x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
     out_size = out_size_of(shape, k, s, p, (1, 1), ceil_mode)
     override = divisor_override or 0
-    ref = K.avg_pool2d_forward_reference(x, k, s, p, out_size, count_include_pad, override)
+    ref = R.avg_pool2d_forward(x, k, s, p, out_size, count_include_pad, override)
     oracle = numpy_avg_pool(x, k, s, p, out_size, count_include_pad, divisor_override)
     tol = 1e-6 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(ref, oracle, rtol=tol, atol=tol)
@@ -318,7 +319,7 @@ def test_avg_pool_backward_is_the_adjoint_and_matches_reference(case, seed, coun
     rng = np.random.default_rng(seed)
     out_size = out_size_of(shape, k, s, p, (1, 1), ceil_mode)
     x, g = rng.standard_normal(shape), rng.standard_normal(shape[:2] + out_size)
-    ref = K.avg_pool2d_backward_reference(g, shape[2:], k, s, p, count_include_pad, 0)
+    ref = R.avg_pool2d_backward(g, shape[2:], k, s, p, count_include_pad, 0)
     for build in builds(K.avg_pool2d_backward):
         fast = build(g, shape[2:], k, s, p, count_include_pad, 0)
         np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-12)
@@ -351,7 +352,7 @@ def test_adaptive_avg_pool_fast_equals_reference_equals_matrix_form(case, dtype,
     x = rng.standard_normal(shape).astype(dtype)
     A_h, A_w = adaptive_matrix(shape[2], out_size[0]), adaptive_matrix(shape[3], out_size[1])
     oracle = A_h @ x.astype(np.float64) @ A_w.T
-    ref = K.adaptive_avg_pool2d_forward_reference(x, out_size)
+    ref = R.adaptive_avg_pool2d_forward(x, out_size)
     tol = 1e-6 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(ref, oracle, rtol=tol, atol=tol)
     for build in builds(K.adaptive_avg_pool2d_forward):
@@ -362,7 +363,7 @@ def test_adaptive_avg_pool_fast_equals_reference_equals_matrix_form(case, dtype,
     for build in builds(K.adaptive_avg_pool2d_backward):
         np.testing.assert_allclose(build(g, shape[2:]), grad_oracle, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(
-        K.adaptive_avg_pool2d_backward_reference(g, shape[2:]), grad_oracle, rtol=1e-12, atol=1e-12
+        R.adaptive_avg_pool2d_backward(g, shape[2:]), grad_oracle, rtol=1e-12, atol=1e-12
     )
 
 

@@ -4,6 +4,9 @@ Every expected value here is computed independently of viz (NumPy on the inputs,
 Pictures that need a working conv2d forward pass are in test_viz_conv.py.
 """
 
+import gc
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -38,14 +41,14 @@ def rng(seed=0):
 
 
 # ----------------------------------------------------------------------------------------- kernels
-def test_rgb_first_layer_one_colour_image_per_filter_each_scaled_to_its_own_range():
+def test_rgb_first_layer_one_colour_image_per_filter_each_on_its_own_centred_scale():
     w = rng().standard_normal((8, 3, 5, 5))
-    fig = viz.plot_kernels(w)
+    fig = viz.plot_kernels(w, scale="unit")
     images = images_by_gid(fig)
     assert sorted(images) == sorted(f"kernel:{f}" for f in range(8))
     for f in range(8):
         rgb = np.moveaxis(w[f], 0, -1)  # (kH, kW, 3)
-        expected = (rgb - rgb.min()) / (rgb.max() - rgb.min())
+        expected = 0.5 + rgb / (2 * np.abs(rgb).max())  # 0 stays mid grey
         np.testing.assert_allclose(np.asarray(images[f"kernel:{f}"].get_array()), expected)
 
 
@@ -75,12 +78,12 @@ def test_rgb_shared_scale_maps_minus_max_to_0_and_zero_to_grey():
 
 def test_deeper_filters_show_every_input_channel_normalized_per_filter():
     w = rng(3).standard_normal((4, 5, 3, 3))
-    images = images_by_gid(viz.plot_kernels(w))
+    images = images_by_gid(viz.plot_kernels(w, normalize="filter"))  # the older name of scale="unit"
     assert len(images) == 4 * 5
     for f in range(4):
-        lo, hi = w[f].min(), w[f].max()
+        m = np.abs(w[f]).max()
         for c in range(5):
-            np.testing.assert_allclose(np.asarray(images[f"kernel:{f}:{c}"].get_array()), (w[f, c] - lo) / (hi - lo))
+            np.testing.assert_allclose(np.asarray(images[f"kernel:{f}:{c}"].get_array()), w[f, c] / m)
 
 
 @pytest.mark.parametrize("channel", [2, -1, "mean"])
@@ -88,11 +91,11 @@ def test_one_chosen_channel_or_the_mean_per_filter(channel):
     w = rng(4).standard_normal((5, 4, 3, 3))
     images = images_by_gid(viz.plot_kernels(w, channel=channel))
     assert len(images) == 5
+    planes = w.mean(axis=1) if channel == "mean" else w[:, channel]
     for f in range(5):
-        plane = w[f].mean(axis=0) if channel == "mean" else w[f, channel]
-        np.testing.assert_allclose(
-            np.asarray(images[f"kernel:{f}"].get_array()), (plane - plane.min()) / (plane.max() - plane.min())
-        )
+        im = images[f"kernel:{f}"]
+        np.testing.assert_allclose(np.asarray(im.get_array()), planes[f])
+        assert im.get_clim() == pytest.approx((-np.abs(planes).max(), np.abs(planes).max()))
 
 
 def test_a_conv_layer_is_accepted_and_max_filters_limits_the_grid():
@@ -100,18 +103,14 @@ def test_a_conv_layer_is_accepted_and_max_filters_limits_the_grid():
     w = conv.weight.detach().numpy()
     images = images_by_gid(viz.plot_kernels(conv, max_filters=4))
     assert sorted(images) == [f"kernel:{f}" for f in range(4)]
-    np.testing.assert_allclose(
-        np.asarray(images["kernel:3"].get_array()),
-        (w[3, 0] - w[3, 0].min()) / (w[3, 0].max() - w[3, 0].min()),
-        rtol=1e-6,
-    )
+    np.testing.assert_allclose(np.asarray(images["kernel:3"].get_array()), w[3, 0], rtol=1e-6)
 
 
-def test_a_constant_filter_is_mid_grey_not_nan():
+def test_a_constant_filter_is_zero_not_nan_on_its_own_scale():
     w = np.zeros((2, 1, 3, 3))
     w[1] = rng().standard_normal((1, 3, 3))
-    images = images_by_gid(viz.plot_kernels(w))
-    np.testing.assert_array_equal(np.asarray(images["kernel:0"].get_array()), np.full((3, 3), 0.5))
+    images = images_by_gid(viz.plot_kernels(w, scale="unit"))
+    np.testing.assert_array_equal(np.asarray(images["kernel:0"].get_array()), np.zeros((3, 3)))
 
 
 def test_plot_kernels_rejects_non_conv_input_clearly():
@@ -185,9 +184,29 @@ def test_several_histories_are_overlaid_with_their_labels_and_log_scale():
     assert {"plain:train_loss", "plain:val_loss", "residual:train_loss"} <= set(lines)
     assert "residual:val_loss" not in lines
     assert lines["plain:train_loss"].get_color() != lines["residual:train_loss"].get_color()
-    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "plain: train loss" in legend and "residual: train loss" in legend
     assert fig.axes[0].get_yscale() == "log"
+
+
+def test_legends_never_cover_a_curve_and_name_the_held_out_set():
+    runs = [make_history(seed=i) for i in range(4)]
+    fig = viz.plot_loss_curves(runs, labels=["a", "b", "c", "d"], show_steps=True, held_out="test")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legends = fig.legends + [a.get_legend() for a in fig.axes if a.get_legend()]
+    assert legends
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        for axes in fig.axes:
+            assert not box.overlaps(axes.get_window_extent(renderer)), "the legend covers a panel"
+    texts = " ".join(t.get_text() for lg in legends for t in lg.get_texts())
+    assert "a: test loss" in texts and "val" not in texts
+    fig2, ax = plt.subplots()
+    viz.plot_loss_curves(runs[:2], labels=["x", "y"], ax=ax)
+    fig2.canvas.draw()
+    r2 = fig2.canvas.get_renderer()
+    assert not ax.get_legend().get_window_extent(r2).overlaps(ax.get_window_extent(r2))
 
 
 def test_asking_for_validation_curves_that_were_never_recorded_is_a_clear_error():
@@ -380,6 +399,36 @@ def test_graph_layers_are_longest_paths_and_parameters_fold_into_their_op():
     assert any("(8, 16)" in t.get_text() for t in boxes(unfolded, "tensor:").values())
 
 
+def test_graph_names_the_target_leaf_one_naming_style_and_the_softmax_inside_cross_entropy():
+    loss, _ = mlp_loss()
+    fig = viz.plot_graph(loss)
+    texts = {gid: t.get_text() for gid, t in {**boxes(fig, "op:"), **boxes(fig, "tensor:")}.items()}
+    assert sum(t.startswith("target (one-hot)\n(4, 3)") for t in texts.values()) == 1  # y as one-hot rows
+    assert not any(t.startswith("constant") for t in texts.values())
+    firsts = [texts[f"op:{n.id}"].split("\n")[0] for n in tg.graph(loss).ops()]
+    assert "cross_entropy (log_softmax + nll)" in firsts
+    assert all(re.fullmatch(r"[a-z0-9_]+( \(.*\))?", f) for f in firsts), firsts  # snake_case only
+    assert {"matmul", "relu", "add", "mul", "sum", "div"} <= set(firsts)
+
+
+def test_graph_draws_batch_norm_buffers_dashed_not_as_inputs():
+    tg.manual_seed(0)
+    model = tg.nn.Sequential(tg.nn.Conv2d(1, 2, 3), tg.nn.BatchNorm2d(2), tg.nn.Flatten(), tg.nn.Linear(72, 3))
+    loss = tg.functional.cross_entropy(model(tg.randn(2, 1, 8, 8)), tg.tensor([0, 2]))
+    fig = viz.plot_graph(loss, names=model)
+    tensors = boxes(fig, "tensor:")
+    running = [t for t in tensors.values() if "running_" in t.get_text()]
+    assert len(running) == 2
+    for t in running:
+        assert t.get_bbox_patch().get_linestyle() == "--" and "buffer" in t.get_text()
+    data = [t for t in tensors.values() if t.get_text().startswith("input")]
+    assert data and all(t.get_bbox_patch().get_linestyle() in ("-", "solid") for t in data)
+    ids = {gid.split(":")[1] for gid, t in tensors.items() if "running_" in t.get_text()}
+    edges = [a for a in fig.axes[0].texts if (a.get_gid() or "").startswith("edge:")]
+    dashed = [a for a in edges if a.get_gid()[5:].split("->")[0] in ids]
+    assert len(dashed) == 2 and all(a.arrow_patch.get_linestyle() == "--" for a in dashed)
+
+
 def test_graph_shows_gradient_norms_after_backward():
     loss, (_, w1, _, w2) = mlp_loss()
     before = " ".join(t.get_text() for t in viz.plot_graph(loss).axes[0].texts)
@@ -410,7 +459,7 @@ def test_graph_text_is_the_tree_or_one_line_per_layer():
     lines = viz.graph_text(loss, layered=True).splitlines()
     assert lines[0].startswith("layer 0:") and "output" in lines[-1]
     for n in tg.graph(loss).ops():
-        assert any(n.label in line for line in lines)
+        assert any(viz.graph.op_name(n.label) in line for line in lines)
     with pytest.raises(TypeError, match="plot_graph: expected a Tensor"):
         viz.plot_graph([1, 2])
 
@@ -493,8 +542,9 @@ def test_animation_has_one_frame_per_output_position_with_the_right_values(s, p,
     np.testing.assert_allclose(anim.steps.output, expected)
     assert [(st.row, st.col) for st in anim.steps.steps] == [(i, j) for i in range(h_out) for j in range(w_out)]
     first = anim.steps.steps[0]
-    red = [pt for pt in anim.figure.axes[0].patches if pt.get_edgecolor()[:3] == (1.0, 0.0, 0.0)]
-    assert sorted((pt.get_y() + 0.5, pt.get_x() + 0.5) for pt in red) == sorted(first.taps)  # frame 0's footprint
+    window = matplotlib.colors.to_rgb(viz.conv_arithmetic.WINDOW_COLOR)  # green: not a colour of the kernel's map
+    taps = [pt for pt in anim.figure.axes[0].patches if pt.get_edgecolor()[:3] == pytest.approx(window)]
+    assert sorted((pt.get_y() + 0.5, pt.get_x() + 0.5) for pt in taps) == sorted(first.taps)  # frame 0's footprint
 
 
 @pytest.mark.filterwarnings("ignore:Animation was deleted without rendering")
@@ -509,10 +559,32 @@ def test_animation_gif_has_the_documented_frame_count(tmp_path):
 def test_animation_rejects_bad_geometry():
     with pytest.raises(ValueError, match="larger than the padded input"):
         viz.animate_convolution(np.zeros((3, 3)), np.ones((3, 3)), dilation=2)
-    with pytest.raises(ValueError, match="one 2-D plane"):
+    with pytest.raises(ValueError, match="same C"):
         viz.animate_convolution(np.zeros((2, 5, 5)), np.ones((3, 3)))
     with pytest.raises(ValueError, match="stride"):
         viz.animate_convolution(np.zeros((5, 5)), np.ones((3, 3)), stride=0)
+
+
+@pytest.mark.filterwarnings("ignore:Animation was deleted without rendering")
+def test_animation_of_several_channels_shows_each_channels_products_and_their_sum_plus_bias():
+    r = rng(13)
+    x = r.integers(-2, 3, (3, 5, 5)).astype(np.float32)
+    k = r.integers(-2, 3, (3, 3, 3)).astype(np.float32)
+    anim = viz.animate_convolution(x, k, padding=1, bias=0.5)
+    expected = tg.functional.conv2d(tg.tensor(x[None]), tg.tensor(k[None]), tg.tensor([0.5]), padding=1).numpy()[0, 0]
+    np.testing.assert_allclose(anim.steps.output, expected, rtol=1e-5, atol=1e-5)
+    anim._func(7)  # output pixel (1, 2)
+    texts = [t.get_text() for t in anim.figure.findobj(matplotlib.text.Text)]
+    total = [t for t in texts if t.startswith("out[1, 2] = ") and "bias 0.5" in t]
+    assert total and float(total[0].rsplit("= ", 1)[1]) == pytest.approx(expected[1, 2], abs=1e-3)
+    assert sum(t.startswith("channel ") for t in texts) == 3  # one row per input channel
+    sizes = [t.get_fontsize() for t in anim.figure.findobj(matplotlib.text.Text) if t.get_text()]
+    assert min(sizes) >= 9  # readable at the saved size
+    assert "input 5x5, padded to 7x7" in " ".join(texts)
+    no_pad = viz.animate_convolution(np.zeros((7, 7)), np.ones((3, 3)), dilation=2)
+    assert any(t.get_text() == "input 7x7, no padding" for t in no_pad.figure.findobj(matplotlib.text.Text))
+    del anim, no_pad  # collected here, where the warning filter applies, not in a later test
+    gc.collect()
 
 
 # ---------------------------------------------------------------------------------------- headless
@@ -533,3 +605,20 @@ def test_viz_works_without_a_display_and_picks_agg(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().lower() == "agg"
     assert (tmp_path / "cm.png").exists()
+
+
+def test_gradient_flow_of_several_models_names_every_point_including_the_last_linear_layer():
+    def net():
+        tg.manual_seed(2)
+        return tg.nn.Sequential(
+            tg.nn.Conv2d(1, 2, 3, padding=1), tg.nn.ReLU(), tg.nn.Conv2d(2, 2, 3, padding=1), tg.nn.Flatten(),
+            tg.nn.Linear(2 * 5 * 5, 3),
+        )  # fmt: skip
+
+    models = {"a": net(), "b": net()}
+    for m in models.values():
+        m(tg.randn(2, 1, 5, 5)).sum().backward()
+    fig = viz.plot_gradient_flow(models)
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == ["conv 1", "conv 2", "linear"]  # 3 points, 3 names: the last one is the classifier
+    assert len(lines_by_gid(fig)["a:mean"].get_ydata()) == 3

@@ -41,7 +41,7 @@ def test_feature_maps_show_every_channel_of_each_4d_layer_as_computed_by_the_lay
     model = small_cnn()
     x = tg.randn(1, 8, 8)
     fig = viz.plot_feature_maps(model, x, max_channels=16)
-    images = images_by_gid(fig)
+    images = {k: v for k, v in images_by_gid(fig).items() if not k.startswith("head:")}
 
     expected, h = {}, x.reshape(1, 1, 8, 8)  # the same layers called one by one, without hooks
     for name, layer in list(model.named_children())[:4]:
@@ -53,15 +53,67 @@ def test_feature_maps_show_every_channel_of_each_4d_layer_as_computed_by_the_lay
         for c in range(min(act.shape[0], 16)):
             np.testing.assert_allclose(np.asarray(images[f"{name}:{c}"].get_array()), act[c], rtol=1e-5, atol=1e-6)
     titles = [sf._suptitle.get_text() for sf in fig.subfigs]
+    assert titles[0].startswith("input: (1, 8, 8)")
     assert "0 (Conv2d): (3, 8, 8)" in titles
     assert "3 (Conv2d): (20, 2, 2), first 16 channels" in titles
+
+
+def band_images(fig, layer) -> list:
+    return [im for gid, im in images_by_gid(fig).items() if gid.split(":")[0] == layer]
+
+
+def test_feature_maps_share_one_centred_scale_per_layer_and_explain_it_with_colourbars():
+    model = small_cnn()
+    x = tg.randn(1, 8, 8)
+    fig = viz.plot_feature_maps(model, x)
+    conv = band_images(fig, "0")  # before ReLU: signed
+    data = np.stack([np.asarray(im.get_array()) for im in conv])
+    m = np.abs(data).max()
+    assert data.min() < 0
+    for im in conv:
+        assert im.get_clim() == pytest.approx((-m, m)) and im.get_cmap().name == "RdBu_r"
+    relu = band_images(fig, "1")  # after ReLU: non-negative, sequential from 0, one scale
+    top = max(np.asarray(im.get_array()).max() for im in relu)
+    for im in relu:
+        assert im.get_clim() == pytest.approx((0, top)) and im.get_cmap().name != "RdBu_r"
+    n_bars = sum(1 for a in fig.findobj(plt.Axes) if (a.get_gid() or "").startswith("colorbar"))
+    assert n_bars == len(fig.subfigs) - 1  # every band with colours, the input included; the bars band has axes labels
+
+    unit = viz.plot_feature_maps(model, x, scale="unit")
+    for im in band_images(unit, "1"):
+        assert im.get_clim()[1] == pytest.approx(max(np.asarray(im.get_array()).max(), 0) or 1.0)
+    glob = viz.plot_feature_maps(model, x, scale="global")
+    clims = {im.get_clim() for layer in ("0", "1", "2", "3") for im in band_images(glob, layer)}
+    assert len(clims) == 1
+    with pytest.raises(ValueError, match="scale must be one of"):
+        viz.plot_feature_maps(model, x, scale="panel")
+
+
+def test_feature_maps_show_all_channels_the_input_labels_and_the_softmax_at_the_end():
+    model = small_cnn()
+    x = tg.randn(1, 8, 8)
+    fig = viz.plot_feature_maps(model, x, channels="all", label=1, class_names=["cat", "dog"])
+    assert len(band_images(fig, "3")) == 20
+    assert len(band_images(viz.plot_feature_maps(model, x, channels=5), "3")) == 5
+    model.eval()
+    logits = model(x.reshape(1, 1, 8, 8)).detach().numpy()[0]
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    probs = [a for a in fig.findobj(plt.Axes) if a.get_gid() == "head:probabilities"][0]
+    heights = [b.get_height() for b in probs.patches]
+    np.testing.assert_allclose(heights, p, rtol=1e-5)
+    assert sum(heights) == pytest.approx(1.0)
+    flat = np.asarray(images_by_gid(fig)["head:4"].get_array())  # the flattened vector, as a strip
+    np.testing.assert_allclose(flat.ravel(), model[:5](x.reshape(1, 1, 8, 8)).detach().numpy().ravel(), rtol=1e-5)
+    title = fig.subfigs[0]._suptitle.get_text()
+    assert "true: dog" in title and f"predicted: {['cat', 'dog'][int(p.argmax())]}" in title
 
 
 def test_feature_maps_use_one_forward_pass_and_remove_their_hooks():
     model = small_cnn()
     calls = []
     model.register_forward_hook(lambda m, i, o: calls.append(1))
-    fig = viz.plot_feature_maps(model, tg.randn(2, 1, 8, 8), layers=["1", "3"], show_input=False)
+    fig = viz.plot_feature_maps(model, tg.randn(2, 1, 8, 8), layers=["1", "3"], show_input=False, show_output=False)
     assert len(calls) == 1
     assert all(not m._forward_hooks for name, m in model.named_modules() if name)
     assert sorted({gid.split(":")[0] for gid in images_by_gid(fig)}) == ["1", "3"]
@@ -116,7 +168,14 @@ def test_receptive_field_figure_compares_standard_and_dilated_side_by_side():
         np.testing.assert_array_equal(shown > 0, mask)
         assert shown.max() == pytest.approx(1.0)
     titles = sorted(ax.get_title() for ax in fig.findobj(plt.Axes) if ax.get_title())
-    assert titles == ["3x3 dilated 2: 5x5 (9 px)", "3x3, 3x3: 5x5 (25 px)", "3x3: 3x3 (9 px)"]
+    assert titles == [
+        "3x3 dilated 2:\n5x5 (9 px), 9 parameters",
+        "3x3, 3x3:\n5x5 (25 px), 18 parameters",
+        "3x3:\n3x3 (9 px), 9 parameters",
+    ]  # fmt: skip
+    legend = " ".join(t.get_text() for lg in fig.legends for t in lg.get_texts())
+    assert "in the receptive field" in legend and "outside" in legend  # every colour explained
+    assert all(set(np.unique(np.ma.filled(images[f"rf:{t}"].get_array(), 0))) <= {0.0, 1.0} for t in expected)
 
 
 def test_receptive_field_of_a_module_at_a_chosen_position_and_clear_errors():
@@ -175,16 +234,17 @@ def digits_cnn_step():
     return model, loss
 
 
-def test_graph_names_batch_norm_buffers_and_calls_other_leaves_constants():
+def test_graph_names_batch_norm_buffers_and_the_one_hot_target():
     model, loss = digits_cnn_step()
     tensors = [t.get_text() for t in viz.plot_graph(loss, names=model).axes[0].texts
                if (t.get_gid() or "").startswith("tensor:")]  # fmt: skip
     for name, b in model.named_buffers():
         if name.endswith(("running_mean", "running_var")):
-            assert f"{name}\n{'(' + ', '.join(map(str, b.shape)) + (',)' if b.ndim == 1 else ')')}" in tensors
-    # the image batch is the graph's input; cross_entropy's one-hot target (4, 10) is a constant
+            shape = "(" + ", ".join(map(str, b.shape)) + (",)" if b.ndim == 1 else ")")
+            assert f"{name}\n{shape}\nbuffer (updated, not read)" in tensors  # training mode: updated
+    # the image batch is the graph's input; cross_entropy's one-hot target (4, 10) is labelled so
     assert [t for t in tensors if t.startswith("input")] == ["input\n(4, 1, 8, 8)"]
-    assert "constant\n(4, 10)" in tensors
+    assert "target (one-hot)\n(4, 10)" in tensors
 
 
 def test_graph_boxes_in_a_layer_do_not_overlap_and_nothing_is_clipped():
@@ -224,3 +284,13 @@ def test_pictures_of_a_training_model_run_in_eval_mode_and_leave_it_as_it_was():
     rf = viz.receptive_field(model, (1, 9, 9))
     np.testing.assert_array_equal(rf > 0, np.pad(np.ones((3, 3), bool), 3))
     assert model.training
+
+
+def test_feature_maps_show_a_colour_input_in_its_own_colours():
+    tg.manual_seed(4)
+    model = nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 6 * 6, 3))
+    x = tg.rand(3, 6, 6)  # already in [0, 1]: drawn as it is, not rescaled
+    fig = viz.plot_feature_maps(model, x, label=2)
+    shown = np.asarray(images_by_gid(fig)["input"].get_array())
+    np.testing.assert_allclose(shown, x.numpy().transpose(1, 2, 0), rtol=1e-6)
+    assert "true: 2" in fig.subfigs[0]._suptitle.get_text()

@@ -8,11 +8,16 @@
     print(tg.graph(loss))
 """
 
+from . import numba_cache  # first: read-only installs get a cache folder before any kernel compiles
+
+# isort: split
 from . import cuda, data, functional, memory, models, nn, optim
+from . import dtypes
 from . import onnx  # tg.onnx.export; the onnx package itself is imported only when exporting
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, GradcheckResult, gradcheck
 from .graph import Graph, graph
+from .kernels.dispatch import get_kernels, set_kernels, use_kernels
 from .ops.elementwise import clamp
 from .ops.matmul import matmul
 from .ops.shape import cat, flatten, pad, permute, reshape, squeeze, stack, transpose, unsqueeze, where

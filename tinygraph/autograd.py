@@ -32,6 +32,27 @@ import numpy as np
 __all__ = ["Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "backward"]
 
 
+class VersionCounter:
+    """How many times a tensor's values were changed in place (``+=``, ``zero_``, an optimizer step, ...).
+
+    Shared by tensors that share values (``x`` and ``x.detach()``).  A Function that saved a tensor's
+    values for backward remembers the count it saw; backward compares, so an edit in between is an
+    error instead of a silently wrong gradient (PyTorch's ``x._version``).
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
+
+
+def _buffer(array):
+    """The array that owns ``array``'s memory (a NumPy view's ``base``, followed to the end)."""
+    while isinstance(getattr(array, "base", None), np.ndarray):
+        array = array.base
+    return array
+
+
 class _GradMode(threading.local):
     enabled = True
 
@@ -96,7 +117,9 @@ class Function:
         output_shape:      shape of the result
     """
 
-    __slots__ = ("inputs", "needs_input_grad", "params", "output_shape", "saved_arrays", "_freed", "__dict__")
+    __slots__ = (
+        "inputs", "needs_input_grad", "params", "output_shape", "saved_arrays", "_freed", "_saved_versions", "__dict__"
+    )
 
     #: the name shown in graphs and error messages; defaults to the class name
     op_name: str | None = None
@@ -128,6 +151,7 @@ class Function:
         ctx.params = params
         ctx.saved_arrays = ()
         ctx._freed = False
+        ctx._saved_versions = ()
         if len(tensors) > 1:
             _check_same_device(cls, tensors)
         try:
@@ -143,16 +167,52 @@ class Function:
             ) from None
         if isinstance(out_data, np.generic):  # NumPy turns 0-d results into scalars; keep arrays
             out_data = np.asarray(out_data)
-        record = _grad_mode.enabled and any(ctx.needs_input_grad)
+        # an integer or bool result has no gradient (argmax, comparisons, x.long()): it leaves the graph
+        record = _grad_mode.enabled and any(ctx.needs_input_grad) and out_data.dtype.kind == "f"
         out = Tensor._wrap(out_data, requires_grad=record)
+        if getattr(out_data, "base", None) is not None or any([out_data is t.data for t in tensors]):
+            _share_version_counter(out, tensors)  # a view (reshape, x[1:3], permute, ...) or the input itself
         if record:
             ctx.inputs = tensors
             ctx.output_shape = out_data.shape
             out._ctx = ctx
+            if ctx.saved_arrays:
+                ctx._saved_versions = _versions_seen(ctx.saved_arrays, tensors, out)
         return out
+
+    def _check_saved_versions(self) -> None:
+        """Raise when a tensor whose values this node saved was changed in place since (see VersionCounter)."""
+        for role, shape, counter, seen in self._saved_versions:
+            if counter.value != seen:
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by an inplace "
+                    f"operation: the {role} of shape {shape} saved by {self.name} is at version {counter.value}; "
+                    f"expected version {seen} instead. Hint: it was changed in place (+=, zero_, copy_, fill_, "
+                    "indexed assignment, an optimizer step, ...) after the forward pass used it; change a clone() "
+                    "instead, or change it after backward()"
+                )
 
     def __repr__(self) -> str:
         return f"<{self.name} node>"
+
+
+def _share_version_counter(out, inputs) -> None:
+    """A view and the tensor whose memory it shows count in-place changes together (as in PyTorch)."""
+    buffer = _buffer(out.data)
+    for t in inputs:
+        if _buffer(t.data) is buffer:
+            out._version_counter = t._version_counter
+            return
+
+
+def _versions_seen(saved_arrays, inputs, out) -> tuple:
+    """``(role, shape, counter, version now)`` for each input or output whose memory a saved array uses."""
+    buffers = {id(_buffer(a)) for a in saved_arrays if a is not None}
+    seen = []
+    for role, t in [(f"input {i}", t) for i, t in enumerate(inputs)] + [("output", out)]:
+        if id(_buffer(t.data)) in buffers:
+            seen.append((role, tuple(t.shape), t._version_counter, t._version_counter.value))
+    return tuple(seen)
 
 
 def _check_same_device(cls, tensors) -> None:
@@ -243,6 +303,8 @@ def backward(tensor, gradient=None, retain_graph: bool = False) -> None:
             out_grad = grads.pop(id(node), None)
             if out_grad is None:  # this node does not lead to the root along any path
                 continue
+            if node._saved_versions:
+                node._check_saved_versions()
             in_grads = node.backward(node, out_grad)
             if not isinstance(in_grads, tuple):
                 in_grads = (in_grads,)
@@ -262,6 +324,7 @@ def backward(tensor, gradient=None, retain_graph: bool = False) -> None:
                     grads[key] = grads[key] + g if key in grads else g
             if not retain_graph:
                 node.saved_arrays = ()
+                node._saved_versions = ()
                 node._freed = True
                 node.__dict__.clear()
 

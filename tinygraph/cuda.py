@@ -147,20 +147,6 @@ def move(array, device: str):
     return to_host(array)
 
 
-_kernel_modules: dict = {}  # (device, family) -> module, imported on first use (this runs for every op)
-
-
-def kernels_for(array, family: str):
-    """The kernel module of ``family`` ('conv', 'pool', 'norm', ...) for the device ``array`` lives on."""
-    key = (device_of(array), family)
-    module = _kernel_modules.get(key)
-    if module is None:
-        import importlib
-
-        module = _kernel_modules[key] = importlib.import_module(f"tinygraph.kernels.{key[0]}.{family}")
-    return module
-
-
 def ascontiguous(array):
     """``np.ascontiguousarray`` for host arrays; device arrays are always C-contiguous already."""
     import numpy as np

@@ -14,21 +14,31 @@ Loading uses ``allow_pickle=False``: a file cannot run code when it is loaded.
 Arrays come back as Tensors (``requires_grad=False``); NumPy scalars come back
 as Python numbers; dict keys keep their type (str, int, float, bool or None).
 
-Saving is atomic: the checkpoint is written to a temporary file in the same
-directory, flushed to disk, then renamed over ``path`` in one step, so a crash
-in the middle of ``save`` leaves the previous checkpoint intact.
+Saving is atomic (``tinygraph/atomic.py``): the checkpoint is written to a
+temporary file in the same directory, flushed to disk, then renamed over ``path``
+in one step, so a crash in the middle of ``save`` leaves the previous checkpoint
+intact, and the next successful save to the same path removes what a killed
+writer left behind.
+
+Loading checks what each entry claims before allocating anything: an ``.npy``
+header whose shape needs more bytes than its entry holds, a compressed entry
+that would expand past ``max_expanded_bytes``, arrays past ``max_bytes``, or a
+JSON document nested deeper than ``MAX_JSON_DEPTH`` are refused with a
+ValueError naming the file.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
-import tempfile
+import re
 import zipfile
 
 import numpy as np
 
 from . import safetensors
+from .atomic import write_atomically
 from .tensor import Tensor
 
 __all__ = ["save", "load"]
@@ -40,6 +50,13 @@ META_ENTRY = "__tinygraph__"  # the JSON document, as a uint8 array
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with entries / an empty zip
 _PICKLE_MAGIC = b"\x80"  # pickle protocol 2+ starts with the PROTO opcode
 _NPY_MAGIC = b"\x93NUMPY"
+
+#: how deeply dicts, lists and tuples may nest in a checkpoint (each level is a few JSON levels)
+MAX_NESTING = 40
+#: JSON nesting refused by ``load`` (Python's json parser recurses, so deeper input is a RecursionError)
+MAX_JSON_DEPTH = 3 * MAX_NESTING + 4
+#: default cap on the bytes that compressed entries may expand to (tinygraph itself writes uncompressed entries)
+MAX_EXPANDED_BYTES = 256 * 2**20
 
 
 # ------------------------------------------------------------------ saving
@@ -61,57 +78,18 @@ def save(obj, path) -> None:
     tree = _encode(obj, (), arrays)
     meta = json.dumps({"format": FORMAT, "version": VERSION, "tree": tree}).encode("utf-8")
 
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"save: cannot write {path!r}: the folder {directory!r} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-                _write_npy(zf, META_ENTRY, np.frombuffer(meta, dtype=np.uint8))
-                for name, array in arrays.items():
-                    _write_npy(zf, name, array)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        # Never leave a half-written temp file behind; the old checkpoint is untouched.
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_directory(directory)
+    def write_zip(f):
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            _write_npy(zf, META_ENTRY, np.frombuffer(meta, dtype=np.uint8))
+            for name, array in arrays.items():
+                _write_npy(zf, name, array)
+
+    write_atomically(path, write_zip, op="save")
 
 
 def _write_npy(zf: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
     with zf.open(name + ".npy", "w", force_zip64=True) as member:
         np.lib.format.write_array(member, array, allow_pickle=False)
-
-
-def _file_mode(path: str) -> int:
-    """Keep the mode of the checkpoint being replaced; a new one gets 0666 minus the umask."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def _fsync_directory(directory: str) -> None:
-    """Make the rename itself durable (POSIX); harmless where unsupported."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _host_array(value) -> np.ndarray:
@@ -121,8 +99,20 @@ def _host_array(value) -> np.ndarray:
     return np.asarray(data)
 
 
-def _encode(value, keypath: tuple, arrays: dict):
-    """JSON-able description of ``value``; arrays go into ``arrays`` by entry name."""
+def _encode(value, keypath: tuple, arrays: dict, containing: frozenset = frozenset()):
+    """JSON-able description of ``value``; arrays go into ``arrays`` by entry name.
+
+    ``containing``: ids of the dicts and lists on the way down, so a container inside itself is an error.
+    """
+    if isinstance(value, (dict, list, tuple)):
+        if id(value) in containing:
+            raise ValueError(
+                f"save: the {type(value).__name__} at {_where(keypath)} contains itself (a reference cycle); "
+                "a checkpoint must be a tree of dicts, lists and tuples"
+            )
+        if len(keypath) >= MAX_NESTING:
+            raise ValueError(f"save: {_where(keypath)} is nested more than {MAX_NESTING} levels deep")
+        containing = containing | {id(value)}
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, (int, float)):
@@ -149,10 +139,10 @@ def _encode(value, keypath: tuple, arrays: dict):
                     f"save: dict key {key!r} at {_where(keypath)} is a {type(key).__name__}; "
                     "keys must be str, int, float, bool or None"
                 )
-            items.append([key, _encode(item, keypath + (key,), arrays)])
+            items.append([key, _encode(item, keypath + (key,), arrays, containing)])
         return {"kind": "dict", "items": items}
     if isinstance(value, (list, tuple)):
-        items = [_encode(item, keypath + (i,), arrays) for i, item in enumerate(value)]
+        items = [_encode(item, keypath + (i,), arrays, containing) for i, item in enumerate(value)]
         return {"kind": "list" if isinstance(value, list) else "tuple", "items": items}
     raise TypeError(
         f"save: cannot store a {type(value).__name__} at {_where(keypath)}; a checkpoint holds dicts, lists, "
@@ -183,13 +173,16 @@ def _entry_name(keypath: tuple, taken: dict) -> str:
 
 
 # ----------------------------------------------------------------- loading
-def load(path):
+def load(path, *, max_bytes: int | None = None, max_expanded_bytes: int = MAX_EXPANDED_BYTES):
     """Read a checkpoint written by :func:`save`; arrays come back as Tensors.
 
     Raises ValueError naming ``path`` when the file is not a tinygraph
-    checkpoint (a text file, a pickle, a foreign ``.npz``) or is truncated or
-    corrupt.  Pickled data is never unpickled.  A path ending in ``.safetensors`` is read as
-    that format (``tinygraph/safetensors.py``).
+    checkpoint (a text file, a pickle, a foreign ``.npz``), is truncated or
+    corrupt, or claims more than it may: arrays whose headers need more bytes
+    than the file holds or than ``max_bytes`` (None: no stated limit), compressed
+    entries expanding past ``max_expanded_bytes`` in total, or JSON nested deeper
+    than ``MAX_JSON_DEPTH``.  Pickled data is never unpickled.  A path ending in
+    ``.safetensors`` is read as that format (``tinygraph/safetensors.py``).
     """
     path = os.fspath(path)
     if path.lower().endswith(".safetensors"):
@@ -199,6 +192,7 @@ def load(path):
     if not head.startswith(_ZIP_MAGIC):
         raise ValueError(f"load: {path!r} is not a tinygraph checkpoint: {_describe_foreign(head)}")
     try:
+        _check_claimed_sizes(path, max_bytes, max_expanded_bytes)
         with np.load(path, allow_pickle=False) as npz:
             if META_ENTRY not in npz.files:
                 raise _Invalid(
@@ -208,6 +202,8 @@ def load(path):
             meta = _read_meta(npz[META_ENTRY])
             tree = meta["tree"]
             return _decode(tree, npz)
+    except _TooLarge as e:
+        raise ValueError(f"load: {path!r} is refused: {e}") from None
     except _Invalid as e:
         raise ValueError(f"load: {path!r} is not a valid tinygraph checkpoint: {e}") from None
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
@@ -219,6 +215,49 @@ def load(path):
 
 class _Invalid(Exception):
     """A well-formed file whose content is not a tinygraph checkpoint."""
+
+
+class _TooLarge(_Invalid):
+    """A file that claims more memory, expansion or nesting than ``load`` allows."""
+
+
+def _check_claimed_sizes(path: str, max_bytes, max_expanded_bytes: int) -> None:
+    """Refuse, before anything is allocated, entries that claim more memory than they can hold or may use.
+
+    Every ``.npy`` header states a shape and dtype; their product must fit in the entry (whose size
+    the zip directory states, and which a stored entry must take up in the file).
+    """
+    file_size = os.path.getsize(path)
+    total = expanded = 0
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if info.compress_type == zipfile.ZIP_STORED:
+                if info.file_size > file_size:
+                    raise _TooLarge(f"entry {info.filename!r} claims {info.file_size} bytes in a {file_size}-byte file")
+            else:
+                expanded += info.file_size
+                if expanded > max_expanded_bytes:
+                    raise _TooLarge(
+                        f"its compressed entries expand to more than max_expanded_bytes={max_expanded_bytes} bytes "
+                        f"(entry {info.filename!r}: {info.compress_size} bytes expanding to {info.file_size})"
+                    )
+            if not info.filename.endswith(".npy"):
+                continue
+            with zf.open(info) as member:
+                fmt = np.lib.format
+                version = fmt.read_magic(member)
+                read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+                shape, _, dtype = read_header(member)
+                data_bytes = info.file_size - member.tell()
+            needed = math.prod(shape) * dtype.itemsize
+            if needed > data_bytes:
+                raise _TooLarge(
+                    f"the header of entry {info.filename!r} claims a {dtype} array of shape {shape} ({needed} bytes) "
+                    f"but the entry holds {data_bytes} bytes"
+                )
+            total += needed if info.filename != META_ENTRY + ".npy" else 0
+            if max_bytes is not None and total > max_bytes:
+                raise _TooLarge(f"its arrays need more than max_bytes={max_bytes} bytes (at entry {info.filename!r})")
 
 
 def _describe_foreign(head: bytes) -> str:
@@ -237,7 +276,9 @@ def _read_meta(entry: np.ndarray) -> dict:
     if entry.dtype != np.uint8 or entry.ndim != 1:
         raise _Invalid(f"the {META_ENTRY!r} entry is a {entry.dtype} array of shape {entry.shape}, not JSON bytes")
     try:
-        meta = json.loads(entry.tobytes().decode("utf-8"))
+        text = entry.tobytes().decode("utf-8")
+        _check_json_depth(text)
+        meta = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise _Invalid(f"the {META_ENTRY!r} entry is not valid JSON ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or "tree" not in meta:
@@ -245,6 +286,22 @@ def _read_meta(entry: np.ndarray) -> dict:
     if meta.get("version") != VERSION:
         raise _Invalid(f"format version {meta.get('version')!r}; this tinygraph reads version {VERSION}")
     return meta
+
+
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')  # a string (skipped whole) or a bracket
+
+
+def _check_json_depth(text: str) -> None:
+    """Refuse JSON nested deeper than MAX_JSON_DEPTH before the (recursive) parser sees it."""
+    depth = 0
+    for token in _JSON_TOKENS.finditer(text):
+        bracket = token.group()
+        if bracket in ("[", "{"):
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise _TooLarge(f"its JSON document is nested more than MAX_JSON_DEPTH={MAX_JSON_DEPTH} levels deep")
+        elif bracket in ("]", "}"):
+            depth -= 1
 
 
 def _decode(node, npz):

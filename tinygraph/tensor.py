@@ -17,7 +17,7 @@ import numpy as np
 
 # Modules, not names: the op modules import autograd, which imports this module, so whichever is
 # imported first sees the others half-built. Their classes are looked up when an op runs.
-from . import autograd
+from . import autograd, dtypes
 from .cuda import canonical_device, is_cuda_array, move
 from .ops import elementwise as elementwise_ops
 from .ops import matmul as matmul_ops
@@ -36,6 +36,7 @@ bool_ = np.dtype(np.bool_)
 _default_dtype = float32
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
+_WRITEABLE = namedtuple("Flags", ["writeable"])(True)  # device arrays have no NumPy flags: writeable
 
 
 def get_default_dtype() -> np.dtype:
@@ -45,7 +46,7 @@ def get_default_dtype() -> np.dtype:
 def set_default_dtype(dtype) -> None:
     """Set the dtype of tensors made from Python floats (float32 unless changed)."""
     global _default_dtype
-    dtype = np.dtype(dtype)
+    dtype = dtypes.as_dtype(dtype, "set_default_dtype")
     if dtype.kind != "f":
         raise TypeError(f"set_default_dtype: expected a floating dtype, got {dtype}")
     _default_dtype = dtype
@@ -59,25 +60,81 @@ def _to_array(data, dtype=None) -> np.ndarray:
     """Convert user data to an array with PyTorch's dtype rules.
 
     Python floats become the default dtype (float32); Python ints become int64;
-    NumPy arrays keep their dtype unless ``dtype`` is given.
+    NumPy arrays keep their dtype unless ``dtype`` is given.  A (nested) list may hold
+    one-element Tensors, as in PyTorch.
     """
+    if dtype is not None:
+        dtype = dtypes.as_dtype(dtype, "tensor")
     if isinstance(data, Tensor):
         array = data.data
     elif isinstance(data, np.ndarray) or is_cuda_array(data):
         array = data
     else:
-        array = np.asarray(data)
-        if array.dtype.kind not in "biuf":
-            raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} of dtype {array.dtype}")
+        array = _nested_to_array(data)
         # PyTorch's defaults apply only without an explicit dtype: going through float32 on the
         # way to a requested float64 would lose digits
         if dtype is None and array.dtype == np.float64 and not isinstance(data, np.floating):
             array = array.astype(_default_dtype)
         elif dtype is None and array.dtype.kind in "iu" and array.dtype != np.uint8:
             array = array.astype(np.int64)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"tensor: cannot make a tensor from {type(data).__name__} of dtype {array.dtype} "
+            "(expected numbers: bool, integer or floating point)"
+        )
     if dtype is not None:
-        array = array.astype(np.dtype(dtype), copy=False)
+        array = array.astype(dtype, copy=False)
     return array
+
+
+def _nested_to_array(data) -> np.ndarray:
+    """``np.asarray(data)`` with the errors a user can act on: ragged lists, lists of Tensors."""
+    try:
+        array = np.asarray(data)
+    except ValueError:
+        array = None
+    if array is not None and array.dtype != object and not _starts_with_tensor(data):
+        return array
+    if isinstance(data, (list, tuple)):
+        data = _tensors_to_values(data)
+        try:
+            array = np.asarray(data)
+        except ValueError as err:
+            raise ValueError(
+                f"tensor: cannot make a tensor from a ragged {type(data).__name__}: nested lists must have the "
+                f"same length at each depth ({err})"
+            ) from None
+    if array.dtype == object:
+        kinds = sorted({type(v).__name__ for v in np.ravel(array)})
+        raise TypeError(f"tensor: cannot make a tensor from a {type(data).__name__} holding {', '.join(kinds)}")
+    return array
+
+
+def _starts_with_tensor(data) -> bool:
+    """Whether the first innermost entry of nested lists is a Tensor (NumPy would stack multi-element
+    ones through ``__array__``, where PyTorch refuses them)."""
+    while isinstance(data, (list, tuple)) and data:
+        data = data[0]
+    return isinstance(data, Tensor)
+
+
+def _tensors_to_values(items):
+    """Replace one-element Tensors in nested lists by their values; other Tensors are an error (as PyTorch)."""
+    out = []
+    for item in items:
+        if isinstance(item, Tensor):
+            if item.data.size != 1:
+                shapes = ", ".join(str(tuple(t.shape)) for t in items if isinstance(t, Tensor))
+                raise ValueError(
+                    f"tensor: got a list of Tensors of shapes {shapes}; only one-element tensors can be list "
+                    "entries, as in PyTorch (join tensors with tg.stack or tg.cat)"
+                )
+            values = item.data.copy_to_host() if item.device == "cuda" else item.data
+            item = values.reshape(())
+        elif isinstance(item, (list, tuple)):
+            item = _tensors_to_values(item)
+        out.append(item)
+    return out
 
 
 def _check_device(device) -> str | None:
@@ -110,7 +167,7 @@ class Tensor:
         grad_fn:       the graph node (Function) that produced it; None for leaves
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "name", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "name", "_version_counter", "__weakref__")
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
@@ -123,6 +180,7 @@ class Tensor:
         self._ctx = None
         self._retains_grad = False
         self.name = name
+        self._version_counter = autograd.VersionCounter()
 
     @classmethod
     def _wrap(cls, array: np.ndarray, requires_grad: bool = False) -> Tensor:
@@ -134,6 +192,7 @@ class Tensor:
         t._ctx = None
         t._retains_grad = False
         t.name = None
+        t._version_counter = autograd.VersionCounter()
         return t
 
     # ----------------------------------------------------------------- basics
@@ -153,6 +212,15 @@ class Tensor:
     def device(self) -> str:
         """'cpu' (the data is a NumPy array) or 'cuda' (a CudaArray in GPU memory)."""
         return "cuda" if is_cuda_array(self.data) else "cpu"
+
+    @property
+    def _version(self) -> int:
+        """How many in-place changes this tensor's values have had (checked by backward, as PyTorch's)."""
+        return self._version_counter.value
+
+    def _bump_version(self) -> None:
+        """Record an in-place change of ``.data`` (optimizers and initialisers call this after writing)."""
+        self._version_counter.value += 1
 
     @property
     def grad_fn(self):
@@ -235,8 +303,11 @@ class Tensor:
         return self.data.tolist()
 
     def detach(self) -> Tensor:
-        """The same values, cut from the graph (no grad is recorded through it)."""
-        return Tensor._wrap(self.data, requires_grad=False)
+        """The same values, cut from the graph (no grad is recorded through it); in-place edits of either
+        are seen by both, so they share the version counter, as in PyTorch."""
+        out = Tensor._wrap(self.data, requires_grad=False)
+        out._version_counter = self._version_counter
+        return out
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and not _is_float(self.dtype):
@@ -253,8 +324,7 @@ class Tensor:
         self._retains_grad = True
 
     def zero_(self) -> Tensor:
-        self.data[...] = 0
-        return self
+        return self._inplace("zero_", 0, lambda a, b: b)
 
     def clone(self) -> Tensor:
         return elementwise_ops.Clone.apply(self)
@@ -270,7 +340,7 @@ class Tensor:
         out = self
         if device is not None and device != self.device:
             out = elementwise_ops.ToDevice.apply(self, device=device)
-        if dtype is not None and np.dtype(dtype) != out.dtype:
+        if dtype is not None and dtypes.as_dtype(dtype, "to") != out.dtype:
             out = out.type(dtype)
         return out
 
@@ -281,7 +351,7 @@ class Tensor:
         return self.to("cuda")
 
     def type(self, dtype) -> Tensor:
-        return elementwise_ops.Cast.apply(self, dtype=np.dtype(dtype))
+        return elementwise_ops.Cast.apply(self, dtype=dtypes.as_dtype(dtype, "type"))
 
     def float(self) -> Tensor:
         return self.type(float32)
@@ -291,6 +361,13 @@ class Tensor:
 
     def long(self) -> Tensor:
         return self.type(int64)
+
+    def int(self) -> Tensor:
+        """int32 values (truncated toward zero), outside the graph like every integer result."""
+        return self.type(int32)
+
+    def bool(self) -> Tensor:
+        return self.type(bool_)
 
     def backward(self, gradient=None, retain_graph: bool = False) -> None:
         """Compute gradients of this tensor w.r.t. every leaf that requires grad (see autograd.backward)."""
@@ -306,23 +383,27 @@ class Tensor:
         return Tensor._wrap(_to_array(other))
 
     def _promoted(self, other, true_division: bool = False) -> tuple:
-        """``(self, other)`` as tensors for a binary op, with PyTorch's rule across dtype categories.
+        """``(self, other)`` as tensors of the dtype PyTorch gives a binary op of them (``tinygraph.dtypes``).
 
-        A floating-point operand and an integer or bool one give the floating-point dtype:
-        float32 + int64 is float32 in PyTorch, where NumPy widens it to float64.  Within a
-        category NumPy's rules are PyTorch's (float32 + float64 is float64).  ``true_division``:
-        two integer operands of ``/`` give the default float dtype (NumPy: float64).  Integer
-        tensors never require grad, so the casts add nothing to backpropagate through.
+        float32 + int64 is float32 (NumPy: float64), int32 tensor + 5 stays int32.  ``true_division``:
+        ``/`` of integers gives the default float dtype.  Integer tensors never require grad, so the
+        casts add nothing to backpropagate through.
         """
-        other = self._lift(other)
-        mine, theirs = _is_float(self.dtype), _is_float(other.dtype)
-        if true_division and not mine and not theirs:
-            return self.type(_default_dtype), other.type(_default_dtype)
-        if mine and not theirs:
-            return self, other.type(self.dtype)
-        if theirs and not mine:
-            return self.type(other.dtype), other
-        return self, other
+        if not isinstance(other, (Tensor, bool, int, float)):
+            other = Tensor._wrap(_to_array(other))  # a list or array on the other side: a constant tensor
+        dtype = dtypes.result_type(self, other)
+        if true_division:
+            dtype = dtypes.default_float_for(dtype)
+        if not isinstance(other, Tensor):
+            other = Tensor._wrap(np.asarray(other, dtype=dtype))
+        return self._as_dtype(dtype), other._as_dtype(dtype)
+
+    def _as_dtype(self, dtype) -> Tensor:
+        return self if self.dtype == dtype else self.type(dtype)
+
+    def _floating(self) -> Tensor:
+        """Self for a floating op (exp, sqrt, ...): integer and bool tensors become the default float dtype."""
+        return self._as_dtype(dtypes.default_float_for(self.dtype))
 
     def __add__(self, other):
         return elementwise_ops.Add.apply(*self._promoted(other))
@@ -356,11 +437,12 @@ class Tensor:
         if isinstance(exponent, (int, np.integer)) and not isinstance(exponent, bool):
             return elementwise_ops.PowScalar.apply(self, exponent=int(exponent))  # int ** int stays int, as in PyTorch
         if isinstance(exponent, (float, np.floating)):
-            return elementwise_ops.PowScalar.apply(self, exponent=float(exponent))
-        return elementwise_ops.Pow.apply(self, self._lift(exponent))
+            return elementwise_ops.PowScalar.apply(self._floating(), exponent=float(exponent))
+        return elementwise_ops.Pow.apply(*self._promoted(exponent))
 
     def __rpow__(self, base):
-        return elementwise_ops.Pow.apply(self._lift(base), self)
+        mine, theirs = self._promoted(base)
+        return elementwise_ops.Pow.apply(theirs, mine)
 
     def __neg__(self):
         return elementwise_ops.Neg.apply(self)
@@ -395,14 +477,22 @@ class Tensor:
     def neg(self):
         return -self
 
-    # In-place updates, for optimizers and initialisers: they change .data only and are not recorded.
-    def _inplace(self, op_name, other, fn):
+    # In-place updates, for optimizers and initialisers: they change .data only and are not recorded,
+    # but they bump the version counter, so a backward that needs the old values raises.
+    def _inplace(self, op_name, other, fn, index=Ellipsis):
         if self.requires_grad and autograd.is_grad_enabled():
             raise RuntimeError(
                 f"{op_name}: in-place update of a tensor that requires grad; do it inside tg.no_grad()"
             )
+        if not getattr(self.data, "flags", _WRITEABLE).writeable:
+            raise RuntimeError(
+                f"{op_name}: this tensor's values are read-only: it was made by expand() (several of its elements "
+                "are one value in memory) or wraps a read-only array; clone() it first and change the clone"
+            )
         value = other.data if isinstance(other, Tensor) else other
-        self.data[...] = fn(self.data, value)
+        current = self.data if index is Ellipsis else self.data[index]
+        self.data[index] = fn(current, value)
+        self._bump_version()
         return self
 
     def __iadd__(self, other):
@@ -437,6 +527,16 @@ class Tensor:
     def fill_(self, value):
         return self._inplace("fill_", value, lambda a, b: np.full_like(a, b))
 
+    def clamp_(self, min=None, max=None):
+        """Clip the values to ``[min, max]`` in place (either bound may be None)."""
+        elementwise_ops.check_clamp_bounds(min, max)
+        return self._inplace("clamp_", None, lambda a, b: np.clip(a, min, max))
+
+    def __setitem__(self, index, value):
+        """``x[index] = value``: an in-place change of the selected values (not recorded, as ``+=``)."""
+        index = shape_ops._plain_index(index)
+        return self._inplace("setitem", value, lambda a, b: b, index=index)
+
     # ----------------------------------------------------------- comparisons
     def _compare(self, other, fn) -> Tensor:
         other = other.data if isinstance(other, Tensor) else other
@@ -464,13 +564,13 @@ class Tensor:
 
     # ------------------------------------------------------- unary math
     def exp(self):
-        return elementwise_ops.Exp.apply(self)
+        return elementwise_ops.Exp.apply(self._floating())
 
     def log(self):
-        return elementwise_ops.Log.apply(self)
+        return elementwise_ops.Log.apply(self._floating())
 
     def sqrt(self):
-        return elementwise_ops.Sqrt.apply(self)
+        return elementwise_ops.Sqrt.apply(self._floating())
 
     def abs(self):
         return elementwise_ops.Abs.apply(self)
@@ -516,17 +616,32 @@ class Tensor:
         return reduce_ops.Sum.apply(self, axes=_normalize_dims(dim, self.ndim, "sum"), keepdim=keepdim)
 
     def mean(self, dim=None, keepdim: bool = False):
+        self._require_floating("mean")
         return reduce_ops.Mean.apply(self, axes=_normalize_dims(dim, self.ndim, "mean"), keepdim=keepdim)
 
     def var(self, dim=None, keepdim: bool = False, unbiased: bool = True, correction: int | None = None):
         """Variance; divides by ``n - correction`` (``correction=1``, Bessel's, unless ``unbiased=False``)."""
+        self._require_floating("var")
         if correction is None:
             correction = 1 if unbiased else 0
         axes = _normalize_dims(dim, self.ndim, "var")
         return reduce_ops.Var.apply(self, axes=axes, keepdim=keepdim, correction=correction)
 
     def std(self, dim=None, keepdim: bool = False, unbiased: bool = True, correction: int | None = None):
-        return self.var(dim, keepdim, unbiased, correction).sqrt()
+        """Standard deviation, with ``correction`` as in :meth:`var`; a constant row has gradient 0 (PyTorch's)."""
+        self._require_floating("std")
+        if correction is None:
+            correction = 1 if unbiased else 0
+        axes = _normalize_dims(dim, self.ndim, "std")
+        return reduce_ops.Std.apply(self, axes=axes, keepdim=keepdim, correction=correction)
+
+    def _require_floating(self, op: str) -> None:
+        """PyTorch's mean/var/std refuse integer tensors rather than guess a result dtype."""
+        if not _is_float(self.dtype):
+            raise RuntimeError(
+                f"{op}(): could not infer the output dtype: the input must be floating point, got {self.dtype} "
+                f"(convert it first, e.g. x.float().{op}())"
+            )
 
     def amax(self, dim=None, keepdim: bool = False):
         return reduce_ops.Max.apply(self, axes=_normalize_dims(dim, self.ndim, "amax"), keepdim=keepdim)
@@ -574,7 +689,9 @@ class Tensor:
     def reshape(self, *shape):
         return shape_ops.reshape(self, _shape_args(shape))
 
-    view = reshape
+    def view(self, *shape):
+        """Like :meth:`reshape`, but only where no copy is needed (PyTorch's rule); else a RuntimeError."""
+        return shape_ops.view(self, _shape_args(shape))
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1):
         return shape_ops.flatten(self, start_dim, end_dim)
@@ -598,7 +715,11 @@ class Tensor:
         return shape_ops.getitem(self, index)
 
     def contiguous(self):
-        return self
+        """Self when its values are laid out in row-major order, else a copy that is (then ``view`` works)."""
+        flags = getattr(self.data, "flags", None)
+        if flags is None or flags.c_contiguous:
+            return self
+        return elementwise_ops.Clone.apply(self)
 
     # ------------------------------------------------ NumPy and DLPack protocols
     def _exportable(self, what: str) -> np.ndarray:
@@ -657,7 +778,7 @@ def _normalize_dims(dim, ndim: int, op: str):
 # --------------------------------------------------------------- factories
 def as_tensor(data, dtype=None) -> Tensor:
     """A constant Tensor from anything array-like (no copy when already a Tensor of the dtype)."""
-    if isinstance(data, Tensor) and (dtype is None or np.dtype(dtype) == data.dtype):
+    if isinstance(data, Tensor) and (dtype is None or dtypes.as_dtype(dtype, "as_tensor") == data.dtype):
         return data
     return Tensor(data, dtype=dtype)
 
@@ -685,7 +806,7 @@ def _shape(size, op: str) -> tuple:
 
 def _factory(op, values_fn, size, dtype, requires_grad, device):
     device = _check_device(device)
-    dtype = np.dtype(dtype) if dtype is not None else _default_dtype
+    dtype = dtypes.as_dtype(dtype, op) if dtype is not None else _default_dtype
     array = values_fn(_shape(size, op), dtype)  # made on the host (the seeded generator), then moved
     return Tensor(_on_device(array.astype(dtype, copy=False), device), requires_grad=requires_grad)
 
@@ -719,7 +840,8 @@ def rand(*size, dtype=None, requires_grad=False, device=None) -> Tensor:
 def randint(low, high, size, dtype=None, device=None) -> Tensor:
     device = _check_device(device)
     array = default_generator().integers(low, high, size=_shape((size,), "randint"))
-    return Tensor(_on_device(array.astype(np.dtype(dtype) if dtype is not None else np.int64), device))
+    dtype = dtypes.as_dtype(dtype, "randint") if dtype is not None else int64
+    return Tensor(_on_device(array.astype(dtype), device))
 
 
 def randperm(n: int) -> Tensor:
@@ -746,7 +868,8 @@ def linspace(start, end, steps: int, dtype=None, requires_grad=False, device=Non
 
 def eye(n: int, m: int | None = None, dtype=None, requires_grad=False, device=None) -> Tensor:
     _check_device(device)
-    return Tensor(np.eye(n, m, dtype=np.dtype(dtype) if dtype else _default_dtype), requires_grad=requires_grad)
+    dtype = dtypes.as_dtype(dtype, "eye") if dtype is not None else _default_dtype
+    return Tensor(np.eye(n, m, dtype=dtype), requires_grad=requires_grad)
 
 
 def zeros_like(t: Tensor, dtype=None, requires_grad=False, device=None) -> Tensor:

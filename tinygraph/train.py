@@ -26,6 +26,7 @@ import numpy as np
 from . import functional as F
 from .autograd import no_grad
 from .nn.module import Module, evaluating
+from .generators import find_generators, generator_state, set_generator_state
 from .random import get_rng_state, set_rng_state
 from .serialization import load, save
 from .tensor import Tensor, as_tensor
@@ -186,9 +187,15 @@ class _Progress:
 
 
 # ----------------------------------------------------------------- checkpoints
-def _checkpoint(model, optimizer, scheduler, train_loader, epoch: int, history: History) -> dict:
+def _run_generators(model, train_loader, val_loader) -> dict:
+    """``{path: generator}``: the private random generators of the run (transforms', loaders', layers')."""
+    return find_generators({"model": model, "train_loader": train_loader, "val_loader": val_loader})
+
+
+def _checkpoint(model, optimizer, scheduler, train_loader, epoch: int, history: History, generators: dict) -> dict:
     """Everything a resumed run needs to continue exactly where this one stopped."""
     return {
+        "generators": {path: generator_state(g) for path, g in generators.items()},
         "epoch": epoch,  # completed epochs
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -199,7 +206,29 @@ def _checkpoint(model, optimizer, scheduler, train_loader, epoch: int, history: 
     }
 
 
-def _restore(checkpoint: dict, path, model, optimizer, scheduler, train_loader) -> tuple[int, History]:
+def _restore_generators(saved, generators: dict, path) -> None:
+    """Every generator of this run gets its saved state back, or resuming stops naming the one that cannot."""
+    saved = saved if isinstance(saved, dict) else {}
+    for where, generator in generators.items():
+        if where not in saved:
+            raise ValueError(
+                f"fit: cannot resume exactly from {path!r}: the random generator at {where} "
+                f"({type(generator).__name__}) has no saved state in the checkpoint (written by an older tinygraph "
+                "or by a run set up differently); start without resume=True"
+            )
+        try:
+            set_generator_state(generator, saved[where], where)
+        except ValueError as e:
+            raise ValueError(f"fit: cannot resume exactly from {path!r}: {e}") from None
+    missing = sorted(set(saved) - set(generators))
+    if missing:
+        raise ValueError(
+            f"fit: cannot resume exactly from {path!r}: the checkpoint holds the state of random generator(s) at "
+            f"{', '.join(missing)}, which this run does not have (was it set up differently?)"
+        )
+
+
+def _restore(checkpoint: dict, path, model, optimizer, scheduler, train_loader, generators) -> tuple[int, History]:
     try:
         model.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
@@ -210,6 +239,7 @@ def _restore(checkpoint: dict, path, model, optimizer, scheduler, train_loader) 
         if checkpoint.get("train_loader") is not None and hasattr(train_loader, "load_state_dict"):
             train_loader.load_state_dict(checkpoint["train_loader"])
         set_rng_state(checkpoint["rng_state"])
+        _restore_generators(checkpoint.get("generators"), generators, path)
         return int(checkpoint["epoch"]), History.from_dict(checkpoint["history"])
     except KeyError as e:
         raise ValueError(f"fit: {path!r} is not a fit() checkpoint (no {e} entry)") from None
@@ -235,8 +265,9 @@ def fit(
     loss_fn:      ``loss_fn(model(x), y)`` -> scalar Tensor, e.g. ``tg.functional.cross_entropy``
     scheduler:    stepped once after every epoch
     callbacks:    :class:`Callback` objects or functions ``fn(epoch, history)`` (return True to stop)
-    checkpoint_path: after every epoch, save model, optimizer, scheduler, history and the random
-                  generator's state there (atomically, with ``tg.save``)
+    checkpoint_path: after every epoch, save model, optimizer, scheduler, history and the state of
+                  every random generator the run uses (``tg.manual_seed``'s and any private one of
+                  a transform, loader or layer; see ``tinygraph.generators``) there, atomically
     resume:       start from ``checkpoint_path`` if it exists and run the remaining epochs; ``epochs``
                   is the total, so an interrupted ``fit(..., epochs=10, resume=True)`` rerun finishes
                   the same 10 epochs with the same result as an uninterrupted run
@@ -250,8 +281,10 @@ def fit(
         raise ValueError("fit: resume=True needs checkpoint_path")
     callbacks = [c if isinstance(c, Callback) else _FunctionCallback(c) for c in callbacks]
     history, start = History(), 0
+    generators = _run_generators(model, train_loader, val_loader) if checkpoint_path is not None else {}
     if resume and os.path.exists(checkpoint_path):
-        start, history = _restore(load(checkpoint_path), checkpoint_path, model, optimizer, scheduler, train_loader)
+        checkpoint = load(checkpoint_path)
+        start, history = _restore(checkpoint, checkpoint_path, model, optimizer, scheduler, train_loader, generators)
     bar = _Progress(progress)
     n = _length(train_loader)
     device = _model_device(model)
@@ -305,7 +338,8 @@ def fit(
             scheduler.step()
         bar.end_epoch(history)
         if checkpoint_path is not None:
-            save(_checkpoint(model, optimizer, scheduler, train_loader, epoch + 1, history), checkpoint_path)
+            state = _checkpoint(model, optimizer, scheduler, train_loader, epoch + 1, history, generators)
+            save(state, checkpoint_path)
         if any([c.on_epoch_end(epoch, history) for c in callbacks]):  # a list: every callback sees the epoch
             break
     for c in callbacks:

@@ -15,6 +15,9 @@ there is none and no backend was chosen, the file-only Agg backend is used.
     viz.plot_receptive_field({"3x3, 3x3": a, "3x3 dilated": b}, (1, 15, 15))
     viz.animate_convolution(x, k, stride=2, padding=1, save="conv.gif")
     viz.plot_gradient_flow({"plain": plain_net, "residual": res_net})
+    viz.plot_conv_arithmetic(x[0], conv.weight, conv.bias, (0, 2, 3))  # one output pixel, number by number
+    viz.plot_relu(before, after); viz.plot_pooling(x, 2, out_index=(1, 1)); viz.plot_softmax(logits, classes)
+    viz.plot_maps_to_scale({"stride 1": a, "stride 2": b})  # panels at true relative size, one colour scale
 """
 
 from .animation import ConvolutionSteps, animate_convolution, convolution_steps
@@ -25,6 +28,10 @@ from .gradient_flow import gradient_stats, plot_gradient_flow
 from .graph import graph_text, plot_graph
 from .kernels import plot_kernels
 from .receptive_field import field_extent, plot_receptive_field, receptive_field
+from .activations import plot_relu, plot_softmax
+from .conv_arithmetic import plot_conv_arithmetic
+from .pooling import plot_pooling
+from .to_scale import plot_maps_to_scale
 
 __all__ = [
     "ConvolutionSteps",
@@ -44,4 +51,9 @@ __all__ = [
     "plot_predictions",
     "plot_receptive_field",
     "receptive_field",
+    "plot_relu",
+    "plot_softmax",
+    "plot_conv_arithmetic",
+    "plot_pooling",
+    "plot_maps_to_scale",
 ]

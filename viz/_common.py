@@ -145,3 +145,76 @@ def minmax01(a: np.ndarray) -> np.ndarray:
     if hi - lo == 0:
         return np.full(a.shape, 0.5)
     return (a - lo) / (hi - lo)
+
+
+# ------------------------------------------------------------------------------- colour scales
+# The rule for every picture in viz: signed data (weights, pre-activation maps, gradients) on a
+# diverging colormap centred on zero (vmin = -vmax), so white means 0 and red/blue read as signs;
+# non-negative data (post-ReLU maps, probabilities, counts) on a sequential colormap from 0.
+DIVERGING = "RdBu_r"
+SEQUENTIAL = "viridis"
+SCALES = ("layer", "unit", "global")
+
+
+def check_scale(scale: str, fn: str) -> str:
+    """``scale`` if it is one of :data:`SCALES`, else a ValueError naming ``fn``."""
+    if scale not in SCALES:
+        raise ValueError(f"{fn}: scale must be one of {SCALES}, got {scale!r}")
+    return scale
+
+
+def color_scale(data, signed: bool | None = None) -> dict:
+    """``imshow`` keywords (cmap, vmin, vmax) for ``data`` under the rule above.
+
+    ``signed=None`` decides from the data: any negative value makes it signed. A signed
+    scale is symmetric, ``(-max|data|, +max|data|)``; a non-negative one is ``(0, max)``.
+    All-zero data gets a unit range so the colormap stays defined.
+    """
+    a = np.asarray(data, dtype=np.float64)
+    finite = a[np.isfinite(a)] if a.size else a
+    if signed is None:
+        signed = bool(finite.size and finite.min() < 0)
+    if signed:
+        limit = float(np.abs(finite).max()) if finite.size else 0.0
+        limit = limit if limit > 0 else 1.0
+        return {"cmap": DIVERGING, "vmin": -limit, "vmax": limit}
+    top = float(finite.max()) if finite.size else 0.0
+    return {"cmap": SEQUENTIAL, "vmin": 0.0, "vmax": top if top > 0 else 1.0}
+
+
+def cell_values(ax, values, fmt: str = "{:.2g}", fontsize: float = 9, gid: str | None = None, colors=None) -> list:
+    """Write each value of a 2-D array in its cell of an ``imshow`` (row r, column c at (c, r)).
+
+    The text is black on light cells and white on dark ones when ``colors`` (an (H, W, 4)
+    RGBA array of the cells' colours) is given. Returns the text artists (``gid`` +
+    ``":r:c"`` when ``gid`` is given).
+    """
+    texts = []
+    for (r, c), v in np.ndenumerate(np.asarray(values)):
+        color = "black"
+        if colors is not None:
+            red, green, blue = colors[r, c][:3]
+            color = "white" if 0.299 * red + 0.587 * green + 0.114 * blue < 0.5 else "black"
+        text = fmt.format(v + 0.0)
+        if text.startswith("-") and float(text) == 0:  # -0.04 printed as "-0.0": show "0.0"
+            text = text[1:]
+        t = ax.text(c, r, text, ha="center", va="center", fontsize=fontsize, color=color)
+        if gid:
+            t.set_gid(f"{gid}:{r}:{c}")
+        texts.append(t)
+    return texts
+
+
+def cell_colors(image) -> np.ndarray:
+    """The RGBA colour of every cell of an ``AxesImage`` (for choosing readable text colours)."""
+    return image.cmap(image.norm(np.asarray(image.get_array(), dtype=np.float64)))
+
+
+def pixel_grid(ax, h: int, w: int, color: str = "0.6") -> None:
+    """Thin lines between the pixels of an ``imshow``, no tick labels (so cells can be counted)."""
+    ax.set_xticks(np.arange(-0.5, w, 1), minor=True)
+    ax.set_yticks(np.arange(-0.5, h, 1), minor=True)
+    ax.grid(which="minor", color=color, lw=0.6)
+    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+    ax.set_xticks([])
+    ax.set_yticks([])

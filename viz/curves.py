@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from ._common import figure_and_axes, finish, new_figure
 
@@ -52,6 +53,7 @@ def plot_loss_curves(
     title: str | None = None,
     ax=None,
     save=None,
+    held_out: str = "val",
 ):
     """Loss (left) and accuracy (right) per epoch, for one run or several overlaid.
 
@@ -60,7 +62,9 @@ def plot_loss_curves(
     lines of one colour drifting apart. With ``show_steps`` the per-batch loss is drawn
     faintly behind the epoch curve, with its moving average on top (step ``i`` of ``S`` over
     ``E`` epochs sits at ``x = (i + 1) * E / S``, so the last step of an epoch lines up with
-    that epoch's point). The legend names each run and curve.
+    that epoch's point). The legend names each run and curve; it sits outside the panels
+    (below them in a new figure, right of the given axes otherwise), so it never covers a curve.
+    The held-out curves are named ``held_out`` (``"test"`` when the held-out set is the test set).
 
     Args:
         history: a ``tinygraph.train.History`` (fields ``step_loss``, ``train_loss``,
@@ -77,6 +81,8 @@ def plot_loss_curves(
         title: figure title.
         ax: one axes (loss only) or a pair ``(loss_ax, acc_ax)`` to draw into.
         save: path to save the figure to.
+        held_out: the name of the held-out set in the legend (``"val"``, ``"test"``); the line
+            ``gid`` stays ``val_loss`` / ``val_acc``.
 
     Lines carry ``gid`` ``"<label>:<field>"`` (``train_loss``, ``val_loss``, ``train_acc``,
     ``val_acc``, ``step_loss``, ``step_loss_smooth``); with a single unlabelled run the
@@ -150,26 +156,49 @@ def plot_loss_curves(
             (acc_ax, "val_acc", "s--", acc_ax is not None and validation is not False),
         ):
             if show and run[key].size:  # one per-epoch series, at epochs 1..n
-                name = key.replace("_", " ")
+                name = key.replace("_", " ").replace("val", held_out)
                 axes.plot(np.arange(1, run[key].size + 1), run[key], style, color=color, ms=3,
                           label=f"{prefix}{name}", gid=f"{lab}:{key}")
 
     no_epochs = all(r["train_loss"].size == 0 for r in runs)
     loss_ax.set_xlabel("step" if no_epochs else "epoch")
+    for axes in (loss_ax, acc_ax):
+        if axes is not None:
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     loss_ax.set_ylabel("loss")
     loss_ax.set_title("loss")
     if log_scale:
         loss_ax.set_yscale("log")
     loss_ax.grid(alpha=0.3)
-    loss_ax.legend(fontsize=8)
     if acc_ax is not None:
         acc_ax.set_xlabel("epoch")
         acc_ax.set_ylabel("accuracy")
-        acc_ax.set_title("accuracy")
+        acc_ax.set_title(f"accuracy (solid: train, dashed: {held_out})" if validation is not False else "accuracy")
         acc_ax.grid(alpha=0.3)
-        acc_ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    if ax is None:
+    handles, names = loss_ax.get_legend_handles_labels()
+    if acc_ax is not None and not handles:
+        handles, names = acc_ax.get_legend_handles_labels()
+    if ax is None:  # one legend under the panels: outside every curve
         fig.tight_layout()
+        if handles:
+            per_run = len(handles) // len(runs) if len(handles) % len(runs) == 0 else 0
+            if len(runs) > 1 and 0 < per_run <= 4:  # one row per run: legend columns fill top to bottom
+                order = [r * per_run + c for c in range(per_run) for r in range(len(runs))]
+                handles, names = [handles[i] for i in order], [names[i] for i in order]
+                columns = per_run
+            else:
+                columns = min(len(handles), 4)
+            rows = -(-len(handles) // columns)
+            room = 0.2 * rows + 0.1  # inches for the legend, added to the figure's height
+            height = fig.get_figheight()
+            fig.set_figheight(height + room)
+            top, bottom = fig.subplotpars.top, fig.subplotpars.bottom
+            fig.subplots_adjust(
+                top=1 - (1 - top) * height / (height + room), bottom=(bottom * height + room) / (height + room)
+            )
+            fig.legend(handles, names, loc="lower center", ncol=columns, fontsize=8, frameon=False)
+    elif handles:  # the caller's axes: the legend to its right, outside the plotting area
+        loss_ax.legend(handles, names, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     return finish(fig, save)

@@ -52,6 +52,26 @@ def gradient_stats(model_or_params, include_bias: bool = False) -> list:
     return stats
 
 
+def _layer_kinds(models: Mapping, include_bias: bool):
+    """Tick labels ``conv 1, conv 2, ..., linear`` from the weights' shapes, when every model has the same ones."""
+    shapes = []
+    for m in models.values():
+        shapes.append([p.ndim for _, p in m.named_parameters()
+                       if getattr(p, "grad", None) is not None and (p.ndim > 1 or include_bias)])  # fmt: skip
+    if any(s != shapes[0] for s in shapes):
+        return None
+    labels, counts = [], {}
+    for ndim in shapes[0]:
+        kind = {4: "conv", 2: "linear"}.get(ndim, "param")
+        counts[kind] = counts.get(kind, 0) + 1
+        labels.append(kind)
+    numbered = {}
+    for i, kind in enumerate(labels):  # a kind that occurs once keeps its plain name
+        numbered[kind] = numbered.get(kind, 0) + 1
+        labels[i] = kind if counts[kind] == 1 else f"{kind} {numbered[kind]}"
+    return labels
+
+
 def plot_gradient_flow(
     model_or_params,
     include_bias: bool = False,
@@ -95,7 +115,7 @@ def plot_gradient_flow(
 
     longest = max(len(s) for s in runs.values())
     own_figure = ax is None
-    fig, ax = figure_and_axes(ax, figsize=(max(6.0, 0.35 * longest + 3), 4.5))
+    fig, ax = figure_and_axes(ax, figsize=(max(6.0, 0.35 * longest + 3) + 2.0, 4.5))
     for i, (label, stats) in enumerate(runs.items()):
         color = f"C{i % 10}"
         depth = np.arange(len(stats))
@@ -111,11 +131,14 @@ def plot_gradient_flow(
     else:
         ax.set_xlabel("layer depth (input side -> output side)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # depths are whole layers, never 2.5
+        kinds = _layer_kinds(model_or_params, include_bias)
+        if kinds is not None:  # every point named: "conv 1" ... "conv 17", "linear", so counts can be checked
+            ax.set_xticks(range(len(kinds)), kinds, rotation=60, ha="right", fontsize=7)
     if log_scale:
         ax.set_yscale("log")
     ax.set_ylabel("|gradient|")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # outside: no curve hidden
     ax.set_title(title or "gradient flow: |grad| per layer after backward()", fontsize=10)
     if own_figure:
         fig.tight_layout()

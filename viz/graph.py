@@ -9,14 +9,22 @@ For a readable picture we draw a simplified version of it (the "drawing graph"):
   box of the op that uses them, as a line ``param (6, 1, 5, 5)``; constants of a single
   value (the ``2`` in ``x * 2``) are folded in silently;
 * other leaves are tensor boxes, and so is the root (the loss). An unnamed leaf that needs no
-  gradient is labelled ``input`` in the top layer (the data fed in) and ``constant`` below it
-  (cross_entropy's one-hot target, a mask).
+  gradient is labelled ``input`` in the top layer (the data fed in), ``target (one-hot)`` when
+  it is the target of cross_entropy (which turns class indices into one-hot rows), ``target``
+  for another loss, and ``constant`` otherwise (a mask);
+* a model's buffers (batch norm's running statistics) are dashed boxes with a dashed line:
+  state the layer keeps, not data of the step (in training mode they are updated, not used);
+* every op has one naming style, snake_case as in ``tg.functional`` (``conv2d``, ``relu``,
+  ``reshape``, ``div``), and the fused cross-entropy op says what it holds:
+  ``cross_entropy (log_softmax + nll)``.
 
 Layers come from longest-path layering: an op sits one layer below the deepest of its inputs,
 so every edge points down; leaves sit just above their first consumer.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 from matplotlib.font_manager import FontProperties
@@ -46,8 +54,38 @@ def box_size(label: str, fontsize: float = _FONTSIZE) -> tuple:
     return (width + pad) / 72, (len(lines) * 1.2 * fontsize + pad) / 72  # 1.2: matplotlib's line spacing
 
 
+_SPECIAL_NAMES = {
+    "CrossEntropy": "cross_entropy (log_softmax + nll)",  # one fused op: softmax is inside it
+    "ReLU": "relu",
+    "LeakyReLU": "leaky_relu",
+    "GELU": "gelu",
+    "MatMul": "matmul",
+    "GetItem": "getitem",
+    "ToDevice": "to_device",
+    "PowScalar": "pow",
+}
+
+
+def op_name(label: str) -> str:
+    """One naming style for every op box: snake_case as in ``tg.functional`` (``Conv2d`` -> ``conv2d``)."""
+    if label in _SPECIAL_NAMES:
+        return _SPECIAL_NAMES[label]
+    name = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", label.lstrip("_")).lower()
+    return name.replace("2_d", "2d").replace("1_d", "1d")
+
+
+_LOSS_OPS = {"CrossEntropy", "nll_loss", "mse_loss"}  # their second leaf input is the target
+
+
 def _fmt_shape(shape) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ")" if len(shape) != 1 else f"({shape[0]},)"
+
+
+def _buffer_names(names) -> set:
+    """Labels of a model's buffers (batch norm's running statistics), empty for anything else."""
+    if names is not None and hasattr(names, "named_buffers"):
+        return {n for n, _ in names.named_buffers()}
+    return set()
 
 
 def _as_graph(tensor_or_graph, names) -> tg.Graph:
@@ -75,7 +113,12 @@ class DrawingGraph:
     """
 
     def __init__(
-        self, g: tg.Graph, show_grad_norms: bool = True, collapse_params: bool = True, show_params: bool = False
+        self,
+        g: tg.Graph,
+        show_grad_norms: bool = True,
+        collapse_params: bool = True,
+        show_params: bool = False,
+        buffers: set = frozenset(),
     ):
         nodes = g.nodes
         producer, output_of, inputs_of, consumers = {}, {}, {}, {}
@@ -98,7 +141,7 @@ class DrawingGraph:
         for node in nodes:
             if node.kind != "op":
                 continue
-            lines = [node.label]
+            lines = [op_name(node.label)]
             if show_params and node.params:
                 lines.append(", ".join(f"{k}={v}" for k, v in node.params.items()))
             lines.append(f"-> {_fmt_shape(node.shape)}{grad_text(nodes[output_of[node.id]])}")
@@ -127,9 +170,19 @@ class DrawingGraph:
             self.edges.append((producer[g.root], g.root))
         self.edges = list(dict.fromkeys(self.edges))  # an op that uses one tensor twice: one arrow
         self.layer = self._layers()
-        for n, kind in self.kinds.items():  # an unnamed leaf fed in below the top (a one-hot target) is a constant
-            if kind == "input" and n != g.root and nodes[n].label == "input" and self.layer[n] > 0:
+        targets = {inputs_of[op][1] for op in inputs_of if nodes[op].label in _LOSS_OPS and len(inputs_of[op]) > 1}
+        for n, kind in self.kinds.items():
+            if kind != "input" or n == g.root:
+                continue
+            if nodes[n].label == "input" and n in targets:  # cross_entropy turns class indices into one-hot rows
+                one_hot = " (one-hot)" if any(nodes[op].label == "CrossEntropy" for op in consumers.get(n, [])) else ""
+                self.labels[n] = f"target{one_hot}" + self.labels[n][len("input") :]
+            elif nodes[n].label == "input" and self.layer[n] > 0:  # an unnamed leaf fed in below the top: a constant
                 self.labels[n] = "constant" + self.labels[n][len("input") :]
+            elif nodes[n].label in buffers:  # batch norm's running statistics: state of the layer, not data
+                self.kinds[n] = "buffer"
+                training = any(nodes[op].params.get("training") for op in consumers.get(n, []))
+                self.labels[n] += "\nbuffer (updated, not read)" if training else "\nbuffer: read (eval mode)"
 
     def _layers(self) -> dict:
         """Longest-path layering in topological order (Kahn's algorithm, no recursion)."""
@@ -250,8 +303,9 @@ def plot_graph(
 
     Picture: rounded blue boxes are ops (``conv2d`` / ``-> (8, 6, 28, 28)`` / ``weight
     (6, 1, 5, 5)``), grey square boxes are the leaves fed in from outside (``input``: the image
-    batch; ``constant``: e.g. cross_entropy's one-hot target; named buffers such as
-    ``bn1.running_mean``), and the orange box at the bottom is the result. Arrows follow the data from
+    batch; ``target (one-hot)``: cross_entropy's target), dashed white boxes are buffers such as
+    ``bn1.running_mean`` (with a dashed line to their op), and the orange box at the bottom is
+    the result. Arrows follow the data from
     top to bottom in layers: an op sits one layer below the deepest op it depends on, so a
     residual connection shows as an arrow skipping layers. After ``loss.backward()`` each
     parameter line and leaf box also shows ``|grad|=`` (the L2 norm of its gradient).
@@ -279,7 +333,10 @@ def plot_graph(
         the matplotlib Figure.
     """
     g = _as_graph(tensor_or_graph, names)
-    dg = DrawingGraph(g, show_grad_norms=show_grad_norms, collapse_params=collapse_params, show_params=show_params)
+    dg = DrawingGraph(
+        g, show_grad_norms=show_grad_norms, collapse_params=collapse_params, show_params=show_params,
+        buffers=_buffer_names(names),
+    )  # fmt: skip
     all_layers = max(dg.layer.values()) + 1
     dropped = dg.keep_last(max(2, int(max_nodes)))
     sizes = {n: box_size(label) for n, label in dg.labels.items()}
@@ -302,11 +359,12 @@ def plot_graph(
         "input": dict(boxstyle="square,pad=0.35", fc=_INPUT_COLOR, ec="#777777"),
         "root": dict(boxstyle="round,pad=0.35", fc=_ROOT_COLOR, ec="#c0772b"),
         "more": dict(boxstyle="round,pad=0.35", fc=_MORE_COLOR, ec="#999999", ls="--"),
+        "buffer": dict(boxstyle="square,pad=0.35", fc="#ffffff", ec="#777777", ls="--"),
     }
     boxes = {}
     for n, (x, y) in pos.items():
         kind = dg.kinds[n]
-        gid = "more" if kind == "more" else (f"op:{n}" if kind == "op" else f"tensor:{n}")
+        gid = "more" if kind == "more" else (f"op:{n}" if kind == "op" else f"tensor:{n}")  # buffers: tensor:
         boxes[n] = ax.text(
             x,
             y,
@@ -320,15 +378,17 @@ def plot_graph(
             zorder=3,
         )
     for s, d in dg.edges:
+        buffer = dg.kinds.get(s) == "buffer"  # dashed: state the op keeps, not data flowing through it
         arrow = ax.annotate(
             "",
             xy=pos[d],
             xytext=pos[s],
             zorder=4,  # after the boxes: clipped to their edges
             arrowprops=dict(
-                arrowstyle="-|>",
-                color="#555555",
+                arrowstyle="-" if buffer and "updated" in dg.labels[s] else "-|>",
+                color="#999999" if buffer else "#555555",
                 lw=0.9,
+                ls="--" if buffer else "-",
                 shrinkA=1,
                 shrinkB=1,
                 patchA=boxes[s].get_bbox_patch(),
@@ -356,7 +416,7 @@ def graph_text(tensor_or_graph, layered: bool = False, show_grad_norms: bool = T
     g = _as_graph(tensor_or_graph, names)
     if not layered:
         return str(g)
-    dg = DrawingGraph(g, show_grad_norms=show_grad_norms)
+    dg = DrawingGraph(g, show_grad_norms=show_grad_norms, buffers=_buffer_names(names))
     pos = dg.positions()
     lines = []
     for lay in range(max(dg.layer.values()) + 1):

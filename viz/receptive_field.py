@@ -15,7 +15,8 @@ from collections.abc import Mapping
 import matplotlib
 import numpy as np
 from matplotlib.colors import ListedColormap
-from matplotlib.patches import Rectangle
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
 import tinygraph as tg
@@ -146,12 +147,17 @@ def plot_receptive_field(
     cmap: str = "Purples",
     ax=None,
     save=None,
+    mode: str = "support",
+    caption: str | None = None,
 ):
     """Which input pixels one output pixel sees, for one network or several side by side.
 
-    Picture: one panel per network, each the input grid with every pixel coloured by how
-    much the chosen output pixel depends on it (white = not at all, light to dark purple =
-    weakly to strongly), and a cyan box around the region. Titles say the size, e.g. ``"3x3 conv x2: 5x5 (25 px)"``.
+    Picture: one panel per network, each the input grid with the pixels the chosen output
+    pixel depends on filled in purple (``mode='support'``, the default: which pixels matter,
+    not how much, since with random weights "how much" is noise) and white elsewhere, a
+    legend saying so, and a cyan box around the region. Titles say the size and the number
+    of parameters, e.g. ``"3x3 conv x2: 5x5 (25 px), 20 parameters"``. ``mode='gradient'``
+    shades each pixel by ``|gradient|`` divided by its maximum instead, with a colourbar.
     Side by side, two stacked 3x3 convs show a solid 5x5 square, while a 3x3 conv with
     dilation 2 shows a 5x5 square with holes: a lattice of 9 pixels.
 
@@ -162,13 +168,18 @@ def plot_receptive_field(
         cmap: a sequential colormap for the non-zero pixels (zeros are always white).
         ax: draw the panels in the place of this axes.
         save: path to save the figure to.
+        mode: ``'support'`` (1 inside the field, 0 outside) or ``'gradient'`` (see above).
+        caption: a line of text under the panels.
 
-    Each panel's image (``gid`` ``"rf:<title>"``) holds the gradient map divided by its
-    maximum (zeros masked), so the receptive field is exactly where the image is non-zero.
+    Each panel's image (``gid`` ``"rf:<title>"``) holds 1 on the receptive field
+    (``mode='gradient'``: the gradient map divided by its maximum), zeros masked, so the
+    receptive field is exactly where the image is non-zero.
 
     Returns:
         the matplotlib Figure.
     """
+    if mode not in ("support", "gradient"):
+        raise ValueError(f"plot_receptive_field: mode must be 'support' or 'gradient', got {mode!r}")
     entries = dict(models) if isinstance(models, Mapping) else {"": models}
     if not entries:
         raise ValueError("plot_receptive_field: got an empty dict of models")
@@ -179,15 +190,20 @@ def plot_receptive_field(
     colors = ListedColormap(matplotlib.colormaps[cmap](np.linspace(0.25, 1.0, 256))).with_extremes(bad="white")
     n = len(maps)
     rows, cols = grid_shape(n, ncols)
-    fig, region = figure_and_region(ax, figsize=(3.6 * cols, 3.8 * rows))
-    axes = np.atleast_1d(region.subplots(rows, cols, squeeze=False)).ravel()
+    below = 0.35 + (0.3 if mode == "support" else 0) + (0.3 if caption else 0)  # inches: ticks, legend, caption
+    height = 3.6 * rows + below + 0.3
+    fig, region = figure_and_region(ax, figsize=(3.6 * cols, height))
+    axes = np.atleast_1d(region.subplots(rows, cols, squeeze=False, gridspec_kw={"bottom": below / height})).ravel()
+    image = None
     for a, (title, rf) in zip(axes, maps.items()):
         top = rf.max()
-        shown = rf / top if top > 0 else rf
+        if mode == "support":
+            shown = (rf > 0).astype(np.float64)
+        else:
+            shown = rf / top if top > 0 else rf
         h, w = shown.shape
-        a.imshow(np.ma.masked_equal(shown, 0), cmap=colors, vmin=0, vmax=1, interpolation="nearest").set_gid(
-            f"rf:{title}"
-        )
+        image = a.imshow(np.ma.masked_equal(shown, 0), cmap=colors, vmin=0, vmax=1, interpolation="nearest")
+        image.set_gid(f"rf:{title}")
         a.xaxis.set_major_locator(MaxNLocator(integer=True))  # pixel indices, not 2.5
         a.yaxis.set_major_locator(MaxNLocator(integer=True))
         if max(h, w) <= 64:  # pixel grid, so single pixels and holes can be counted
@@ -199,10 +215,24 @@ def plot_receptive_field(
         if count:
             r0, c0 = np.nonzero(rf)[0].min(), np.nonzero(rf)[1].min()
             a.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), rw, rh, fill=False, ec="c", lw=1.5))
-        name = f"{title}: " if title else ""
-        a.set_title(f"{name}{rh}x{rw} ({count} px)", fontsize=9)
+        name = f"{title}:\n" if title else ""
+        n_params = sum(int(np.prod(p.shape)) for p in _parameters(_as_callable(entries[title])[1]))
+        params = f", {n_params:,} parameters" if n_params else ""
+        a.set_title(f"{name}{rh}x{rw} ({count} px){params}", fontsize=9)
     for a in axes[n:]:
         a.set_visible(False)
+    if mode == "support":  # what the two colours mean
+        region.legend(
+            handles=[Patch(fc=colors(1.0), ec="0.5", label="in the receptive field: the output pixel depends on it"),
+                     Patch(fc="white", ec="0.5", label="outside: no path from this input pixel to the output pixel"),
+                     Line2D([], [], color="c", lw=1.5, label="bounding box of the field")],
+            loc="lower center", ncol=3, fontsize=8, frameon=False,
+            bbox_to_anchor=(0.5, (0.3 if caption else 0.0) / height),
+        )  # fmt: skip
+    elif image is not None:
+        region.colorbar(image, ax=list(axes[:n]), shrink=0.8, label="|gradient| / its maximum (white: 0)")
+    if caption:
+        region.text(0.5, 0.02, caption, ha="center", va="bottom", fontsize=9)
     where = "the centre" if output_position is None else f"{tuple(output_position)}"
     region.suptitle(f"receptive field of the output pixel at {where}, input {tuple(input_shape)[-2:]}", fontsize=9)
     return finish(fig, save)

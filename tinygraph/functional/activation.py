@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ..autograd import Function
-from ..cuda import kernels_for
+from ..kernels.dispatch import kernels_for
 from ..tensor import _normalize_dim
 
 
@@ -21,7 +21,7 @@ class ReLU(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_arrays
-        # relu'(x) = 1 if x > 0 else 0 (0 at the kink, as PyTorch): out > 0 exactly where x > 0
+        # relu'(x) = 0 if x <= 0 else 1 (0 at the kink; NaN passes the gradient, as PyTorch)
         return kernels_for(out, "activation").relu_backward(grad, out)
 
 
@@ -124,6 +124,13 @@ def _float_input(x, op: str):
     return x
 
 
+def _floating_input(x):
+    """Integer and bool tensors become the default float dtype, as PyTorch does for sigmoid and tanh."""
+    from ..tensor import as_tensor
+
+    return as_tensor(x)._floating()
+
+
 def relu(x):
     """max(x, 0), elementwise."""
     return ReLU.apply(_float_input(x, "relu"))
@@ -136,11 +143,11 @@ def leaky_relu(x, negative_slope: float = 0.01):
 
 def sigmoid(x):
     """1 / (1 + exp(-x)), computed without overflow."""
-    return Sigmoid.apply(_float_input(x, "sigmoid"))
+    return Sigmoid.apply(_floating_input(x))
 
 
 def tanh(x):
-    return Tanh.apply(_float_input(x, "tanh"))
+    return Tanh.apply(_floating_input(x))
 
 
 def gelu(x):

@@ -13,8 +13,9 @@ Shapes::
 (no padding) or ``'same'`` (stride 1 only: OH = H; the total padding ``dilation*(k - 1)`` is split
 with the odd row/column at the bottom/right, as PyTorch does for even kernels).
 
-This module owns the argument checks and the shapes; the loops are in
-``tinygraph.kernels.cpu.conv`` (each with a textbook reference beside it).
+This module owns the argument checks and the shapes.  The loops: the textbook ones in
+``tinygraph/kernels/cpu/reference/conv.py`` (``tg.use_kernels("reference")``), the fast ones in
+``tinygraph/kernels/cpu/conv.py`` (the default); ``tinygraph.kernels.dispatch`` picks.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
-from ..cuda import ascontiguous, kernels_for
+from ..cuda import ascontiguous
+from ..kernels.dispatch import kernels_for
 from ..tensor import as_tensor
 
 __all__ = ["conv2d", "conv2d_output_size", "conv2d_padding"]
@@ -136,10 +138,6 @@ def _check_tensors(x, weight, bias, groups):
 # ------------------------------------------------------------------ the op
 
 
-def _kernels(array):
-    """The kernel module for the device ``array`` is on: ``kernels/cpu/conv.py`` or ``kernels/cuda/conv.py``."""
-    return kernels_for(array, "conv")
-
 
 class Conv2d(Function):
     """``out = bias + sum of weight * window``.
@@ -156,7 +154,7 @@ class Conv2d(Function):
     def forward(ctx, x, weight, bias=None, *, stride, padding, dilation, groups, out_size):
         x, weight = ascontiguous(x), ascontiguous(weight)
         ctx.save_for_backward(x, weight)
-        return _kernels(x).conv2d_forward(x, weight, bias, stride, padding, dilation, groups, out_size)
+        return kernels_for(x, "conv").conv2d_forward(x, weight, bias, stride, padding, dilation, groups, out_size)
 
     @staticmethod
     def backward(ctx, grad):
@@ -165,13 +163,13 @@ class Conv2d(Function):
         geometry = (p["stride"], p["padding"], p["dilation"], p["groups"])
         grad = ascontiguous(grad)
         needs = ctx.needs_input_grad
-        # d out / d x = weight (summed over the windows that see each pixel);
+        kernels = kernels_for(grad, "conv")
+        # d out / d x = weight (summed over the windows that see each pixel)
+        grad_x = kernels.conv2d_backward_input(grad, weight, *geometry, x.shape[2:]) if needs[0] else None
         # d out / d weight = x (summed over every image and output pixel)
-        grad_x, grad_w = _kernels(grad).conv2d_backward(
-            grad, x, weight, *geometry, x.shape[2:], weight.shape[2:], needs[0], needs[1]
-        )
+        grad_w = kernels.conv2d_backward_weight(x, grad, *geometry, weight.shape[2:]) if needs[1] else None
         # d out / d bias = 1, summed over images and pixels
-        grad_b = _kernels(grad).conv2d_bias_grad(grad) if len(needs) > 2 and needs[2] else None
+        grad_b = kernels.conv2d_bias_grad(grad) if len(needs) > 2 and needs[2] else None
         return grad_x, grad_w, grad_b
 
 

@@ -12,8 +12,10 @@ class Linear(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias=None):
-        ctx.save_for_backward(x, weight)
-        with one_thread_if_small(x.size * weight.shape[0]):  # small products: see SMALL_PRODUCT
+        # keep only what backward reads (dx needs W, dW needs x), so changing the other in place is fine
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, weight if ctx.needs_input_grad[0] else None)
+        ctx.multiply_adds = x.size * weight.shape[0]
+        with one_thread_if_small(ctx.multiply_adds):  # small products: see SMALL_PRODUCT
             out = x @ weight.T
         if bias is not None:
             out += bias
@@ -23,7 +25,7 @@ class Linear(Function):
     def backward(ctx, grad):
         x, weight = ctx.saved_arrays
         needs = ctx.needs_input_grad
-        with one_thread_if_small(x.size * weight.shape[0]):  # each product has the forward's size
+        with one_thread_if_small(ctx.multiply_adds):  # each product has the forward's size
             dx = grad @ weight if needs[0] else None  # dy/dx = W
             dw = db = None
             if needs[1]:  # dL/dW = sum over batch of g^T x

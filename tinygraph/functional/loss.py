@@ -25,7 +25,9 @@ class SoftTargetCrossEntropy(Function):
         shifted = logits - logits.max(axis=1, keepdims=True)
         log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         ctx.save_for_backward(log_p, q)
-        return -(q * log_p).sum(axis=1)
+        # a masked class (logit -inf, log p = -inf) with no target weight adds 0, not 0 * -inf = nan
+        with np.errstate(invalid="ignore"):
+            return -np.where(q != 0, q * log_p, 0).sum(axis=1)
 
     @staticmethod
     def backward(ctx, grad):

@@ -14,7 +14,8 @@ biased one.  (Several engines update it with the biased variance; their eval out
 differ from PyTorch's.)
 
 In training the gradient flows through the batch statistics too (they are functions of x);
-see ``tinygraph.kernels.cpu.norm`` for the formulas and the reference loops.
+see ``tinygraph/kernels/cpu/reference/norm.py`` for the formulas as loops (``tg.use_kernels("reference")``)
+and ``tinygraph/kernels/cpu/norm.py`` for the fast kernels (the default).
 """
 
 from __future__ import annotations
@@ -24,15 +25,12 @@ from numbers import Real
 import numpy as np
 
 from ..autograd import Function
-from ..cuda import ascontiguous, kernels_for
+from ..cuda import ascontiguous
+from ..kernels.dispatch import kernels_for
 from ..tensor import Tensor, as_tensor
 
 __all__ = ["batch_norm"]
 
-
-def _kernels(array):
-    """The kernel module for the device ``array`` is on: ``kernels/cpu/norm.py`` or ``kernels/cuda/norm.py``."""
-    return kernels_for(array, "norm")
 
 
 class BatchNorm(Function):
@@ -46,7 +44,7 @@ class BatchNorm(Function):
         x3 = ascontiguous(x).reshape(N, C, -1)  # channel c owns x3[:, c, :], m = N*L values
         batch_stats = training or not running
         if batch_stats:
-            mean, var = _kernels(x3).batch_norm_stats(x3)
+            mean, var = kernels_for(x3, "norm").batch_norm_stats(x3)
             if training and running:
                 _update_running_stats(*running, mean, var, x3.shape[0] * x3.shape[2], momentum)
         else:
@@ -55,7 +53,7 @@ class BatchNorm(Function):
         ctx.save_for_backward(x3, mean, inv_std, weight)
         ctx.batch_stats = batch_stats
         ctx.n_running = len(running)
-        return _kernels(x3).batch_norm_forward(x3, mean, inv_std, weight, bias).reshape(x.shape)
+        return kernels_for(x3, "norm").batch_norm_forward(x3, mean, inv_std, weight, bias).reshape(x.shape)
 
     @staticmethod
     def backward(ctx, grad):
@@ -63,7 +61,8 @@ class BatchNorm(Function):
         grad3 = ascontiguous(grad).reshape(x3.shape)
         # dbeta = sum(dy); dgamma = sum(dy * x_hat);
         # dx = gamma*inv_std/m * (m*dy - sum(dy) - x_hat*sum(dy*x_hat)) with batch stats, gamma*inv_std*dy without
-        dx, dweight, dbias = _kernels(grad3).batch_norm_backward(grad3, x3, mean, inv_std, weight, ctx.batch_stats)
+        kernels = kernels_for(grad3, "norm")
+        dx, dweight, dbias = kernels.batch_norm_backward(grad3, x3, mean, inv_std, weight, ctx.batch_stats)
         return (dx.reshape(grad.shape), dweight, dbias) + (None,) * ctx.n_running  # no gradient for buffers
 
 
@@ -89,9 +88,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         momentum: weight of the new batch in the running averages
         eps: added to the variance before the square root
 
-    With ``running_mean=running_var=None`` the batch statistics are used in eval mode too, as
-    ``torch.nn.BatchNorm2d(track_running_stats=False)`` does.  (``torch.nn.functional.batch_norm``
-    itself raises in that case; here the module can pass ``training`` through unchanged.)
+    With ``running_mean=running_var=None``, ``training`` must be True (batch statistics), as in
+    ``torch.nn.functional.batch_norm``; ``BatchNorm2d(track_running_stats=False)`` passes True in
+    eval mode too.
     """
     op = "batch_norm"
     x = as_tensor(x)
@@ -122,6 +121,11 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     else:
         weight = _channel_tensor(weight, "weight", x, op)
     bias = _channel_tensor(bias, "bias", x, op) if bias is not None else Tensor._wrap(np.zeros_like(x.data, shape=(C,)))
+    if running_mean is None and not training:
+        raise RuntimeError(
+            f"{op}: running_mean must be defined in evaluation mode (training=False normalizes with the "
+            "running statistics); pass training=True to use the batch statistics instead"
+        )
     return BatchNorm.apply(x, weight, bias, *running, training=bool(training), momentum=float(momentum), eps=float(eps))
 
 

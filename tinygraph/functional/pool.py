@@ -11,8 +11,9 @@ With ``ceil_mode=True`` the division rounds up instead, so a last, partial windo
 but only if it starts inside the input or its left padding (a window that would start in
 the right padding is dropped).
 
-This module owns the argument checks and the shapes; the loops are in
-``tinygraph.kernels.cpu.pool`` (each with a textbook reference beside it).
+This module owns the argument checks and the shapes.  The loops: the textbook ones in
+``tinygraph/kernels/cpu/reference/pool.py`` (``tg.use_kernels("reference")``), the fast ones in
+``tinygraph/kernels/cpu/pool.py`` (the default); ``tinygraph.kernels.dispatch`` picks.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function, is_grad_enabled
-from ..cuda import ascontiguous, kernels_for
+from ..cuda import ascontiguous
+from ..kernels.dispatch import kernels_for
 from ..tensor import Tensor, as_tensor
 
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pool_output_size"]
@@ -91,10 +93,6 @@ def _window_geometry(x, op, kernel_size, stride, padding, dilation, ceil_mode) -
     return dict(kernel_size=k, stride=s, padding=p, dilation=d, out_size=out)
 
 
-def _kernels(array):
-    """The kernel module for the device ``array`` is on: ``kernels/cpu/pool.py`` or ``kernels/cuda/pool.py``."""
-    return kernels_for(array, "pool")
-
 
 def _batched(x: np.ndarray) -> np.ndarray:
     """Kernels take contiguous (N, C, H, W); a single (C, H, W) image becomes a batch of one."""
@@ -115,7 +113,7 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, dilation, out_size):
-        out, argmax = _kernels(x).max_pool2d_forward(_batched(x), kernel_size, stride, padding, dilation, out_size)
+        out, argmax = kernels_for(x, "pool").max_pool2d_forward(_batched(x), kernel_size, stride, padding, dilation, out_size)
         ctx.save_for_backward(argmax)
         ctx.in_shape = x.shape
         return _unbatched_like(out, x.ndim)
@@ -125,7 +123,7 @@ class MaxPool2d(Function):
         (argmax,) = ctx.saved_arrays
         in_shape = ctx.in_shape
         # d out[o] / d x[i] = 1 where i = argmax[o]: scatter, adding where windows share a winner
-        grad_x = _kernels(grad).max_pool2d_backward(_batched(grad), argmax, in_shape[-2:])
+        grad_x = kernels_for(grad, "pool").max_pool2d_backward(_batched(grad), argmax, in_shape[-2:])
         return grad_x.reshape(in_shape)
 
 
@@ -152,7 +150,9 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
         out = MaxPool2d.apply(x, **geometry)
         argmax = out._ctx.saved_arrays[0]
     else:  # nothing to record: run the kernel directly, so the indices are at hand
-        out_data, argmax = _kernels(x.data).max_pool2d_forward(_batched(x.data), **geometry)
+        out_data, argmax = kernels_for(x.data, "pool").max_pool2d_forward(
+            _batched(x.data), *(geometry[k] for k in ("kernel_size", "stride", "padding", "dilation", "out_size"))
+        )
         out = Tensor._wrap(_unbatched_like(out_data, x.ndim))
     return out, Tensor._wrap(_unbatched_like(argmax, x.ndim).copy())
 
@@ -169,7 +169,7 @@ class AvgPool2d(Function):
     def forward(ctx, x, kernel_size, stride, padding, out_size, count_include_pad, divisor_override):
         ctx.in_shape = x.shape
         return _unbatched_like(
-            _kernels(x).avg_pool2d_forward(
+            kernels_for(x, "pool").avg_pool2d_forward(
                 _batched(x), kernel_size, stride, padding, out_size, count_include_pad, divisor_override or 0
             ),
             x.ndim,
@@ -179,7 +179,7 @@ class AvgPool2d(Function):
     def backward(ctx, grad):
         p = ctx.params
         # d out / d x = 1 / divisor for each x in the window
-        grad_x = _kernels(grad).avg_pool2d_backward(
+        grad_x = kernels_for(grad, "pool").avg_pool2d_backward(
             _batched(grad),
             ctx.in_shape[-2:],
             p["kernel_size"],
@@ -230,11 +230,11 @@ class AdaptiveAvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, out_size):
         ctx.in_shape = x.shape
-        return _unbatched_like(_kernels(x).adaptive_avg_pool2d_forward(_batched(x), out_size), x.ndim)
+        return _unbatched_like(kernels_for(x, "pool").adaptive_avg_pool2d_forward(_batched(x), out_size), x.ndim)
 
     @staticmethod
     def backward(ctx, grad):
-        grad_x = _kernels(grad).adaptive_avg_pool2d_backward(_batched(grad), ctx.in_shape[-2:])
+        grad_x = kernels_for(grad, "pool").adaptive_avg_pool2d_backward(_batched(grad), ctx.in_shape[-2:])
         return grad_x.reshape(ctx.in_shape)
 
 

@@ -89,6 +89,7 @@ def _fill(tensor: Tensor, values) -> Tensor:
     if not isinstance(tensor, Tensor):
         raise TypeError(f"init: expected a Tensor or Parameter, got {type(tensor).__name__}")
     tensor.data[...] = values  # casts to the tensor's dtype; the same array, so views stay valid
+    tensor._bump_version()
     return tensor
 
 

@@ -430,6 +430,7 @@ class Module:
             )
         for key, array in arrays.items():
             own[key].data[...] = array  # in place: optimizers keep pointing at the same arrays' owners
+            own[key]._bump_version()
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ repr

@@ -35,7 +35,8 @@ class Sub(Function):
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        # keep only what backward reads (as PyTorch), so changing the other one in place is no error
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b if ctx.needs_input_grad[0] else None)
         return a * b
 
     @staticmethod
@@ -211,11 +212,15 @@ class Clamp(Function):
 
 def clamp(x, min=None, max=None):
     """``x.clamp(min, max)``: either bound may be None."""
+    check_clamp_bounds(min, max)
+    return Clamp.apply(x, low=min, high=max)
+
+
+def check_clamp_bounds(min, max) -> None:
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     if min is not None and max is not None and min > max:
         raise ValueError(f"clamp: min ({min}) must not exceed max ({max})")
-    return Clamp.apply(x, low=min, high=max)
 
 
 class ToDevice(Function):

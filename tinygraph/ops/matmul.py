@@ -15,15 +15,18 @@ class MatMul(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        with one_thread_if_small(_multiply_adds(a, b)):  # small products: see SMALL_PRODUCT
+        # keep only what backward reads (dA needs B, dB needs A), so changing the other in place is fine
+        needs_a, needs_b = ctx.needs_input_grad
+        ctx.save_for_backward(a if needs_b else None, b if needs_a else None)
+        ctx.multiply_adds = _multiply_adds(a, b)
+        with one_thread_if_small(ctx.multiply_adds):  # small products: see SMALL_PRODUCT
             return np.matmul(a, b)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_arrays
         # C = A B  =>  dA = dC B^T,  dB = A^T dC  (batch axes broadcast; the engine sums them back)
-        with one_thread_if_small(_multiply_adds(a, b)):  # each product has the forward's size
+        with one_thread_if_small(ctx.multiply_adds):  # each product has the forward's size
             da = np.matmul(grad, np.swapaxes(b, -1, -2)) if ctx.needs_input_grad[0] else None
             db = np.matmul(np.swapaxes(a, -1, -2), grad) if ctx.needs_input_grad[1] else None
         return da, db
@@ -37,6 +40,11 @@ def _multiply_adds(a, b):
 
 def matmul(a, b):
     """Matrix product with NumPy's rules: 1-D operands are promoted to a row/column and squeezed back."""
+    if a.dtype != b.dtype:  # PyTorch does not promote here: a float64 operand is usually a mistake
+        raise RuntimeError(
+            f"matmul: expected both operands to have the same dtype, got {a.dtype} @ {b.dtype} "
+            f"(shapes {tuple(a.shape)} @ {tuple(b.shape)}); convert one with .to(dtype)"
+        )
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes {a.shape} @ {b.shape}")
     k_a = a.shape[-1]

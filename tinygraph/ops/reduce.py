@@ -83,6 +83,26 @@ class Var(Function):
         return g * (2 / ctx.divisor) * centered
 
 
+class Std(Function):
+    """Standard deviation ``sqrt(var)``, one node so a constant row (std 0) gets gradient 0, as in PyTorch,
+    instead of ``0 * (1 / 0) = nan`` from chaining sqrt and var."""
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdim, correction):
+        out = np.sqrt(Var.forward(ctx, x, axes, keepdim, correction))  # Var saved ``centered``
+        ctx.save_for_backward(ctx.saved_arrays[0], out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        centered, out = ctx.saved_arrays
+        # d std / dx_i = (x_i - mean) / ((n - correction) std); where std = 0 every x_i - mean is 0: use 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_std = np.where(out == 0, 0, grad / out)
+        g = _keep_reduced_axes(per_std, centered.shape, ctx.axes, ctx.keepdim)
+        return g * centered / ctx.divisor
+
+
 class _Extremum(Function):
     """Max or min over axes; tied extrema share the gradient equally (as ``torch.amax``)."""
 

@@ -7,10 +7,12 @@ Shape logic and its error messages live here, so kernels never see it.
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
 from ..autograd import Function
+from ..kernels.indexing import is_basic_index
 
 
 def _norm_dim(dim: int, ndim: int, op: str) -> int:
@@ -33,19 +35,60 @@ class Reshape(Function):
         return grad.reshape(ctx.input_shape)
 
 
-def reshape(x, shape: tuple):
-    """``x: (...)`` -> ``shape``; one entry may be -1 (inferred)."""
-    shape = tuple(int(n) for n in shape)
+def _int_sizes(shape, op: str) -> tuple:
+    """``shape`` as a tuple of Python ints; a float or None is a TypeError (not silently truncated)."""
+    sizes = []
+    for i, n in enumerate(shape):
+        try:
+            sizes.append(operator.index(n))
+        except TypeError:
+            raise TypeError(
+                f"{op}: shape must be a sequence of ints, got {tuple(shape)!r} (entry {i} is {type(n).__name__})"
+            ) from None
+    return tuple(sizes)
+
+
+def view(x, shape: tuple):
+    """``x.view(shape)``: a reshape that needs no copy; non-contiguous data that would have to be
+    copied is a RuntimeError, as in PyTorch (use ``reshape``, or ``contiguous().view``)."""
+    sizes = _int_sizes(shape, "view")
+    if not _reshapes_without_copy(x.data, _resolved_shape(x, sizes, "view")):
+        raise RuntimeError(
+            f"view: a tensor of shape {tuple(x.shape)} whose values are not laid out contiguously (a transpose "
+            f"or permute) cannot be viewed as {sizes} without copying; use .reshape(...) instead, or "
+            ".contiguous().view(...)"
+        )
+    return reshape(x, sizes, op="view")
+
+
+def _reshapes_without_copy(array, shape) -> bool:
+    if getattr(array, "flags", None) is None or array.flags.c_contiguous:
+        return True  # device arrays are contiguous
+    try:
+        np.reshape(array, shape, copy=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _resolved_shape(x, shape: tuple, op: str) -> tuple:
+    """``shape`` with its -1 filled in, checked against the number of values of ``x``."""
     known = math.prod(n for n in shape if n != -1)
     if shape.count(-1) > 1 or any(n < -1 for n in shape):
-        raise ValueError(f"reshape: invalid shape {shape} (at most one -1, no other negative sizes)")
+        raise ValueError(f"{op}: invalid shape {shape} (at most one -1, no other negative sizes)")
     size = x.data.size
     if -1 in shape:
         if known == 0 or size % known:
-            raise ValueError(f"reshape: cannot reshape a tensor of shape {tuple(x.shape)} ({size} values) into {shape}")
-        shape = tuple(size // known if n == -1 else n for n in shape)
-    elif known != size:
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {tuple(x.shape)} ({size} values) into {shape}")
+            raise ValueError(f"{op}: cannot reshape a tensor of shape {tuple(x.shape)} ({size} values) into {shape}")
+        return tuple(size // known if n == -1 else n for n in shape)
+    if known != size:
+        raise ValueError(f"{op}: cannot reshape a tensor of shape {tuple(x.shape)} ({size} values) into {shape}")
+    return shape
+
+
+def reshape(x, shape: tuple, op: str = "reshape"):
+    """``x: (...)`` -> ``shape``; one entry may be -1 (inferred)."""
+    shape = _resolved_shape(x, _int_sizes(shape, op), op)
     if shape == x.shape:
         return x
     return Reshape.apply(x, shape=shape)
@@ -134,11 +177,19 @@ def expand(x, shape: tuple):
 
 # --------------------------------------------------------------- indexing
 class GetItem(Function):
+    """``x[index]``.  A basic index (ints, slices, None, ...) gives a view sharing x's memory, as in
+    PyTorch, so ``x[1:3] += 10`` changes x; an advanced index (int or bool arrays) gives a copy."""
+
     @staticmethod
     def forward(ctx, x, index):
         ctx.index, ctx.shape = index, x.shape
-        out = x[index]  # NumPy: a view (basic index) or a scalar; CudaArray: already a copy
-        return out if hasattr(out, "copy_to_host") else np.array(out, copy=True)
+        if hasattr(x, "copy_to_host"):  # CudaArray: always a copy
+            return x[index]
+        if is_basic_index(index):
+            # a trailing ... keeps NumPy from turning x[0] of a 1-D array into a scalar: a 0-d view instead
+            items = index if isinstance(index, tuple) else (index,)
+            return x[items if Ellipsis in items else items + (Ellipsis,)]
+        return np.asarray(x[index])
 
     @staticmethod
     def backward(ctx, grad):
@@ -185,11 +236,26 @@ class Cat(Function):
         return tuple(np.split(grad, ctx.bounds, axis=ctx.axis))
 
 
-def cat(tensors, dim: int = 0):
-    """Join tensors along an existing dim; all other dims must match."""
+def _tensor_list(tensors, op: str) -> list:
+    """A non-empty list of Tensors, or a TypeError naming what was there instead."""
+    from ..tensor import Tensor
+
+    if isinstance(tensors, Tensor) or not hasattr(tensors, "__iter__"):
+        raise TypeError(f"{op}: expected a list or tuple of Tensors, got {type(tensors).__name__}")
     tensors = list(tensors)
     if not tensors:
-        raise ValueError("cat: expected a non-empty list of tensors")
+        raise ValueError(f"{op}: expected a non-empty list of tensors")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: expected a list of Tensors, but element {i} is a {type(t).__name__}")
+    return tensors
+
+
+def cat(tensors, dim: int = 0):
+    """Join tensors along an existing dim; all other dims must match.  Dtypes promote as in PyTorch."""
+    from ..dtypes import result_type
+
+    tensors = _tensor_list(tensors, "cat")
     first = tensors[0]
     if first.ndim == 0:
         raise ValueError("cat: zero-dimensional tensors cannot be concatenated; use stack, or unsqueeze them first")
@@ -200,14 +266,13 @@ def cat(tensors, dim: int = 0):
                 f"cat: tensor {i} has shape {tuple(t.shape)} but tensor 0 has {tuple(first.shape)}; "
                 f"all dims except dim {dim} must match"
             )
-    return Cat.apply(*tensors, axis=axis)
+    dtype = result_type(*tensors)  # float32 with int64 is float32, as in PyTorch (NumPy: float64)
+    return Cat.apply(*[t if t.dtype == dtype else t.type(dtype) for t in tensors], axis=axis)
 
 
 def stack(tensors, dim: int = 0):
     """Join same-shaped tensors along a new dim."""
-    tensors = list(tensors)
-    if not tensors:
-        raise ValueError("stack: expected a non-empty list of tensors")
+    tensors = _tensor_list(tensors, "stack")
     for i, t in enumerate(tensors):
         if t.shape != tensors[0].shape:
             raise ValueError(f"stack: tensor {i} has shape {tuple(t.shape)} but tensor 0 has {tuple(tensors[0].shape)}")
@@ -247,10 +312,18 @@ def pad(x, pad: tuple, mode: str = "constant", value: float = 0.0):
 
 def where(condition, a, b):
     """Elementwise choice ``a if condition else b`` (gradients flow to the chosen side)."""
+    from ..dtypes import result_type
     from ..tensor import Tensor, as_tensor
     from .elementwise import Where
 
     cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
-    a = a if isinstance(a, Tensor) else as_tensor(np.asarray(a, dtype=getattr(b, "dtype", None)))
-    b = b if isinstance(b, Tensor) else as_tensor(np.asarray(b, dtype=a.dtype))
-    return Where.apply(a, b, cond=cond.astype(bool))
+    a = a if isinstance(a, (Tensor, bool, int, float)) else as_tensor(a)
+    b = b if isinstance(b, (Tensor, bool, int, float)) else as_tensor(b)
+    dtype = result_type(a, b)  # float32 with int64 is float32, as in PyTorch
+
+    def as_dtype(t):
+        if not isinstance(t, Tensor):
+            return as_tensor(np.asarray(t, dtype=dtype))
+        return t if t.dtype == dtype else t.type(dtype)
+
+    return Where.apply(as_dtype(a), as_dtype(b), cond=cond.astype(bool))

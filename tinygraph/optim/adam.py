@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_numbers
 from .sgd import _run_closure
 
 __all__ = ["Adam", "AdamW"]
@@ -40,6 +40,10 @@ class Adam(Optimizer):
         amsgrad: bool = False,
     ):
         name = type(self).__name__
+        check_numbers(name, lr=lr, eps=eps, weight_decay=weight_decay)
+        if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__"):
+            raise TypeError(f"{name}: betas must be a pair of numbers, got {betas!r}")
+        check_numbers(name, **{f"betas[{i}]": b for i, b in enumerate(betas)})
         if lr < 0.0:
             raise ValueError(f"{name}: invalid learning rate lr={lr} (must be >= 0)")
         if eps < 0.0:
@@ -87,6 +91,7 @@ class Adam(Optimizer):
                 step_size = lr / (1 - beta1**t)
                 denom = np.sqrt(v) / math.sqrt(1 - beta2**t) + eps
                 p.data -= step_size * m / denom
+                p._bump_version()  # a graph that saved p's old values now refuses to backward
         return loss
 
 

@@ -14,6 +14,8 @@ on ``.data``: nothing is recorded in the autograd graph.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from ..tensor import Tensor
@@ -28,6 +30,15 @@ class _Required:
 
 #: marks a hyperparameter with no default (e.g. SGD's lr)
 required = _Required()
+
+
+def check_numbers(optimizer: str, **values) -> None:
+    """A TypeError naming the optimizer and the argument when a hyperparameter is not a number (``lr="0.1"``)."""
+    for name, value in values.items():
+        if value is required:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{optimizer}: {name} must be a number, got {value!r} ({type(value).__name__})")
 
 
 class Optimizer:
@@ -69,6 +80,10 @@ class Optimizer:
             if not p.is_leaf:
                 raise ValueError(f"{type(self).__name__}: can only optimize leaf tensors (parameter {i} is not a leaf)")
         group["params"] = params
+        check_numbers(
+            type(self).__name__,
+            **{k: v for k, v in group.items() if k != "params" and isinstance(self.defaults.get(k), numbers.Real)},
+        )
         for name, default in self.defaults.items():
             if default is required and name not in group:
                 raise ValueError(f"{type(self).__name__}: parameter group did not specify a value of required '{name}'")

@@ -14,7 +14,7 @@ cancel along directions where the gradient flips sign.
 
 from __future__ import annotations
 
-from .optimizer import Optimizer, required
+from .optimizer import Optimizer, check_numbers, required
 
 __all__ = ["SGD"]
 
@@ -29,6 +29,7 @@ class SGD(Optimizer):
         weight_decay: float = 0.0,
         nesterov: bool = False,
     ):
+        check_numbers("SGD", lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay)
         if lr is not required and lr < 0.0:
             raise ValueError(f"SGD: invalid learning rate lr={lr} (must be >= 0)")
         if momentum < 0.0:
@@ -66,6 +67,7 @@ class SGD(Optimizer):
                         buf += g if dampening == 0 else (1 - dampening) * g
                     g = g + momentum * buf if nesterov else buf
                 p.data -= lr * g  # in place: views of p.data (state_dict) stay valid
+                p._bump_version()  # a graph that saved p's old values now refuses to backward
         return loss
 
 

@@ -22,7 +22,8 @@ def _relu_loop(x, out):
 @njit(cache=True)
 def _relu_backward_loop(grad, out, grad_x):
     for i in range(grad.size):
-        grad_x[i] = grad[i] if out[i] > 0 else 0  # relu'(x) = 1 where x > 0, else 0 (0 at the kink)
+        # relu'(x) = 0 where x <= 0 (0 at the kink), else 1: NaN passes the gradient, as in PyTorch
+        grad_x[i] = grad[i] if not out[i] <= 0 else 0
 
 
 _COMPILED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # Numba has no float16 arithmetic on the CPU
@@ -38,9 +39,9 @@ def relu_forward(x: np.ndarray) -> np.ndarray:
 
 
 def relu_backward(grad: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """dL/dx from dL/d(relu(x)) and relu's output ``out`` (same shape): ``grad`` where out > 0, else 0."""
+    """dL/dx from dL/d(relu(x)) and relu's output ``out`` (same shape): 0 where out <= 0, else ``grad``."""
     if grad.dtype not in _COMPILED_DTYPES or out.dtype != grad.dtype:
-        return grad * (out > 0)
+        return grad * ~(out <= 0)
     if grad.shape != out.shape:
         grad = np.broadcast_to(grad, out.shape)
     grad_x = np.empty(out.shape, dtype=grad.dtype)

@@ -61,115 +61,11 @@ __all__ = [
     "conv2d_backward_input",
     "conv2d_backward_weight",
     "conv2d_backward",
-    "conv2d_forward_reference",
-    "conv2d_backward_input_reference",
-    "conv2d_backward_weight_reference",
     "im2col",
     "col2im",
     "im2col_stride1",
     "col2im_stride1",
 ]
-
-
-# =====================================================================================
-# Reference kernels: the textbook loops.
-# =====================================================================================
-
-
-def conv2d_forward_reference(x, weight, bias, stride, padding, dilation, groups, out_size):
-    """Convolution (cross-correlation, as in every deep-learning library), the obvious way.
-
-    Each output pixel is the bias plus the dot product of the filter with the window of the
-    input it sits on.  Returns ``out: (N, C_out, OH, OW)``.
-    """
-    N, C_in, H, W = x.shape
-    C_out, C_in_g, kH, kW = weight.shape
-    sH, sW = stride
-    pH, pW = padding
-    dH, dW = dilation
-    OH, OW = out_size
-    C_out_g = C_out // groups  # output channels per group
-    out = np.zeros((N, C_out, OH, OW), dtype=x.dtype)
-    for n in range(N):
-        for co in range(C_out):
-            g = co // C_out_g  # this filter sees only the input channels of its group
-            for oh in range(OH):
-                for ow in range(OW):
-                    total = 0.0 if bias is None else float(bias[co])
-                    for ci in range(C_in_g):
-                        c = g * C_in_g + ci
-                        for i in range(kH):
-                            for j in range(kW):
-                                ih = oh * sH - pH + i * dH
-                                iw = ow * sW - pW + j * dW
-                                if 0 <= ih < H and 0 <= iw < W:  # outside: zero padding, adds nothing
-                                    total += float(weight[co, ci, i, j]) * float(x[n, c, ih, iw])
-                    out[n, co, oh, ow] = total
-    return out
-
-
-def conv2d_backward_input_reference(grad_out, weight, stride, padding, dilation, groups, in_size):
-    """Gradient of the loss w.r.t. ``x``: ``grad_x: (N, C_in, H, W)``.
-
-    The same loops as the forward pass.  Each product ``weight[co, ci, i, j] * x[n, c, ih, iw]``
-    added into ``out[n, co, oh, ow]`` has ``d out / d x = weight``, so it sends
-    ``grad_out[n, co, oh, ow] * weight[co, ci, i, j]`` back to ``x[n, c, ih, iw]``; an input
-    pixel used by several windows adds up what each of them sends.
-    """
-    N, C_out, OH, OW = grad_out.shape
-    _, C_in_g, kH, kW = weight.shape
-    H, W = in_size
-    sH, sW = stride
-    pH, pW = padding
-    dH, dW = dilation
-    C_out_g = C_out // groups
-    grad_x = np.zeros((N, C_in_g * groups, H, W), dtype=grad_out.dtype)
-    for n in range(N):
-        for co in range(C_out):
-            g = co // C_out_g
-            for oh in range(OH):
-                for ow in range(OW):
-                    for ci in range(C_in_g):
-                        c = g * C_in_g + ci
-                        for i in range(kH):
-                            for j in range(kW):
-                                ih = oh * sH - pH + i * dH
-                                iw = ow * sW - pW + j * dW
-                                if 0 <= ih < H and 0 <= iw < W:
-                                    grad_x[n, c, ih, iw] += grad_out[n, co, oh, ow] * weight[co, ci, i, j]
-    return grad_x
-
-
-def conv2d_backward_weight_reference(x, grad_out, stride, padding, dilation, groups, kernel_size):
-    """Gradient of the loss w.r.t. ``weight``: ``grad_w: (C_out, C_in // groups, kH, kW)``.
-
-    The same loops again: ``d out[n, co, oh, ow] / d weight[co, ci, i, j] = x[n, c, ih, iw]``,
-    and one weight is used at every output pixel of every image, so its gradient sums
-    ``grad_out * x`` over all of them.  (The bias gradient is ``grad_out.sum((0, 2, 3))``.)
-    """
-    N, C_in, H, W = x.shape
-    _, C_out, OH, OW = grad_out.shape
-    kH, kW = kernel_size
-    sH, sW = stride
-    pH, pW = padding
-    dH, dW = dilation
-    C_in_g = C_in // groups
-    C_out_g = C_out // groups
-    grad_w = np.zeros((C_out, C_in_g, kH, kW), dtype=x.dtype)
-    for n in range(N):
-        for co in range(C_out):
-            g = co // C_out_g
-            for oh in range(OH):
-                for ow in range(OW):
-                    for ci in range(C_in_g):
-                        c = g * C_in_g + ci
-                        for i in range(kH):
-                            for j in range(kW):
-                                ih = oh * sH - pH + i * dH
-                                iw = ow * sW - pW + j * dW
-                                if 0 <= ih < H and 0 <= iw < W:
-                                    grad_w[co, ci, i, j] += grad_out[n, co, oh, ow] * x[n, c, ih, iw]
-    return grad_w
 
 
 # =====================================================================================

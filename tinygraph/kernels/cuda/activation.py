@@ -17,5 +17,5 @@ def relu_forward(x):
 
 
 def relu_backward(grad, out):
-    """``grad`` where ``out`` > 0, else 0."""
-    return grad * (out > 0)
+    """``grad`` except where ``out`` <= 0 (there 0); a NaN output passes the gradient, as PyTorch's."""
+    return grad * ~(out <= 0)

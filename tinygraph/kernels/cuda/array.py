@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
+from ..indexing import is_basic_index
 from . import elementwise
 from . import reduce as _reduce
 from .launch import broadcast_strides, contiguous_strides, kernel_shape, kernel_strides
@@ -521,13 +522,7 @@ def _map(name: str, ufunc, operands, out):
 # ======================================================================== indexing
 
 
-def _is_basic(index) -> bool:
-    items = index if isinstance(index, tuple) else (index,)
-    return all(
-        item is None or item is Ellipsis or isinstance(item, slice)
-        or (isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_)))
-        for item in items
-    )
+_is_basic = is_basic_index  # shared with the host's GetItem (kernels/indexing.py)
 
 
 def _basic_view(shape: tuple, index):
