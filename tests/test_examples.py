@@ -59,8 +59,10 @@ def test_every_example_has_a_smoke_test():
         "convolution_animation",
         "sobel_edges",
         "autodiff_tour",
-        "detail_views",
+        "explainer_page",
         "cnn_pipeline",
+        "explain_predictions",
+        "detail_views",
     }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
@@ -171,6 +173,34 @@ def test_autodiff_tour(tmp_path):
     assert_pngs(tmp_path, ["graph.png"])
 
 
+def test_explainer_page_writes_pages_for_test_images_and_a_picture(tmp_path):
+    import matplotlib.image
+
+    picture = tmp_path / "picture.png"
+    matplotlib.image.imsave(picture, np.random.default_rng(0).random((12, 20, 3)))
+    proc = run_example(
+        "explainer_page", "--epochs", 1, "--limit", 64, "--size", 32, "--count", 2,
+        "--image", picture, "--out", tmp_path,
+    )  # fmt: skip
+    pages = sorted(p.name for p in tmp_path.glob("*.html"))
+    assert len(pages) == 3 and "image.html" in pages, proc.stdout
+    assert (tmp_path / "model.npz").is_file()
+    html = (tmp_path / "image.html").read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and 'id="explainer-data"' in html
+    # the misclassified test image comes first when there is one
+    wrong = re.search(r"(\d+) misclassified", proc.stdout)
+    assert wrong, proc.stdout
+    if int(wrong.group(1)):
+        assert "MISCLASSIFIED" in proc.stdout.split("[1/2]")[1].splitlines()[0]
+    # --weights: no training, the same model's accuracy
+    again = run_example(
+        "explainer_page", "--weights", tmp_path / "model.npz", "--limit", 64, "--size", 32, "--count", 1,
+        "--out", tmp_path / "again",
+    )  # fmt: skip
+    assert "loaded weights" in again.stdout and "training for" not in again.stdout
+    assert re.search(r"test accuracy: .*", again.stdout).group() == re.search(r"test accuracy: .*", proc.stdout).group()
+
+
 def test_train_cnn_shapes(tmp_path):
     proc = run_example("train_cnn", "--dataset", "shapes", "--limit", 40, "--epochs", 1, "--out", tmp_path)
     assert "40 training and 40 test images of shape (3, 64, 64)" in proc.stdout and "TinyVGG" in proc.stdout
@@ -204,3 +234,19 @@ def test_cnn_pipeline_trains_then_reuses_its_weights(tmp_path):
         assert re.search(rf"^\s*{stage}\s+-> {re.escape(shape)}", proc.stdout, re.M), proc.stdout
     again = run_example("cnn_pipeline", "--out", tmp_path)
     assert "weights loaded from" in again.stdout
+
+
+def test_explain_predictions(tmp_path):
+    proc = run_example(
+        "explain_predictions", "--dataset", "digits", "--epochs", 1, "--train", 200, "--test", 40, "--show", 2,
+        "--vis-steps", 3, "--tsne-points", 30, "--eps", 0, 0.1, "--out", tmp_path,
+    )
+    assert_pngs(
+        tmp_path,
+        ["saliency.png", "grad_cam.png", "occlusion.png", "guided_backprop.png", "adversarial.png",
+         "class_visualization.png", "top_patches.png", "embedding.png"],
+    )
+    assert "Grad-CAM pointing game over 40 test images" in proc.stdout, proc.stdout
+    assert len(re.findall(r"on: +[\d.]+% +within \d px: +[\d.]+%", proc.stdout)) == 3, proc.stdout
+    accuracies = [float(a) for a in re.findall(r"eps = \S+\s+accuracy\s+([\d.]+)%", proc.stdout)]
+    assert len(accuracies) == 2 and accuracies[1] <= accuracies[0]  # the attack never helps

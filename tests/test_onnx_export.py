@@ -18,6 +18,7 @@ MODEL_INPUTS = {
     "DigitsCNN": (1, 8, 8),
     "SmallResNet": (1, 12, 12),
     "DilatedCNN": (1, 10, 10),
+    "TinyVGG": (3, 64, 64),
 }
 
 

@@ -13,6 +13,7 @@ from . import numba_cache  # first: read-only installs get a cache folder before
 # isort: split
 from . import cuda, data, functional, memory, models, nn, optim
 from . import dtypes
+from . import explain
 from . import onnx  # tg.onnx.export; the onnx package itself is imported only when exporting
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, GradcheckResult, gradcheck

@@ -287,11 +287,17 @@ def backward(tensor, gradient=None, retain_graph: bool = False) -> None:
         seed = seed.astype(tensor.dtype, copy=False)
 
     if tensor._ctx is None:  # a leaf: its gradient is the seed itself
-        _accumulate_leaf(tensor, seed)
+        _accumulate_leaf(tensor, _run_hooks(tensor, seed) if tensor._hooks else seed)
         return
 
     grads = {id(tensor._ctx): seed}  # id(node) -> dL/d(node's output), not yet pushed further back
-    if tensor._retains_grad:
+    # Tensors with hooks (register_hook) get their gradient once it is complete: a non-leaf's when its
+    # node comes up in the walk (every consumer is done by then), a hooked leaf's after the walk.
+    hooked = {}  # id(node) -> the hooked tensor that node produced
+    hooked_leaves = {}  # id(leaf) -> (leaf, its gradient summed over its uses so far)
+    if tensor._hooks:
+        hooked[id(tensor._ctx)] = tensor
+    elif tensor._retains_grad:
         _accumulate_leaf(tensor, seed)
     with no_grad():
         for node in _topological_order(tensor):
@@ -303,6 +309,11 @@ def backward(tensor, gradient=None, retain_graph: bool = False) -> None:
             out_grad = grads.pop(id(node), None)
             if out_grad is None:  # this node does not lead to the root along any path
                 continue
+            owner = hooked.pop(id(node), None) if hooked else None
+            if owner is not None:
+                out_grad = _run_hooks(owner, out_grad)
+                if owner._retains_grad:
+                    _accumulate_leaf(owner, out_grad)
             if node._saved_versions:
                 node._check_saved_versions()
             in_grads = node.backward(node, out_grad)
@@ -316,9 +327,15 @@ def backward(tensor, gradient=None, retain_graph: bool = False) -> None:
                 if g.dtype != parent.dtype:
                     g = g.astype(parent.dtype)
                 if parent._ctx is None:
-                    _accumulate_leaf(parent, g)
+                    if parent._hooks:
+                        so_far = hooked_leaves.get(id(parent))
+                        hooked_leaves[id(parent)] = (parent, g if so_far is None else so_far[1] + g)
+                    else:
+                        _accumulate_leaf(parent, g)
                 else:
-                    if parent._retains_grad:
+                    if parent._hooks:
+                        hooked[id(parent._ctx)] = parent
+                    elif parent._retains_grad:
                         _accumulate_leaf(parent, g)
                     key = id(parent._ctx)
                     grads[key] = grads[key] + g if key in grads else g
@@ -327,6 +344,24 @@ def backward(tensor, gradient=None, retain_graph: bool = False) -> None:
                 node._saved_versions = ()
                 node._freed = True
                 node.__dict__.clear()
+        for leaf, g in hooked_leaves.values():
+            _accumulate_leaf(leaf, _run_hooks(leaf, g))
+
+
+def _run_hooks(tensor, grad):
+    """Pass ``grad`` through ``tensor``'s hooks in order; a hook's non-None result replaces it."""
+    for hook in tuple(tensor._hooks.values()):
+        result = hook(tensor_module.Tensor._wrap(grad))
+        if result is None:
+            continue
+        replacement = result.data if isinstance(result, tensor_module.Tensor) else result
+        if tuple(replacement.shape) != tuple(grad.shape):
+            raise RuntimeError(
+                f"backward(): a hook on a tensor of shape {tuple(grad.shape)} returned a gradient of shape "
+                f"{tuple(replacement.shape)}; a hook must return None or a gradient of the tensor's shape"
+            )
+        grad = replacement if replacement.dtype == grad.dtype else replacement.astype(grad.dtype)
+    return grad
 
 
 def _accumulate_leaf(leaf, g: np.ndarray) -> None:

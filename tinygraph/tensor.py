@@ -19,6 +19,7 @@ import numpy as np
 # imported first sees the others half-built. Their classes are looked up when an op runs.
 from . import autograd, dtypes
 from .cuda import canonical_device, is_cuda_array, move
+from .hooks import RemovableHandle
 from .ops import elementwise as elementwise_ops
 from .ops import matmul as matmul_ops
 from .ops import reduce as reduce_ops
@@ -167,7 +168,9 @@ class Tensor:
         grad_fn:       the graph node (Function) that produced it; None for leaves
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retains_grad", "name", "_version_counter", "__weakref__")
+    __slots__ = (
+        "data", "grad", "requires_grad", "_ctx", "_retains_grad", "name", "_hooks", "_version_counter", "__weakref__"
+    )
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
@@ -180,6 +183,7 @@ class Tensor:
         self._ctx = None
         self._retains_grad = False
         self.name = name
+        self._hooks = None  # gradient hooks, {handle id: fn}; see register_hook
         self._version_counter = autograd.VersionCounter()
 
     @classmethod
@@ -192,6 +196,7 @@ class Tensor:
         t._ctx = None
         t._retains_grad = False
         t.name = None
+        t._hooks = None
         t._version_counter = autograd.VersionCounter()
         return t
 
@@ -322,6 +327,25 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("retain_grad(): the tensor does not require grad")
         self._retains_grad = True
+
+    def register_hook(self, hook) -> RemovableHandle:
+        """Call ``hook(grad)`` with this tensor's gradient during every ``backward()``, as in PyTorch.
+
+        ``grad`` is a Tensor of this tensor's shape: the whole gradient dL/d(self), summed over
+        every use of the tensor.  A hook that returns something other than None replaces it (a
+        Tensor or array of the same shape), and the replacement is what flows further back, what
+        ``retain_grad`` keeps and, for a leaf, what is added to ``.grad``.  Hooks run in the order
+        registered.  Returns a handle whose ``remove()`` unregisters the hook.
+        """
+        if not callable(hook):
+            raise TypeError(f"register_hook: hook must be callable, got {type(hook).__name__}")
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not require grad")
+        if self._hooks is None:
+            self._hooks = {}
+        handle = RemovableHandle(self._hooks)
+        self._hooks[handle.id] = hook
+        return handle
 
     def zero_(self) -> Tensor:
         return self._inplace("zero_", 0, lambda a, b: b)

@@ -31,6 +31,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from ..hooks import RemovableHandle
 from ..tensor import Tensor
 from .parameter import Parameter
 
@@ -38,28 +39,6 @@ __all__ = ["Module", "RemovableHandle", "IncompatibleKeys", "evaluating"]
 
 #: what ``load_state_dict(strict=False)`` returns, as in PyTorch
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
-
-
-class RemovableHandle:
-    """Returned by ``register_forward_hook``; ``handle.remove()`` unregisters the hook.
-
-    Also a context manager: ``with model.fc.register_forward_hook(fn): model(x)``.
-    """
-
-    _ids = itertools.count()
-
-    def __init__(self, hooks: dict):
-        self._hooks = hooks
-        self.id = next(RemovableHandle._ids)
-
-    def remove(self) -> None:
-        self._hooks.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
 
 
 class Module:
