@@ -19,7 +19,7 @@ For every stage the script prints the tensor's shape, the layer's parameters and
     05_dense.png      the flattened vector as a strip, the dense layer's activations, the logits,
                       and the softmax probabilities as bars
 
-Which weights: random filters would make every picture noise, so the network is trained first, for a
+Which weights: random filters would make every picture noise, so the network is trained first, for about
 half a minute, on the synthetic Shapes pictures (tg.data.Shapes) at 64x64 -- where it learns real colour
 edge and blob detectors.  Convolutions do not care about the image size, and the "grid max-pool" takes
 the maximum of each map over a 4x4 grid of regions whatever their size, so the same weights run on the
