@@ -42,6 +42,7 @@ try:
 except ImportError:
     torch = None
 
+import _report  # noqa: E402  (benchmarks/_report.py: --write)
 import tinygraph as tg  # noqa: E402
 import tinygraph.functional as F  # noqa: E402
 
@@ -284,51 +285,57 @@ def main(argv=None):
     parser.add_argument("--pause", type=float, default=0.3, help="seconds of sleep before each timed block")
     parser.add_argument("--no-torch", action="store_true", help="do not compare with PyTorch even if installed")
     parser.add_argument("--no-compile", action="store_true", help="skip the cold/warm JIT start-up measurement")
+    parser.add_argument("--write", metavar="PATH", help="also write the tables into this Markdown file")
     args = parser.parse_args(argv)
 
-    torch = None if args.no_torch else globals()["torch"]
-    if torch is not None:
-        torch.set_num_threads(2)
+    with _report.captured() as output:
+        torch = None if args.no_torch else globals()["torch"]
+        if torch is not None:
+            torch.set_num_threads(2)
 
-    import numba
+        import numba
 
-    print(
-        f"tinygraph vs {'torch ' + torch.__version__ if torch else '(torch not installed)'}; numpy {np.__version__}, "
-        f"numba {numba.__version__} ({numba.config.NUMBA_NUM_THREADS} threads); {os.cpu_count()} CPUs; "
-        f"median of {args.rounds} interleaved rounds x {max(1, args.repeats // max(1, args.rounds))} calls "
-        f"after {args.warmup} warm-up calls; float32; times in ms"
-    )
-    for family in FAMILIES:
-        if args.families and family.name not in args.families:
-            continue
-        cases = [c for c in family.cases if not args.cases or c.name in args.cases]
-        if not cases:
-            continue
-        load_before = os.getloadavg()[0]
-        print(f"\n### {family.name}\n")
-        head = ["case"] + family.columns + ["tg fwd", "tg fwd+bwd"]
-        if torch:
-            head += ["torch fwd", "torch fwd+bwd", "ratio fwd", "ratio fwd+bwd"]
-        print("| " + " | ".join(head) + " |")
-        print("|" + "---|" * len(head))
-        for case in cases:
-            r = measure_case(family, case, torch, args)
-            row = [case.name] + [str(case.params[c]) for c in family.columns]
-            row += [_fmt(r["tg_fwd"]), _fmt(r["tg_fwdbwd"])]
+        print(
+            f"tinygraph vs {'torch ' + torch.__version__ if torch else '(torch not installed)'}; "
+            f"numpy {np.__version__}, "
+            f"numba {numba.__version__} ({numba.config.NUMBA_NUM_THREADS} threads); {os.cpu_count()} CPUs; "
+            f"median of {args.rounds} interleaved rounds x {max(1, args.repeats // max(1, args.rounds))} calls "
+            f"after {args.warmup} warm-up calls; float32; times in ms"
+        )
+        for family in FAMILIES:
+            if args.families and family.name not in args.families:
+                continue
+            cases = [c for c in family.cases if not args.cases or c.name in args.cases]
+            if not cases:
+                continue
+            load_before = os.getloadavg()[0]
+            print(f"\n### {family.name}\n")
+            head = ["case"] + family.columns + ["tg fwd", "tg fwd+bwd"]
             if torch:
-                row += [_fmt(r["torch_fwd"]), _fmt(r["torch_fwdbwd"])]
-                row += [_ratio(r["tg_fwd"], r["torch_fwd"]), _ratio(r["tg_fwdbwd"], r["torch_fwdbwd"])]
-            print("| " + " | ".join(row) + " |", flush=True)
-        print(f"\nload average (1 min) before/after: {load_before:.2f} / {os.getloadavg()[0]:.2f}")
+                head += ["torch fwd", "torch fwd+bwd", "ratio fwd", "ratio fwd+bwd"]
+            print("| " + " | ".join(head) + " |")
+            print("|" + "---|" * len(head))
+            for case in cases:
+                r = measure_case(family, case, torch, args)
+                row = [case.name] + [str(case.params[c]) for c in family.columns]
+                row += [_fmt(r["tg_fwd"]), _fmt(r["tg_fwdbwd"])]
+                if torch:
+                    row += [_fmt(r["torch_fwd"]), _fmt(r["torch_fwdbwd"])]
+                    row += [_ratio(r["tg_fwd"], r["torch_fwd"]), _ratio(r["tg_fwdbwd"], r["torch_fwdbwd"])]
+                print("| " + " | ".join(row) + " |", flush=True)
+            print(f"\nload average (1 min) before/after: {load_before:.2f} / {os.getloadavg()[0]:.2f}")
 
-    if not args.no_compile:
-        repo_root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-        lat = first_call_latency(repo_root)
-        print("\n### first call (fresh process): import tinygraph, then the first conv2d forward+backward\n")
-        print("| Numba cache | import tinygraph (s) | first conv2d fwd+bwd (s) |")
-        print("|---|---|---|")
-        for label, (import_s, first_s) in lat.items():
-            print(f"| {label} | {import_s:.2f} | {first_s:.2f} |")
+        if not args.no_compile:
+            repo_root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+            lat = first_call_latency(repo_root)
+            print("\n### first call (fresh process): import tinygraph, then the first conv2d forward+backward\n")
+            print("| Numba cache | import tinygraph (s) | first conv2d fwd+bwd (s) |")
+            print("|---|---|---|")
+            for label, (import_s, first_s) in lat.items():
+                print(f"| {label} | {import_s:.2f} | {first_s:.2f} |")
+    if args.write:
+        title = "Kernels, one op at a time (benchmarks/bench_kernels.py)"
+        _report.write_section(args.write, "bench_kernels", title, output.getvalue())
 
 
 if __name__ == "__main__":

@@ -8,9 +8,7 @@ random 1x28x28 images; inference is one forward pass of 1,000 images without a g
 libraries run the same network (LeNet5: conv5-relu-maxpool-conv5-relu-maxpool-fc120-fc84-fc10),
 in the same process, interleaved round by round, PyTorch with ``torch.set_num_threads(2)``.
 Figures are medians over rounds after warm-up; the ratio is tinygraph / PyTorch (lower is better).
-``import tinygraph`` tunes glibc's ``malloc`` for the whole process (``tinygraph/memory.py``), so
-PyTorch's allocations here get the same treatment as tinygraph's: run with
-``TINYGRAPH_RETAIN_FREED_MEMORY=0`` to compare both under glibc's defaults.
+``--write docs/performance.md`` also writes the tables there, with the machine and versions.
 
 Start-up: the wall time of ``examples/train_cnn.py --epochs 1`` in a fresh process, cold (an
 empty Numba cache, so every kernel compiles) and warm (the cache filled by the cold run).
@@ -45,6 +43,8 @@ except ImportError:
 
 if _CHILD != "pytorch":
     import tinygraph as tg  # noqa: E402
+
+import _report  # noqa: E402  (benchmarks/_report.py: --write)
 
 
 def tinygraph_runners(batch: int, infer_batch: int):
@@ -198,6 +198,7 @@ def main() -> None:
     parser.add_argument("--separate-processes", type=int, default=0, metavar="N",
                         help="time each library alone in N fresh processes of its own (needs PyTorch)")
     parser.add_argument("--child", choices=("tinygraph", "pytorch"), help=argparse.SUPPRESS)
+    parser.add_argument("--write", metavar="PATH", help="also write the tables into this Markdown file")
     args = parser.parse_args()
 
     if args.child:  # one library in this process: print its medians for the parent
@@ -214,36 +215,40 @@ def main() -> None:
         separate_processes(args)
         return
 
-    if torch is not None:
-        torch.set_num_threads(2)
+    with _report.captured() as output:
+        if torch is not None:
+            torch.set_num_threads(2)
 
-    tg_step, tg_infer, _ = tinygraph_runners(args.batch, args.infer_batch)
-    runs = {"tinygraph": (tg_step, tg_infer)}
-    if torch is not None:
-        runs["pytorch"] = torch_runners(torch, args.batch, args.infer_batch)
+        tg_step, tg_infer, _ = tinygraph_runners(args.batch, args.infer_batch)
+        runs = {"tinygraph": (tg_step, tg_infer)}
+        if torch is not None:
+            runs["pytorch"] = torch_runners(torch, args.batch, args.infer_batch)
 
-    medians = measure(runs, args.rounds, args.steps)
-    print(f"LeNet5, batch {args.batch} training (SGD momentum) and batch {args.infer_batch} inference; "
-          f"medians of {args.rounds} rounds; load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs\n")
-    print("| library | ms / training step | training images/s | ms / inference batch | inference images/s "
-          "| page faults / training step |")
-    print("|---|---|---|---|---|---|")
-    for name in runs:
-        s, i, f = medians[name]
-        print(f"| {name} | {s * 1e3:.2f} | {args.batch / s:,.0f} | {i * 1e3:.1f} | {args.infer_batch / i:,.0f} "
-              f"| {f:,.0f} |")
-    if torch is not None:
-        (ts, ti, _), (ps, pi, _) = medians["tinygraph"], medians["pytorch"]
-        print(f"| ratio tinygraph / pytorch | {ts / ps:.2f}x | | {ti / pi:.2f}x | | |")
-    else:
-        print("\n(PyTorch is not installed: no ratio. `pip install torch` to compare.)")
+        medians = measure(runs, args.rounds, args.steps)
+        print(f"LeNet5, batch {args.batch} training (SGD momentum) and batch {args.infer_batch} inference; "
+              f"medians of {args.rounds} rounds; load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs\n")
+        print("| library | ms / training step | training images/s | ms / inference batch | inference images/s "
+              "| page faults / training step |")
+        print("|---|---|---|---|---|---|")
+        for name in runs:
+            s, i, f = medians[name]
+            print(f"| {name} | {s * 1e3:.2f} | {args.batch / s:,.0f} | {i * 1e3:.1f} | {args.infer_batch / i:,.0f} "
+                  f"| {f:,.0f} |")
+        if torch is not None:
+            (ts, ti, _), (ps, pi, _) = medians["tinygraph"], medians["pytorch"]
+            print(f"| ratio tinygraph / pytorch | {ts / ps:.2f}x | | {ti / pi:.2f}x | | |")
+        else:
+            print("\n(PyTorch is not installed: no ratio. `pip install torch` to compare.)")
 
-    if not args.no_startup:
-        has_example = os.path.exists(os.path.join(ROOT, "examples", "train_cnn.py"))
-        results = startup_times(sys.executable, has_example)
-        print("\n| fresh process | cold (empty JIT cache) | warm (cached kernels) |\n|---|---|---|")
-        for what in dict.fromkeys(w for w, _ in results):
-            print(f"| {what} | {results[(what, 'cold')]:.1f} s | {results[(what, 'warm')]:.1f} s |")
+        if not args.no_startup:
+            has_example = os.path.exists(os.path.join(ROOT, "examples", "train_cnn.py"))
+            results = startup_times(sys.executable, has_example)
+            print("\n| fresh process | cold (empty JIT cache) | warm (cached kernels) |\n|---|---|---|")
+            for what in dict.fromkeys(w for w, _ in results):
+                print(f"| {what} | {results[(what, 'cold')]:.1f} s | {results[(what, 'warm')]:.1f} s |")
+    if args.write:
+        title = "Training LeNet-5 (benchmarks/bench_train.py)"
+        _report.write_section(args.write, "bench_train", title, output.getvalue())
 
 
 if __name__ == "__main__":

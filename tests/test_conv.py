@@ -6,10 +6,9 @@ finite differences over many geometries) are in ``test_conv_properties.py``.
 
 import threading
 
-import numba
 import numpy as np
 import pytest
-from _conv_support import STRIDE1_LAYOUTS, stride1_layout
+from _conv_support import STRIDE1_LAYOUTS, chunk_threads_forced, stride1_layout
 
 import tinygraph as tg
 from tinygraph.functional.conv import conv2d, conv2d_output_size, conv2d_padding
@@ -140,35 +139,16 @@ def test_edge_cases_gradcheck(name):
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("layout", list(STRIDE1_LAYOUTS))
 def test_large_batch_runs_in_several_chunks(monkeypatch, threads, layout):
-    # shrink the column-matrix budget so the fast kernels split the batch into uneven chunks, and
-    # run im2col/col2im on one thread (the default) or on two (planes in parallel: no races)
-    monkeypatch.setattr(K, "IM2COL_THREADS", threads)
-    monkeypatch.setattr(K, "BATCH_LAST_MIN_WIDENING", STRIDE1_LAYOUTS[layout])
+    # shrink the column-matrix budget so the fast kernels split the batch into uneven chunks,
+    # shared between threads or not
     x, w, b = rand(7, 3, 4, 4), rand(5, 3, 3, 3, seed=1), rand(5, seed=2)
     for stride in (1, 2):  # a stride-1 layout and the general one
         s, p, d, g = geometry(stride, 1, 1, 1)
         out_size = conv2d_output_size((4, 4), 3, s, p, d)
-        per_image = 27 * K._column_layout((4, 4), (3, 3), s, p, d, out_size).L * 8  # bytes of one image's columns
-        monkeypatch.setattr(K, "_COLS_BYTES", 3 * per_image)  # three images per chunk: 3 + 3 + 1
-        assert K._chunk_size(7, 27, per_image // (27 * 8), 8) == 3
-        for fast, ref in run_both(x, w, b, s, p, d, g, out_size):
-            np.testing.assert_allclose(fast, ref, rtol=1e-10, atol=1e-10)
-        threads_before = numba.get_num_threads()
-        K.conv2d_forward(x, w, b, s, p, d, g, out_size)
-        assert numba.get_num_threads() == threads_before  # the thread setting is restored
-
-
-def test_stride1_layout_choice():
-    # the batch-last matrix where wide rows would be mostly junk (LeNet's second layer: 14 wide
-    # for 10), the wide rows where they are nearly all output (ResNet: 34 for 32), never at stride 2,
-    # and never when the direct weight gradient needs the wide rows' padded planes
-    lenet_c2 = K._column_layout((14, 14), (5, 5), (1, 1), (0, 0), (1, 1), (10, 10))
-    resnet = K._column_layout((32, 32), (3, 3), (1, 1), (1, 1), (1, 1), (32, 32))
-    strided = K._column_layout((14, 14), (5, 5), (2, 2), (0, 0), (1, 1), (5, 5))
-    for_direct = K._column_layout((14, 14), (5, 5), (1, 1), (0, 0), (1, 1), (10, 10), batch_last_ok=False)
-    assert isinstance(lenet_c2, K._BatchLastLayout) and lenet_c2.L == 100
-    assert isinstance(resnet, K._ColumnLayout) and resnet.L == 32 * 34
-    assert isinstance(strided, K._ColumnLayout) and isinstance(for_direct, K._ColumnLayout)
+        monkeypatch.setattr(K, "_COLS_BYTES", 3 * 27 * 6 * 4 * 8)  # a few images per chunk
+        with stride1_layout(layout), chunk_threads_forced(threads):
+            for fast, ref in run_both(x, w, b, s, p, d, g, out_size):
+                np.testing.assert_allclose(fast, ref, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("layout", list(STRIDE1_LAYOUTS))
@@ -183,7 +163,8 @@ def test_input_pixels_no_window_reaches_get_zero_gradient(layout):
         for _ in range(3):
             dirty = np.full(x.shape, 7.0)  # freed just before: likely the memory grad_x gets
             del dirty
-            got_x, got_w = K.conv2d_backward(grad, x, w, s, p, d, g, (6, 6), (3, 3))
+            got_x = K.conv2d_backward_input(grad, w, s, p, d, g, (6, 6))
+            got_w = K.conv2d_backward_weight(x, grad, s, p, d, g, (3, 3))
             np.testing.assert_allclose(got_x, want, rtol=1e-10, atol=1e-10)
             want_w = R.conv2d_backward_weight(x, grad, s, p, d, g, (3, 3))
             np.testing.assert_allclose(got_w, want_w, rtol=1e-10, atol=1e-10)
@@ -195,7 +176,8 @@ def test_outputs_do_not_share_the_reused_scratch_memory():
     y1 = K.conv2d_forward(x1, w, None, s, p, d, g, (6, 6))
     expected = y1.copy()
     K.conv2d_forward(x2, w, None, s, p, d, g, (6, 6))  # same shapes: the same scratch buffers
-    K.conv2d_backward(rand(2, 4, 6, 6, seed=6), x2, w, s, p, d, g, (6, 6), (3, 3))
+    K.conv2d_backward_input(rand(2, 4, 6, 6, seed=6), w, s, p, d, g, (6, 6))
+    K.conv2d_backward_weight(x2, rand(2, 4, 6, 6, seed=6), s, p, d, g, (3, 3))
     np.testing.assert_array_equal(y1, expected)
 
 

@@ -85,6 +85,15 @@ def test_train_cnn_digits(tmp_path):
     assert str(tmp_path) in proc.stdout  # it says where everything is
 
 
+def test_train_cnn_on_the_reference_kernels_scores_like_the_fast_ones(tmp_path):
+    scores = []
+    for kernels in ("fast", "reference"):
+        out = tmp_path / kernels
+        proc = run_example("train_cnn", "--epochs", 1, "--limit", 96, "--kernels", kernels, "--out", out)
+        scores.append(float(re.search(r"test accuracy: ([\d.]+)%", proc.stdout).group(1)))
+    assert abs(scores[0] - scores[1]) <= 1.1  # the same training, float32 rounding apart: one image at most
+
+
 def write_idx(path: Path, array: np.ndarray) -> None:
     """An uncompressed IDX file: magic (0, 0, type 0x08 = uint8, ndim), big-endian dims, the bytes."""
     header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)

@@ -452,3 +452,12 @@ def test_bad_input_errors_name_the_argument():
         explain.tsne(np.zeros((5, 2)), perplexity=30)
     with pytest.raises(ValueError, match="nearest_neighbors: query_index"):
         explain.nearest_neighbors(np.zeros((5, 2)), 5, 1)
+
+
+def test_receptive_field_alignment_equals_stretching_for_a_same_padded_network():
+    # every conv pads to "same" and the pool halves: cell i of the 3x3 map sits at image 2i + 0.5 on a 6x6
+    # image, exactly where the half-pixel resize puts it, although the border cells' fields are clipped
+    model, x = small_cnn(), images()
+    np.testing.assert_allclose(
+        explain.grad_cam(model, x, "relu2", align="receptive_field"), explain.grad_cam(model, x, "relu2"), atol=1e-12
+    )

@@ -1,4 +1,4 @@
-"""The kernel-set switch: ``tg.use_kernels`` / ``tg.set_kernels`` / ``TINYGRAPH_KERNELS``, and a student's own kernels."""
+"""The kernel-set switch (``tg.use_kernels``, ``tg.set_kernels``, ``TINYGRAPH_KERNELS``) and a student's own kernels."""
 
 from __future__ import annotations
 
@@ -119,7 +119,8 @@ def test_a_student_result_of_the_wrong_shape_names_the_function_and_its_signatur
 
     x, w = _conv_case()
     with tg.use_kernels(_student(conv2d_forward=conv2d_forward)):
-        with pytest.raises(ValueError, match=r"student_kernels\.conv2d_forward returned .*shape \(1, 1\).*\(2, 4, 6, 6\)") as err:
+        wrong_shape = r"student_kernels\.conv2d_forward returned .*shape \(1, 1\).*\(2, 4, 6, 6\)"
+        with pytest.raises(ValueError, match=wrong_shape) as err:
             F.conv2d(x, w, padding=1)
     assert "conv2d_forward(x, weight, bias, stride, padding, dilation, groups, out_size)" in str(err.value)
 

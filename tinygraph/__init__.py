@@ -11,13 +11,14 @@
 from . import numba_cache  # first: read-only installs get a cache folder before any kernel compiles
 
 # isort: split
-from . import cuda, data, functional, memory, models, nn, optim
+from . import cuda, data, functional, models, nn, optim
 from . import dtypes
 from . import explain
 from . import onnx  # tg.onnx.export; the onnx package itself is imported only when exporting
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, GradcheckResult, gradcheck
 from .graph import Graph, graph
+from .kernels.cpu.scheduling import get_num_threads, set_num_threads
 from .kernels.dispatch import get_kernels, set_kernels, use_kernels
 from .ops.elementwise import clamp
 from .ops.matmul import matmul
@@ -59,8 +60,6 @@ from .tensor import (
 from .train import History, evaluate, fit, predict
 
 __version__ = "0.1.0"
-
-memory._retain_on_import()  # reuse freed memory across training steps: see tinygraph/memory.py
 
 
 def _unary(name):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from ._common import figure_and_region, finish, hide_ticks
-from .attribution import DIVERGING, check_batch, show_image
+from ._common import DIVERGING, figure_and_region, finish, hide_ticks
+from .attribution import check_batch, show_image
 
 __all__ = ["plot_adversarial"]
 

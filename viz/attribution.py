@@ -12,10 +12,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.patches import Rectangle
 
-from ._common import figure_and_region, finish, hide_ticks, to_numpy
-
-SEQUENTIAL = "viridis"  # non-negative data, 0 = dark
-DIVERGING = "RdBu_r"  # signed data, 0 = white, red > 0, blue < 0
+from ._common import DIVERGING, SEQUENTIAL, figure_and_region, finish, hide_ticks, to_numpy
 
 __all__ = ["plot_saliency", "plot_grad_cam", "plot_occlusion", "plot_guided_backprop"]
 

@@ -59,15 +59,15 @@ def upsample_bilinear(maps: np.ndarray, size: tuple) -> np.ndarray:
 def _centres_of_cells(activation, xt, axis: int) -> np.ndarray:
     """Image coordinate of the receptive-field centre of every cell along ``axis`` (0: rows, 1: columns).
 
-    The centres are evenly spaced (one total stride apart); they are measured on two middle cells,
-    whose fields are not clipped by the image border, and extended to every cell.
+    The centres of the unclipped geometric fields are evenly spaced (one total stride apart); they
+    are measured on two cells and extended to every cell.
     """
     n = activation.shape[2 + axis]
     if n == 1:
         return np.array([(xt.shape[2 + axis] - 1) / 2])
 
     def centre(i):
-        box = receptive_box(activation, xt, (i, 0) if axis == 0 else (0, i), "grad_cam")
+        box = receptive_box(activation, xt, (i, 0) if axis == 0 else (0, i), "grad_cam", clip=False)
         start, size = box[axis], box[2 + axis]
         return start + (size - 1) / 2
 

@@ -28,18 +28,18 @@ from ..ops.shape import ConstantPad
 __all__ = ["receptive_box"]
 
 
-def _window(lo: int, hi: int, kernel: int, stride: int, pad: int, dilation: int = 1, size: int = 0):
+def _window(lo: int, hi: int, kernel: int, stride: int, pad: int, dilation: int, size: int, clip: bool):
     """First and last input row that output rows ``lo..hi`` read, leaving out the padding.
 
     Row ``o`` reads ``o*stride - pad + dilation*t`` for taps ``t = 0..kernel-1``; taps that land
     in the padding read nothing (with dilation, the last real row read may be before the edge).
     """
     taps = np.arange(lo, hi + 1)[:, None] * stride - pad + dilation * np.arange(kernel)[None, :]
-    real = taps[(taps >= 0) & (taps < size)]
+    real = taps[(taps >= 0) & (taps < size)] if clip else taps
     return (int(real.min()), int(real.max())) if real.size else None
 
 
-def _through(node, box, parent, fn: str):
+def _through(node, box, parent, fn: str, clip: bool = True):
     """The ``((row_lo, row_hi), (col_lo, col_hi))`` of ``parent`` that ``box`` of the node's output reads,
     or None when it reads only padding."""
     p, sizes = node.params, parent.shape[-2:]
@@ -49,7 +49,7 @@ def _through(node, box, parent, fn: str):
         kernel = node.inputs[1].shape[2:] if isinstance(node, Conv2d) else p["kernel_size"]
         dilation = p.get("dilation", (1, 1))
         rows, cols = (
-            _window(*box[a], kernel[a], p["stride"][a], p["padding"][a], dilation[a], sizes[a]) for a in range(2)
+            _window(*box[a], kernel[a], p["stride"][a], p["padding"][a], dilation[a], sizes[a], clip) for a in range(2)
         )
         return None if rows is None or cols is None else (rows, cols)
     if isinstance(node, AdaptiveAvgPool2d):
@@ -59,7 +59,9 @@ def _through(node, box, parent, fn: str):
         )
     if isinstance(node, ConstantPad):
         before = [w[0] for w in p["widths"][-2:]]
-        shifted = [(max(box[a][0] - before[a], 0), min(box[a][1] - before[a], sizes[a] - 1)) for a in range(2)]
+        shifted = [(box[a][0] - before[a], box[a][1] - before[a]) for a in range(2)]
+        if clip:
+            shifted = [(max(lo, 0), min(hi, sizes[a] - 1)) for a, (lo, hi) in enumerate(shifted)]
         return None if any(lo > hi for lo, hi in shifted) else tuple(shifted)
     out_shape, in_shape = node.output_shape, parent.shape
     if parent.ndim == len(out_shape) >= 2:
@@ -80,11 +82,13 @@ def _through(node, box, parent, fn: str):
     )
 
 
-def receptive_box(feature_map, image, position: tuple, fn: str = "receptive_box") -> tuple:
+def receptive_box(feature_map, image, position: tuple, fn: str = "receptive_box", clip: bool = True) -> tuple:
     """``(top, left, height, width)`` of the pixels of ``image`` that ``feature_map[..., i, j]`` reads.
 
     ``feature_map`` must have been computed from the leaf tensor ``image: (N, C, H, W)`` with
-    graph recording on (``image.requires_grad``).  The box is clipped to the image.
+    graph recording on (``image.requires_grad``).  The box is clipped to the image: taps that
+    fall in a layer's padding read nothing.  ``clip=False`` gives the unclipped geometric window
+    instead (it may start before the image), whose centre is where the cell "sits" on the image.
     """
     i, j = position
     boxes = {}  # id(node) or id(leaf) -> ((row_lo, row_hi), (col_lo, col_hi))
@@ -101,7 +105,7 @@ def receptive_box(feature_map, image, position: tuple, fn: str = "receptive_box"
             for parent, needs in zip(node.inputs, node.needs_input_grad):
                 if not needs or (parent._ctx is None and parent is not image):  # weights, biases, ...
                     continue
-                through = _through(node, box, parent, fn)
+                through = _through(node, box, parent, fn, clip)
                 if through is None:
                     continue
                 r, c = through
@@ -114,6 +118,6 @@ def receptive_box(feature_map, image, position: tuple, fn: str = "receptive_box"
             raise ValueError(f"{fn}: position {position} of the feature map reads no pixel of the image")
         rows, cols = boxes[id(image)]
     h, w = image.shape[-2:]
-    top, bottom = max(rows[0], 0), min(rows[1], h - 1)
-    left, right = max(cols[0], 0), min(cols[1], w - 1)
+    top, bottom = (max(rows[0], 0), min(rows[1], h - 1)) if clip else rows
+    left, right = (max(cols[0], 0), min(cols[1], w - 1)) if clip else cols
     return int(top), int(left), int(bottom - top + 1), int(right - left + 1)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from ._args import pair
 from ..cuda import ascontiguous
 from ..kernels.dispatch import kernels_for
 from ..tensor import as_tensor
@@ -36,11 +37,7 @@ _OP = "conv2d"
 
 
 def _pair(value, name: str) -> tuple[int, int]:
-    """An int or a pair of ints -> ``(h, w)``; TypeError naming the argument otherwise."""
-    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(items) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
-        raise TypeError(f"{_OP}: {name} must be an int or a pair of ints (h, w), got {value!r}")
-    return int(items[0]), int(items[1])
+    return pair(value, name, _OP)
 
 
 def conv2d_padding(padding, kernel_size, stride=1, dilation=1) -> tuple[int, int, int, int]:

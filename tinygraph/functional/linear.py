@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..autograd import Function
-from ..kernels.cpu.blas_threads import one_thread_if_small
+from ..kernels.cpu.blas import matmul
 from ..tensor import as_tensor
 
 
@@ -14,9 +14,7 @@ class Linear(Function):
     def forward(ctx, x, weight, bias=None):
         # keep only what backward reads (dx needs W, dW needs x), so changing the other in place is fine
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, weight if ctx.needs_input_grad[0] else None)
-        ctx.multiply_adds = x.size * weight.shape[0]
-        with one_thread_if_small(ctx.multiply_adds):  # small products: see SMALL_PRODUCT
-            out = x @ weight.T
+        out = matmul(x, weight.T)  # small products on one BLAS thread (kernels/cpu/blas.py)
         if bias is not None:
             out += bias
         return out
@@ -25,11 +23,10 @@ class Linear(Function):
     def backward(ctx, grad):
         x, weight = ctx.saved_arrays
         needs = ctx.needs_input_grad
-        with one_thread_if_small(ctx.multiply_adds):  # each product has the forward's size
-            dx = grad @ weight if needs[0] else None  # dy/dx = W
-            dw = db = None
-            if needs[1]:  # dL/dW = sum over batch of g^T x
-                dw = grad.reshape(-1, grad.shape[-1]).T @ x.reshape(-1, x.shape[-1])
+        dx = matmul(grad, weight) if needs[0] else None  # dy/dx = W
+        dw = db = None
+        if needs[1]:  # dL/dW = sum over batch of g^T x
+            dw = matmul(grad.reshape(-1, grad.shape[-1]).T, x.reshape(-1, x.shape[-1]))
         if len(needs) > 2 and needs[2]:
             db = grad.reshape(-1, grad.shape[-1]).sum(axis=0)
         return dx, dw, db

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function, is_grad_enabled
+from ._args import pair
 from ..cuda import ascontiguous
 from ..kernels.dispatch import kernels_for
 from ..tensor import Tensor, as_tensor
@@ -40,14 +41,6 @@ def pool_output_size(in_len: int, kernel_size: int, stride: int, padding: int, d
     return out
 
 
-def _pair(value, name: str, op: str) -> tuple[int, int]:
-    """An int or a pair of ints -> ``(h, w)``; TypeError naming the argument otherwise."""
-    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(items) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items):
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints (h, w), got {value!r}")
-    return int(items[0]), int(items[1])
-
-
 def _check_input(x, op: str) -> Tensor:
     x = as_tensor(x)
     if x.ndim not in (3, 4):
@@ -62,10 +55,10 @@ def _check_input(x, op: str) -> Tensor:
 
 def _window_geometry(x, op, kernel_size, stride, padding, dilation, ceil_mode) -> dict:
     """Validate the window arguments against ``x`` and return them as pairs plus the output size."""
-    k = _pair(kernel_size, "kernel_size", op)
-    s = k if stride is None else _pair(stride, "stride", op)
-    p = _pair(padding, "padding", op)
-    d = _pair(dilation, "dilation", op)
+    k = pair(kernel_size, "kernel_size", op)
+    s = k if stride is None else pair(stride, "stride", op)
+    p = pair(padding, "padding", op)
+    d = pair(dilation, "dilation", op)
     if min(k) <= 0:
         raise ValueError(f"{op}: kernel_size must be positive, got {k}")
     if min(s) <= 0:
@@ -113,7 +106,8 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, dilation, out_size):
-        out, argmax = kernels_for(x, "pool").max_pool2d_forward(_batched(x), kernel_size, stride, padding, dilation, out_size)
+        kernels = kernels_for(x, "pool")
+        out, argmax = kernels.max_pool2d_forward(_batched(x), kernel_size, stride, padding, dilation, out_size)
         ctx.save_for_backward(argmax)
         ctx.in_shape = x.shape
         return _unbatched_like(out, x.ndim)
@@ -252,7 +246,7 @@ def adaptive_avg_pool2d(x, output_size):
     if len(sizes) != 2:
         raise TypeError(f"{op}: output_size must be an int or a pair (OH, OW), got {output_size!r}")
     sizes = tuple(H if s is None and i == 0 else W if s is None else s for i, s in enumerate(sizes))
-    out_size = _pair(sizes, "output_size", op)
+    out_size = pair(sizes, "output_size", op)
     if min(out_size) <= 0:
         raise ValueError(f"{op}: output_size must be positive, got {out_size} for input of shape {tuple(x.shape)}")
     if H <= 0 or W <= 0:

@@ -189,7 +189,10 @@ def use_kernels(kernels):
 
 
 def kernels_for(array, family: str):
-    """The kernels of ``family`` ('conv', 'pool', 'norm', 'activation', 'special') for ``array``'s device and the setting."""
+    """The kernels of ``family`` ('conv', 'pool', 'norm', 'activation', 'special') for ``array``'s device.
+
+    CPU arrays get the set now in effect; device arrays the CUDA kernels.
+    """
     if getattr(type(array), "device", None) == "cuda":
         return _cuda_kernels()[family]
     setting = _block_setting.get() or _global_setting
@@ -317,7 +320,9 @@ def _checked(function, family, name, owner):
                     f"{owner}.{name} returned {type(result).__name__}, expected {len(expected)} arrays: "
                     f"{_signature(family, name)}"
                 )
-            return tuple(_array(r, e, i, args, dtypes, owner, family, name) for i, (r, e) in enumerate(zip(result, expected)))
+            return tuple(
+                _array(r, e, i, args, dtypes, owner, family, name) for i, (r, e) in enumerate(zip(result, expected))
+            )
         return _array(result, expected, 0, args, dtypes, owner, family, name)
 
     call.__name__, call.__doc__, call.__wrapped__ = name, function.__doc__, function
@@ -330,6 +335,7 @@ def _array(value, expected, index, args, dtypes, owner, family, name):
     if tuple(got) != tuple(expected):
         which = f"result {index} " if dtypes or index else ""
         raise ValueError(
-            f"{owner}.{name} returned {which}of shape {tuple(got)}, expected {tuple(expected)}: {_signature(family, name)}"
+            f"{owner}.{name} returned {which}of shape {tuple(got)}, expected {tuple(expected)}: "
+            f"{_signature(family, name)}"
         )
     return np.ascontiguousarray(value, dtype=dtype)

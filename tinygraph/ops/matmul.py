@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..autograd import Function
-from ..kernels.cpu.blas_threads import one_thread_if_small
+from ..kernels.cpu.blas import matmul as blas_matmul
 
 
 class MatMul(Function):
@@ -18,24 +16,15 @@ class MatMul(Function):
         # keep only what backward reads (dA needs B, dB needs A), so changing the other in place is fine
         needs_a, needs_b = ctx.needs_input_grad
         ctx.save_for_backward(a if needs_b else None, b if needs_a else None)
-        ctx.multiply_adds = _multiply_adds(a, b)
-        with one_thread_if_small(ctx.multiply_adds):  # small products: see SMALL_PRODUCT
-            return np.matmul(a, b)
+        return blas_matmul(a, b)  # small products on one BLAS thread (kernels/cpu/blas.py)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_arrays
         # C = A B  =>  dA = dC B^T,  dB = A^T dC  (batch axes broadcast; the engine sums them back)
-        with one_thread_if_small(ctx.multiply_adds):  # each product has the forward's size
-            da = np.matmul(grad, np.swapaxes(b, -1, -2)) if ctx.needs_input_grad[0] else None
-            db = np.matmul(np.swapaxes(a, -1, -2), grad) if ctx.needs_input_grad[1] else None
+        da = blas_matmul(grad, np.swapaxes(b, -1, -2)) if ctx.needs_input_grad[0] else None
+        db = blas_matmul(np.swapaxes(a, -1, -2), grad) if ctx.needs_input_grad[1] else None
         return da, db
-
-
-def _multiply_adds(a, b):
-    """Multiply-adds of ``a @ b`` for ``a: (..., n, k)``, ``b: (..., k, m)`` (both at least 2-D here)."""
-    batch = math.prod(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
-    return batch * a.shape[-2] * a.shape[-1] * b.shape[-1]
 
 
 def matmul(a, b):

@@ -1,32 +1,27 @@
 """The batch-last column matrix: im2col at stride 1 for small images, with no junk columns.
 
-Used by ``conv.py`` (read its "fast kernels" section first) for stride-1 layers whose output rows
-are short next to the kernel: there ``im2col_stride1``'s rows, ``Wp = OW + (kW-1)*dW`` wide
-instead of ``OW``, waste much of every product on junk columns (LeNet's second layer: 14 columns
-computed per 10 kept, 40% more work).  Shapes, for a chunk of ``b`` images::
+Used by ``conv_columns.BatchLast`` for stride-1 layers whose output rows are short next to the
+kernel: there ``im2col_stride1``'s rows, ``Wp = OW + (kW-1)*dW`` wide instead of ``OW``, waste
+much of every product on junk columns (``Wp / OW - 1`` more work).  Shapes, for a chunk of ``b`` images::
 
     x:    (b, C, H, W)            xpt:  (C, Hp, Wp, b)        the padded input, batch LAST
     cols: (C*kH*kW, OH*OW*b)      column (oh, ow, n) of row (c, i, j) = xpt[c, oh + i*dH, ow + j*dW, n]
 
 With the image index last, the ``OW`` windows of one output row ``oh`` of tap ``(i, j)`` over
 all ``b`` images are ONE contiguous run of ``OW*b`` numbers in ``xpt`` (from ``(oh + i*dH,
-j*dW, 0)`` on), so each row of the column matrix is ``OH`` long copies with no junk: LeNet's
-second layer copies runs of 640 numbers (64 images x 10) where ``im2col_stride1`` copies runs
-of 140 with 40 junk.  The price is two transposing passes, the input into ``xpt`` and the
-product back into NCHW order, both small next to the column matrix for small images.
+j*dW, 0)`` on), so each row of the column matrix is ``OH`` long copies with no junk.  The price
+is two transposing passes, the input into ``xpt`` and the product back into NCHW order, both
+small next to the column matrix for small images.
 
-Measured on 2 cores, float32, against the stride-1 layout (forward im2col / backward):
-LeNet's second layer (64x6x14x14, 16 5x5 filters) 0.87x / 0.70x; 16 channels of 12x12 with
-16 5x5 filters 0.73x / 0.67x; 32 channels of 8x8 with 64 3x3 filters 0.80x / 0.82x; but 16
-channels of 16x16 with 32 3x3 filters 1.02x / 1.01x and the dilated bench case 1.03x: with
-~11% junk, the transposes cost what the junk did.  Hence ``conv.BATCH_LAST_MIN_WIDENING``.
+Used where the stride-1 layout's junk share is large (``conv_columns.BATCH_LAST_MIN_WIDENING``);
+with little junk, the two transposes cost what the junk does.
 """
 
 from __future__ import annotations
 
-from numba import njit, prange
+from numba import njit
 
-from ._parallel import serial_when_small
+from .windows import pad_planes
 
 __all__ = [
     "col2im_batch_last",
@@ -38,25 +33,9 @@ __all__ = [
 ]
 
 
-@njit(cache=True, nogil=True)
 def pad_batch_last(x, xpt, padding):
-    """``xpt[c, pH + r, pW + s, n] = x[n, c, r, s]``, zero elsewhere; returns xpt: (C, Hp, Wp, b).
-
-    Input rows/columns beyond the padded plane are never read by a window, so not copied.
-    Loop order: one input row at a time, written with a stride of ``b`` into a small region.
-    """
-    b, C, H, W = x.shape
-    Hp, Wp = xpt.shape[1], xpt.shape[2]
-    pH, pW = padding
-    xpt[:] = 0.0
-    h, w = min(H, Hp - pH), min(W, Wp - pW)
-    for c in range(C):
-        for r in range(h):
-            dst = xpt[c, pH + r, pW : pW + w]  # (w, b)
-            for n in range(b):
-                src = x[n, c, r]
-                for s in range(w):
-                    dst[s, n] = src[s]
+    """``xpt[c, pH + r, pW + s, n] = x[n, c, r, s]``, zero elsewhere; returns xpt: (C, Hp, Wp, b)."""
+    pad_planes(x, xpt.transpose(3, 0, 1, 2), padding)
     return xpt
 
 
@@ -82,20 +61,18 @@ def unpad_batch_last(grad_xpt, grad_x, padding):
     return grad_x
 
 
-@serial_when_small
-@njit(parallel=True, cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def im2col_batch_last(xpt, cols, kernel_size, dilation, out_size):
     """``cols[(c*kH + i)*kW + j, (oh*OW + ow)*b + n] = xpt[c, oh + i*dH, ow + j*dW, n]``: OH runs of OW*b per row.
 
-    xpt: (C, Hp, Wp, b) (``pad_batch_last``), cols: (C*kH*kW, OH*OW*b).  ``prange`` over input
-    channels: each writes its own kH*kW rows.
+    xpt: (C, Hp, Wp, b) (``pad_batch_last``), cols: (C*kH*kW, OH*OW*b).
     """
     C, Hp, Wp, b = xpt.shape
     kH, kW = kernel_size
     dH, dW = dilation
     OH, OW = out_size
     run = OW * b
-    for c in prange(C):
+    for c in range(C):
         flat = xpt[c].reshape(Hp * Wp * b)
         for i in range(kH):
             for j in range(kW):
@@ -109,8 +86,7 @@ def im2col_batch_last(xpt, cols, kernel_size, dilation, out_size):
     return cols
 
 
-@serial_when_small
-@njit(parallel=True, cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def col2im_batch_last(cols, grad_xpt, kernel_size, dilation, out_size):
     """The adjoint of ``im2col_batch_last``: the columns summed back onto ``grad_xpt: (C, Hp, Wp, b)`` (overwritten)."""
     C, Hp, Wp, b = grad_xpt.shape
@@ -118,7 +94,7 @@ def col2im_batch_last(cols, grad_xpt, kernel_size, dilation, out_size):
     dH, dW = dilation
     OH, OW = out_size
     run = OW * b
-    for c in prange(C):
+    for c in range(C):
         flat = grad_xpt[c].reshape(Hp * Wp * b)
         flat[:] = 0.0
         for i in range(kH):

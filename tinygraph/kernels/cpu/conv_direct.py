@@ -1,13 +1,13 @@
 """Direct 2-D convolution at stride 1: the forward pass without a column matrix.
 
-Same formula, arguments and result as ``conv.conv2d_forward_reference`` (read that first); used
+Same formula, arguments and result as ``reference/conv.py``'s ``conv2d_forward`` (read that first); used
 by ``conv.conv2d_forward`` for layers with few filters per group, where it is faster than
 im2col + BLAS.  Shapes::
 
     x: (N, C_in, H, W)     weight: (C_out, C_in // groups, kH, kW)     out: (N, C_out, OH, OW)
 
 How it works.  Zero-pad one image into a flat buffer of planes ``Hp x Wp`` with
-``Wp = OW + (kW-1)*dW`` (as ``conv.im2col_stride1`` does).  Then output row ``oh`` of filter
+``Wp = OW + (kW-1)*dW`` (as ``im2col.im2col_stride1`` does).  Then output row ``oh`` of filter
 ``co`` is a sum over taps ``(ci, i, j)`` of ``weight[co, ci, i, j]`` times a run of the
 buffer, and if every output row is taken ``Wp`` wide (the last ``Wp - OW`` numbers are junk,
 dropped when the rows are copied out), the whole output plane is ONE run of ``OH*Wp``
@@ -18,25 +18,20 @@ numbers, and so is each tap's window::
 
 Why it beats im2col + BLAS on narrow layers.  im2col writes every window out (kH*kW copies of
 the input) so that BLAS can multiply; with few filters the product is short and the copies
-dominate: LeNet's first layer (1 -> 6 channels, 5x5) spent 0.86 ms in im2col + product, and
-takes 0.31 ms here, on ONE core against BLAS's two (PyTorch: 0.38 ms).  With many filters
-BLAS wins (64 filters of 64x3x3 at 32x32: 20 ms against 27 ms here), see ``use_direct``.
+dominate.  With many filters BLAS wins, see ``use_direct``.
 
-Why it is fast at all.  The inner loop updates 4 output rows from 4 taps at a time:
-4 loads of the input feed 16 multiply-adds, so the loop is bound by arithmetic, not by loads
-and stores (one filter at a time, 4 taps per step: 2x slower on LeNet's second layer, 1.01
-against 0.50 ms).  The run is a multiple of ``_LANES`` so that the compiler, which can see it, emits
-whole vectors with no scalar tail: on LeNet's second layer (a run of 140) the tail alone made
-the kernel 1.5x slower (0.74 against 0.50 ms).  Filters and taps are padded with zero weights
-to multiples of 4, so there are no remainder loops either.
+Why it is fast at all.  The inner loop updates 4 output rows from 4 taps at a time: 4 loads of
+the input feed 16 multiply-adds, so the loop is bound by arithmetic, not by loads and stores.
+The run is a multiple of ``_LANES`` so that the compiler, which can see it, emits whole vectors
+with no scalar tail.  Filters and taps are padded with zero weights to multiples of 4, so there
+are no remainder loops either.
 
-Threads.  The images are split between two Python threads (``chunk_threads``; the kernel
-releases the GIL) when each thread gets at least ``chunk_threads.MIN_THREADED_FLOPS`` of work:
-LeNet's second layer, not its first.  Measured (in-process A/B, 15-20 interleaved rounds):
-LeNet's second layer forward 0.85 -> 0.65 ms median; its first layer gained nothing
-(0.51 -> 0.44 ms forward but 1.75 -> 1.83 ms forward + backward), hence the threshold.  The
-caller and the helper are kept on different CPUs for the call: unpinned, Linux often ran both
-on one CPU after an idle moment and two threads were slower than one (1.29-1.39x).
+The weight gradient of a layer with one input channel per group at stride 1 (a grayscale first
+layer, depthwise layers) is direct too (``weight_grad_stride1_direct``): the column matrix would
+have only kH*kW rows, and its product would read far more memory than it computes on.
+
+Threads: the images are split between ``scheduling.run_chunks``'s threads (the kernels release
+the GIL); each image's result is computed whole by one thread, so the split changes no number.
 """
 
 from __future__ import annotations
@@ -44,16 +39,22 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .chunk_threads import run_chunks, threads_for
+from .im2col import rows_out
+from .scheduling import run_chunks, threads_for
+from .windows import pad_planes
 
-__all__ = ["conv2d_forward_direct", "pad_image", "rows_out", "tap_offsets", "use_direct"]
+__all__ = [
+    "conv2d_forward_direct",
+    "tap_offsets",
+    "use_direct",
+    "weight_grad_stride1_direct",
+]
 
 _BLOCK = 4  # output channels per pass, and taps per step of the inner loop
 _LANES = 16  # the run is rounded up to a multiple of this (16 float32 = one AVX-512 register)
 
-#: ``conv2d_forward`` goes direct when a group has at most this many filters (stride 1).  Measured
-#: against im2col + BLAS (2 cores): 6 filters 2.3-2.6x faster, 16 filters 1.1x; 32 filters (32x3x3,
-#: dilated) 0.95x, 64 filters (64x3x3) 0.75x.
+#: ``conv2d_forward`` goes direct when a group has at most this many filters (stride 1); with
+#: more, im2col + BLAS is faster (``docs/performance.md``).
 MAX_FILTERS_PER_GROUP = 16
 
 
@@ -63,7 +64,7 @@ def use_direct(stride, weight_shape, groups) -> bool:
 
 
 def conv2d_forward_direct(x, weight, bias, padding, dilation, groups, out_size):
-    """Stride-1 convolution, directly: ``out: (N, C_out, OH, OW)``; arguments as ``conv2d_forward_reference``."""
+    """Stride-1 convolution, directly: ``out: (N, C_out, OH, OW)``; arguments as the reference ``conv2d_forward``."""
     N, C_in, H, W = x.shape
     C_out, C_in_g, kH, kW = weight.shape
     OH, OW = out_size
@@ -83,9 +84,9 @@ def conv2d_forward_direct(x, weight, bias, padding, dilation, groups, out_size):
         images = x[start:stop]
         _convolve_images(images, filters, taps, bias, out[start:stop], tuple(padding), (Hp, Wp), image_len, run_blocks)
 
-    threads = threads_for(N, 2 * C_out * C_in_g * kH * kW * OH * OW)
-    share = -(-N // threads)  # images per thread
-    run_chunks(convolve, [(start, min(start + share, N)) for start in range(0, N, share)], threads)
+    flops = 2 * N * C_out * C_in_g * kH * kW * OH * OW
+    share = -(-N // threads_for(N, flops))  # images per thread: each image is computed whole by one
+    run_chunks(convolve, [(start, min(start + share, N)) for start in range(0, N, share)], flops, uses_blas=False)
     return out
 
 
@@ -93,7 +94,7 @@ def tap_offsets(channels, kernel_size, dilation, plane):
     """``offset[(ci*kH + i)*kW + j] = ci*Hp*Wp + i*dH*Wp + j*dW``, padded with zeros to a multiple of _BLOCK.
 
     The padding taps read a valid position: here they get zero weights (``_filter_blocks``);
-    in ``conv.weight_grad_stride1_direct`` their sums are dropped.
+    in ``weight_grad_stride1_direct`` their sums are dropped.
     """
     (kH, kW), (dH, dW), (Hp, Wp) = kernel_size, dilation, plane
     offsets = (
@@ -130,7 +131,8 @@ def _convolve_images(x, filters, taps, bias, out, padding, plane, image_len, run
     padded = np.empty(image_len, dtype=x.dtype)
     acc = np.empty((_BLOCK, run_blocks * _LANES), dtype=x.dtype)
     for n in range(N):
-        pad_image(x[n], padded, padding, plane)
+        pad_planes(x[n : n + 1], padded[: C_in * Hp * Wp].reshape(1, C_in, Hp, Wp), padding)
+        padded[C_in * Hp * Wp :] = 0.0  # the overshoot of the last tap's run
         for g in range(groups):
             group_input = padded[g * group_len :]
             for block in range(blocks):
@@ -173,35 +175,75 @@ def _four_filters(acc, padded, filters, taps, run_blocks):
             a3[t] += w30 * x0 + w31 * x1 + w32 * x2 + w33 * x3
 
 
-@njit(cache=True, nogil=True)
-def pad_image(image, padded, padding, plane):
-    """``padded`` <- the planes of ``image: (C, H, W)``, each placed at (pH, pW) in a zero Hp x Wp plane.
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _window_dots(g0, g1, plane, taps, k, run):
+    """Two gradient rows dotted with the windows of taps k..k+3: ``(<g0, w_k>, .., <g0, w_k+3>, <g1, w_k>, ..)``.
 
-    Input rows/columns beyond the plane are never read by a window, so they are not copied.
+    Window ``w_k`` is the run ``plane[taps[k] : taps[k] + run]``.  Eight sums at once: each
+    step loads 2 gradient and 4 input numbers for 8 multiply-adds (one dot product at a time
+    loads 2 numbers for each).  ``reassoc`` lets LLVM split each sum into vector lanes (the
+    order of the additions changes, as it does inside BLAS); without it every sum is one long
+    chain of scalar adds.
     """
-    C, H, W = image.shape
-    pH, pW = padding
-    Hp, Wp = plane
-    padded[:] = 0.0
-    h, w = min(H, Hp - pH), min(W, Wp - pW)
-    for c in range(C):
-        for r in range(h):
-            start = (c * Hp + pH + r) * Wp + pW
-            dst = padded[start : start + w]
-            src = image[c, r, :w]
-            for s in range(w):
-                dst[s] = src[s]
+    r0, r1 = plane[taps[k] : taps[k] + run], plane[taps[k + 1] : taps[k + 1] + run]
+    r2, r3 = plane[taps[k + 2] : taps[k + 2] + run], plane[taps[k + 3] : taps[k + 3] + run]
+    # float32 zeros: the sums stay float32 for float32 arrays (Numba widens them for float64 ones)
+    s0 = s1 = s2 = s3 = u0 = u1 = u2 = u3 = np.float32(0.0)
+    for t in range(run):
+        a, b = g0[t], g1[t]
+        x0, x1, x2, x3 = r0[t], r1[t], r2[t], r3[t]
+        s0 += a * x0
+        s1 += a * x1
+        s2 += a * x2
+        s3 += a * x3
+        u0 += b * x0
+        u1 += b * x1
+        u2 += b * x2
+        u3 += b * x3
+    return s0, s1, s2, s3, u0, u1, u2, u3
 
 
 @njit(cache=True, nogil=True)
-def rows_out(run, bias, out_plane, row_len):
-    """``out_plane[oh, ow] = run[oh*row_len + ow] + bias``: a run of ``row_len``-wide rows without their junk ends.
+def weight_grad_stride1_direct(xp, grad_matrix, grad_w, taps):
+    """``grad_w[co, 0, i, j] += sum_n <grad_out[co, n], window (i, j) of xp[n, c(co)]>``, for C_in/groups == 1.
 
-    out_plane: (OH, OW), OW <= row_len.  Also ``conv._product_to_nchw``'s row copy.
+    xp: (b, C_in, Hp, Wp) zero-padded input (``conv_columns.WideRows.pad``); grad_matrix:
+    (C_out, b, OH*Wp), the output gradient in the wide rows' column order with zeros in the junk
+    columns (``WideRows.grad_matrix``); grad_w: (C_out, 1, kH, kW), accumulated into; taps: the
+    offset of each tap's window in a plane, ``i*dH*Wp + j*dW``, padded to a multiple of 4
+    (``tap_offsets``; the padding taps' sums are computed and dropped).
+
+    Each tap's window is one contiguous run of the padded plane (as in ``im2col_stride1``) and is
+    dotted with the gradient row directly, both in L1 cache, two filters and four taps at a time
+    (``_window_dots``).
     """
-    OH, OW = out_plane.shape
-    for oh in range(OH):
-        src = run[oh * row_len : oh * row_len + OW]
-        dst = out_plane[oh]
-        for ow in range(OW):
-            dst[ow] = src[ow] + bias
+    b, C_in, Hp, Wp = xp.shape
+    C_out = grad_w.shape[0]
+    n_taps = grad_w.shape[2] * grad_w.shape[3]
+    run = grad_matrix.shape[2]
+    out_per_group = C_out // C_in  # groups == C_in here: each group sees one input channel
+    sums = np.zeros((C_out, taps.shape[0]), dtype=grad_w.dtype)
+    for n in range(b):
+        co = 0
+        while co < C_out:
+            # two filters of one group share their input plane; a filter without a partner is
+            # paired with itself (its second set of sums is dropped)
+            pair = co + 1 < C_out and (co + 1) // out_per_group == co // out_per_group
+            second = co + 1 if pair else co
+            plane = xp[n, co // out_per_group].reshape(Hp * Wp)
+            g0, g1 = grad_matrix[co, n], grad_matrix[second, n]
+            for k in range(0, taps.shape[0], 4):
+                s0, s1, s2, s3, u0, u1, u2, u3 = _window_dots(g0, g1, plane, taps, k, run)
+                sums[co, k] += s0
+                sums[co, k + 1] += s1
+                sums[co, k + 2] += s2
+                sums[co, k + 3] += s3
+                if pair:
+                    sums[second, k] += u0
+                    sums[second, k + 1] += u1
+                    sums[second, k + 2] += u2
+                    sums[second, k + 3] += u3
+            co += 2 if pair else 1
+    flat = grad_w.reshape(C_out, n_taps)
+    flat += sums[:, :n_taps]
+    return grad_w

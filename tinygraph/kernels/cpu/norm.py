@@ -21,18 +21,17 @@ Backward, given ``dy = dL/dy``, when mean and var are the batch statistics (trai
 
 and ``dx = gamma * inv_std * dy`` when they are constants (eval mode, running statistics).
 
-Every kernel comes as a ``*_reference`` (textbook Python loops; the backward follows the
-chain rule step by step through var and mean, as in Ioffe & Szegedy 2015, so it is an
-independent derivation of the compact formula above) and a fast Numba kernel.  Statistics and
+The textbook loops are in ``reference/norm.py`` (its backward follows the chain rule step by
+step through var and mean, as in Ioffe & Szegedy 2015, an independent derivation of the compact
+formula above); these are the fast Numba kernels, with the same functions and results.  Statistics and
 sums are accumulated in float64 for both float32 and float64 input.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._parallel import serial_when_small  # small inputs skip the thread start-up; see its docstring
 
 __all__ = [
     "batch_norm_stats",
@@ -51,20 +50,18 @@ __all__ = [
 _SUM_MATH = {"reassoc", "contract"}
 
 
-@serial_when_small
-@njit(parallel=True, cache=True, fastmath=_SUM_MATH)
+@njit(cache=True, nogil=True, fastmath=_SUM_MATH)
 def batch_norm_stats(x):
     """Fast per-channel mean and biased variance of ``x: (N, C, L)``; float64 ``(C,)`` arrays.
 
-    Differs from the reference: compiled, channels in parallel (``prange`` over C, the axis
-    the statistics are independent along).  Two passes (mean, then squared deviations) rather
+    Differs from the reference: compiled, one channel at a time.  Two passes (mean, then squared deviations) rather
     than one-pass ``E[x^2] - E[x]^2``, which loses digits when the mean is large.
     """
     N, C, L = x.shape
     m = N * L
     mean = np.empty(C)
     var = np.empty(C)
-    for c in prange(C):
+    for c in range(C):
         total = 0.0
         for n in range(N):
             for i in range(L):
@@ -85,17 +82,21 @@ def _like_input(x, *args):
     return (np.empty_like(x),)
 
 
-@serial_when_small(outputs=_like_input)
-@njit(parallel=True, cache=True)
-def batch_norm_forward(x, mean, inv_std, weight, bias, y):
+def batch_norm_forward(x, mean, inv_std, weight, bias):
+    """Allocates the result and runs ``_batch_norm_forward_into`` (below)."""
+    return _batch_norm_forward_into(x, mean, inv_std, weight, bias, *_like_input(x))
+
+
+@njit(cache=True, nogil=True)
+def _batch_norm_forward_into(x, mean, inv_std, weight, bias, y):
     """Fast ``y = weight * (x - mean) * inv_std + bias``; same contract as the reference.
 
-    Differs from the reference: compiled, (n, c) planes in parallel, and the per-channel affine
+    Differs from the reference: compiled, and the per-channel affine
     map is folded into one multiply-add, ``y = x * scale + shift`` with ``scale = weight*inv_std``
     and ``shift = bias - mean*scale`` (computed once per plane, outside the inner loop).
     """
     N, C, L = x.shape
-    for p in prange(N * C):
+    for p in range(N * C):
         n, c = p // C, p % C
         scale = weight[c] * inv_std[c]
         shift = bias[c] - mean[c] * scale
@@ -104,12 +105,16 @@ def batch_norm_forward(x, mean, inv_std, weight, bias, y):
     return y
 
 
-@serial_when_small(outputs=_like_input)
-@njit(parallel=True, cache=True, fastmath=_SUM_MATH)
-def batch_norm_backward(grad_out, x, mean, inv_std, weight, batch_stats, dx):
-    """Fast batch-norm backward; same contract as :func:`batch_norm_backward_reference`.
+def batch_norm_backward(grad_out, x, mean, inv_std, weight, batch_stats):
+    """Allocates the result and runs ``_batch_norm_backward_into`` (below)."""
+    return _batch_norm_backward_into(grad_out, x, mean, inv_std, weight, batch_stats, *_like_input(x))
 
-    Differs from the reference: compiled, channels in parallel, and it uses the compact
+
+@njit(cache=True, nogil=True, fastmath=_SUM_MATH)
+def _batch_norm_backward_into(grad_out, x, mean, inv_std, weight, batch_stats, dx):
+    """Fast batch-norm backward; same contract as the reference ``batch_norm_backward``.
+
+    Differs from the reference: compiled, and it uses the compact
     closed form ``dx = weight*inv_std/m * (m*dy - sum(dy) - x_hat*sum(dy*x_hat))`` (two passes
     over the channel, x_hat recomputed on the fly instead of stored) rather than the step-by-step
     chain rule through var and mean.
@@ -118,7 +123,7 @@ def batch_norm_backward(grad_out, x, mean, inv_std, weight, batch_stats, dx):
     m = N * L
     dweight = np.empty(C)
     dbias = np.empty(C)
-    for c in prange(C):
+    for c in range(C):
         mu = mean[c]
         s = inv_std[c]
         sum_dy = 0.0

@@ -3,12 +3,8 @@
 Array in, array out: no Tensor, no autograd, no argument checks (``tinygraph.functional.pool``
 validates arguments and computes output sizes; these functions trust what they are given).
 
-Every kernel comes twice:
-
-* ``*_reference``: plain Python loops over ``n, c, oh, ow, kh, kw`` that read like the textbook
-  definition.  Slow, obvious, and the oracle the tests hold the fast kernels to.
-* the fast kernel (same name without the suffix): Numba ``@njit(parallel=True, cache=True)``.
-  Its docstring says how it differs from the reference.
+Same functions, arguments and results as the textbook loops of ``reference/pool.py`` (read
+those first); compiled with Numba, one (n, c) plane at a time (``nogil``).
 
 Geometry arguments are ``(height, width)`` pairs of ints::
 
@@ -20,18 +16,14 @@ outside ``[0, H)`` are padding.  The same holds for columns.
 
 Why the fast kernels are faster than the reference:
 
-1. They are compiled (Numba), and ``prange`` runs the ``N*C`` independent planes on all cores.
-   Each plane writes only its own output (and, backward, its own gradient plane), so threads
-   never race, even where pooling windows overlap.  Small inputs run a serial build of the same
-   code instead, because waking threads costs more than the work (``serial_when_small``).
-2. Instead of testing every tap of every window against the borders, they first compute the
-   range of taps that land inside the input (``_first_tap``/``_end_tap``), so the inner loops
-   have no bounds checks and no branches other than the comparison itself.  Max pooling goes
-   further: windows wholly inside the input skip even that (see ``max_pool2d_forward``).
-3. The large window sums of adaptive pooling run over contiguous stretches of memory and may be
+1. Instead of testing every tap of every window against the borders, they first compute the
+   range of taps that land inside the input (``windows.index_range``), so the inner loops have
+   no bounds checks.  Max pooling goes further: windows wholly inside the input skip even that
+   (see ``_max_pool2d_forward_into``).
+2. The large window sums of adaptive pooling run over contiguous stretches of memory and may be
    reassociated, so they run as SIMD partial sums (see ``_window_sum``); the reference adds
    one value at a time.
-4. Nothing is allocated inside the loops; outputs are allocated once per call.
+3. Nothing is allocated inside the loops; outputs are allocated once per call, by NumPy.
 """
 
 from __future__ import annotations
@@ -39,9 +31,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._parallel import serial_when_small  # small inputs skip the thread start-up; see its docstring
+from .windows import index_range
+
 
 __all__ = [
     "max_pool2d_forward",
@@ -55,7 +48,7 @@ __all__ = [
 
 # =====================================================================================
 # Fast kernels (Numba).  Shared helpers first, then one function per plane, then the
-# drivers that run the planes in parallel.
+# drivers that run the planes.
 # =====================================================================================
 
 def _pooled(x, out_size, *dtypes):
@@ -69,29 +62,11 @@ def _input_gradient(grad_out, in_size):
 
 
 @njit(cache=True)
-def _first_tap(start, dilation):
-    """Smallest tap j >= 0 with ``start + j*dilation >= 0`` (skips the taps in the leading padding)."""
-    if start >= 0:
-        return 0
-    return (-start + dilation - 1) // dilation
-
-
-@njit(cache=True)
-def _end_tap(start, k, dilation, size):
-    """One past the last tap j < k with ``start + j*dilation < size`` (drops the trailing padding)."""
-    if start + (k - 1) * dilation < size:
-        return k  # the usual case, a window inside the input: no integer division (slow) needed
-    if start >= size:
-        return 0
-    return (size - start + dilation - 1) // dilation
-
-
-@njit(cache=True)
 def _inside_range(k, stride, padding, dilation, size, n_out):
     """``[lo, hi)``: the outputs along one axis whose every tap lies inside the input (no padding)."""
-    lo = (padding + stride - 1) // stride  # first o with o*stride - padding >= 0
-    last = size - 1 + padding - (k - 1) * dilation  # o*stride may go up to this
-    hi = min(last // stride + 1, n_out) if last >= 0 else 0
+    first_lo, first_hi = index_range(-padding, stride, size, n_out)  # the window's first tap inside
+    last_lo, last_hi = index_range(-padding + (k - 1) * dilation, stride, size, n_out)  # and its last
+    lo, hi = max(first_lo, last_lo), min(first_hi, last_hi)
     return min(lo, hi), hi
 
 
@@ -113,8 +88,8 @@ def _max_pool_edge_window(x, out, argmax, oh, ow, kernel_size, stride, padding, 
     h0 = oh * stride[0] - padding[0]
     w0 = ow * stride[1] - padding[1]
     dH, dW = dilation
-    kh0, kh1 = _first_tap(h0, dH), _end_tap(h0, kernel_size[0], dH, H)
-    kw0, kw1 = _first_tap(w0, dW), _end_tap(w0, kernel_size[1], dW, W)
+    kh0, kh1 = index_range(h0, dH, H, kernel_size[0])  # the taps inside the input
+    kw0, kw1 = index_range(w0, dW, W, kernel_size[1])
     best = -np.inf
     best_at = -1
     for kh in range(kh0, kh1):
@@ -166,12 +141,17 @@ def _max_pool_plane(x, flat, out, argmax, offsets, inside, kernel_size, stride, 
             _max_pool_edge_window(x, out, argmax, oh, ow, kernel_size, stride, padding, dilation)
 
 
-@serial_when_small(outputs=lambda x, k, s, p, d, out_size: _pooled(x, out_size, x.dtype, np.int64))
-@njit(parallel=True, cache=True)
-def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size, out, argmax):
-    """Fast max pooling; same contract as :func:`max_pool2d_forward_reference`.  ``x`` must be C-contiguous.
+def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size):
+    """Allocates the result and runs ``_max_pool2d_forward_into`` (below)."""
+    out, argmax = _pooled(x, out_size, x.dtype, np.int64)
+    return _max_pool2d_forward_into(x, kernel_size, stride, padding, dilation, out_size, out, argmax)
 
-    Differs from the reference: compiled, planes (n, c) in parallel with ``prange``, and:
+
+@njit(cache=True, nogil=True)
+def _max_pool2d_forward_into(x, kernel_size, stride, padding, dilation, out_size, out, argmax):
+    """Fast max pooling; same contract as the reference ``max_pool2d_forward``.  ``x`` must be C-contiguous.
+
+    Differs from the reference: compiled, and:
 
     * Windows that lie inside the input (nearly all of them) are scanned as ONE loop over the
       flat offsets of their taps from the window's corner (``_tap_offsets``, computed once per
@@ -186,22 +166,10 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size, out,
     The order of the taps and the rule (strict '>' or NaN) are the reference's, so results and
     indices are identical, ties and NaN included.
 
-    Why, measured on (64, 6, 28, 28) float32, kernel 2, stride 2 (2-core Zen4, serial build):
-    the old kernel (per window: tap ranges, nested kh/kw loops, argmax as an int) took ~1000
-    us, ~13 ns per window of 4 taps, whatever the data (all zeros as slow).  Reading its
-    assembly (there is no PMU in the VM): the inner loop had no branches to mispredict; the
-    cost was (1) ~150 instructions of per-window set-up (tap ranges, prologues of the nested
-    loops) and (2) a chain of dependent instructions through ``best``, ~11 cycles per tap: the
-    comparison's result went from a mask register to an integer register (for the int argmax
-    select) and back, so windows barely overlapped.  Flat offsets for inside windows: 1000 ->
-    440 us.  Argmax as a float (both selects then use one mask register; the chain is
-    compare -> or -> masked move): 440 -> 300 us.  Unsigned offsets, and the inside-window
-    ranges computed once per call rather than per plane: 300 -> 290 us (155 -> 136 us on
-    (64, 16, 10, 10)).  Not the cause: float32/float64 mixing and the 'or' chain (removing both
-    from the old kernel: no change).  Slower: taps outside and output columns inside with the
-    running maximum in memory (Numba cannot tell LLVM that ``out`` and ``x`` do not overlap, so
-    the loop is not vectorized and the selects become mispredicted branches: 1400 us); two
-    independent chains per window (500-1900 us).
+    Why: the cost of the straightforward kernel is per-window set-up (tap ranges, nested loop
+    prologues) and a chain of dependent instructions through ``best``; an integer argmax makes
+    the comparison's mask move between register files and back.  Flat offsets remove the first,
+    the float argmax the second (both selects then use one mask register).
     """
     N, C, H, W = x.shape
     OH, OW = out_size
@@ -210,7 +178,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size, out,
     inside = _inside_range(kernel_size[0], stride[0], padding[0], dilation[0], H, OH) + _inside_range(
         kernel_size[1], stride[1], padding[1], dilation[1], W, OW
     )
-    for p in prange(N * C):
+    for p in range(N * C):
         n, c = p // C, p % C
         _max_pool_plane(
             x[n, c], flat[p], out[n, c], argmax[n, c], offsets, inside, kernel_size, stride, padding, dilation
@@ -218,21 +186,23 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size, out,
     return out, argmax
 
 
-@serial_when_small(outputs=lambda grad_out, argmax, in_size: _input_gradient(grad_out, in_size))
-@njit(parallel=True, cache=True)
-def max_pool2d_backward(grad_out, argmax, in_size, grad_x):
-    """Fast max-pool backward; same contract as :func:`max_pool2d_backward_reference`.
+def max_pool2d_backward(grad_out, argmax, in_size):
+    """Allocates the result and runs ``_max_pool2d_backward_into`` (below)."""
+    return _max_pool2d_backward_into(grad_out, argmax, in_size, *_input_gradient(grad_out, in_size))
 
-    Differs from the reference: compiled, and planes in parallel.  A plane's windows may overlap
-    and send gradient to the same input, but all of them belong to the same thread, so the
-    ``+=`` needs no atomics.  ``grad_out`` and ``argmax`` must be C-contiguous.
+
+@njit(cache=True, nogil=True)
+def _max_pool2d_backward_into(grad_out, argmax, in_size, grad_x):
+    """Fast max-pool backward; same contract as the reference ``max_pool2d_backward``.
+
+    Differs from the reference: compiled, flat indices.  ``grad_out`` and ``argmax`` must be C-contiguous.
     """
     N, C, OH, OW = grad_out.shape
     H, W = in_size
     planes = grad_x.reshape(N * C, H * W)
     g = grad_out.reshape(N * C, OH * OW)
     a = argmax.reshape(N * C, OH * OW)
-    for p in prange(N * C):
+    for p in range(N * C):
         for o in range(OH * OW):
             i = a[p, o]
             if i >= 0:
@@ -282,7 +252,7 @@ def _runs(W, h0, h1, w0, w1):
 def _sum(run):
     """Sum of a 1-D array, float64 accumulator.  Looping ``range(run.shape[0])`` from 0 lets
     Numba drop its negative-index (wrap-around) check, and without that check LLVM uses SIMD;
-    a loop from an offset, ``flat[first + i]``, measured 8x slower."""
+    a loop from an offset, ``flat[first + i]``, is not vectorized."""
     total = 0.0
     for i in range(run.shape[0]):
         total += run[i]
@@ -347,31 +317,43 @@ def _avg_pool_plane_backward(grad_out, grad_x, kernel_size, stride, padding, cou
                     grad_x[ih, iw] += share
 
 
-@serial_when_small(outputs=lambda x, k, s, p, out_size, *rest: _pooled(x, out_size))
-@njit(parallel=True, cache=True)
-def avg_pool2d_forward(x, kernel_size, stride, padding, out_size, count_include_pad, divisor_override, out):
-    """Fast average pooling; same contract as :func:`avg_pool2d_forward_reference`.
+def avg_pool2d_forward(x, kernel_size, stride, padding, out_size, count_include_pad, divisor_override):
+    """Allocates the result and runs ``_avg_pool2d_forward_into`` (below)."""
+    (out,) = _pooled(x, out_size)
+    return _avg_pool2d_forward_into(x, kernel_size, stride, padding, out_size, count_include_pad, divisor_override, out)
 
-    Differs from the reference: compiled, planes in parallel, and each window is clipped to the
+
+@njit(cache=True, nogil=True)
+def _avg_pool2d_forward_into(x, kernel_size, stride, padding, out_size, count_include_pad, divisor_override, out):
+    """Fast average pooling; same contract as the reference ``avg_pool2d_forward``.
+
+    Differs from the reference: compiled, and each window is clipped to the
     input once per axis (``_avg_span``) instead of testing every tap.  ``divisor_override=0`` means none.
     """
     N, C = x.shape[0], x.shape[1]
-    for p in prange(N * C):
+    for p in range(N * C):
         n, c = p // C, p % C
         _avg_pool_plane(x[n, c], out[n, c], kernel_size, stride, padding, count_include_pad, divisor_override)
     return out
 
 
-@serial_when_small(outputs=lambda grad_out, in_size, *rest: _input_gradient(grad_out, in_size))
-@njit(parallel=True, cache=True)
-def avg_pool2d_backward(grad_out, in_size, kernel_size, stride, padding, count_include_pad, divisor_override, grad_x):
-    """Fast average-pool backward; same contract as :func:`avg_pool2d_backward_reference`.
+def avg_pool2d_backward(grad_out, in_size, kernel_size, stride, padding, count_include_pad, divisor_override):
+    """Allocates the result and runs ``_avg_pool2d_backward_into`` (below)."""
+    (grad_x,) = _input_gradient(grad_out, in_size)
+    geometry = (kernel_size, stride, padding, count_include_pad, divisor_override)
+    return _avg_pool2d_backward_into(grad_out, in_size, *geometry, grad_x)
 
-    Differs from the reference: compiled, planes in parallel (overlapping windows of a plane
-    stay in one thread, so no races), windows clipped once.
+
+@njit(cache=True, nogil=True)
+def _avg_pool2d_backward_into(
+    grad_out, in_size, kernel_size, stride, padding, count_include_pad, divisor_override, grad_x
+):
+    """Fast average-pool backward; same contract as the reference ``avg_pool2d_backward``.
+
+    Differs from the reference: compiled, windows clipped once.
     """
     N, C = grad_out.shape[0], grad_out.shape[1]
-    for p in prange(N * C):
+    for p in range(N * C):
         n, c = p // C, p % C
         _avg_pool_plane_backward(
             grad_out[n, c], grad_x[n, c], kernel_size, stride, padding, count_include_pad, divisor_override
@@ -385,12 +367,16 @@ def _adaptive_range(i, in_len, out_len):
     return (i * in_len) // out_len, ((i + 1) * in_len + out_len - 1) // out_len
 
 
-@serial_when_small(outputs=lambda x, out_size: _pooled(x, out_size))
-@njit(parallel=True, cache=True)
-def adaptive_avg_pool2d_forward(x, out_size, out):
-    """Fast adaptive average pooling; same contract as :func:`adaptive_avg_pool2d_forward_reference`.
+def adaptive_avg_pool2d_forward(x, out_size):
+    """Allocates the result and runs ``_adaptive_avg_pool2d_forward_into`` (below)."""
+    return _adaptive_avg_pool2d_forward_into(x, out_size, *_pooled(x, out_size))
 
-    Differs from the reference: compiled, planes in parallel, window bounds computed in exact
+
+@njit(cache=True, nogil=True)
+def _adaptive_avg_pool2d_forward_into(x, out_size, out):
+    """Fast adaptive average pooling; same contract as the reference ``adaptive_avg_pool2d_forward``.
+
+    Differs from the reference: compiled, window bounds computed in exact
     integer arithmetic instead of floor/ceil of floats, and windows summed as contiguous runs
     of the flattened plane with SIMD (``_window_sum``): global average pooling is one run per
     plane.  ``x`` must be C-contiguous.
@@ -399,7 +385,7 @@ def adaptive_avg_pool2d_forward(x, out_size, out):
     OH, OW = out_size
     planes = x.reshape(N * C, H * W)
     means = out.reshape(N * C, OH * OW)
-    for p in prange(N * C):
+    for p in range(N * C):
         for oh in range(OH):
             h0, h1 = _adaptive_range(oh, H, OH)
             for ow in range(OW):
@@ -408,10 +394,14 @@ def adaptive_avg_pool2d_forward(x, out_size, out):
     return out
 
 
-@serial_when_small(outputs=lambda grad_out, in_size: _input_gradient(grad_out, in_size))
-@njit(parallel=True, cache=True)
-def adaptive_avg_pool2d_backward(grad_out, in_size, grad_x):
-    """Fast adaptive-average-pool backward; same contract as the reference, planes in parallel.
+def adaptive_avg_pool2d_backward(grad_out, in_size):
+    """Allocates the result and runs ``_adaptive_avg_pool2d_backward_into`` (below)."""
+    return _adaptive_avg_pool2d_backward_into(grad_out, in_size, *_input_gradient(grad_out, in_size))
+
+
+@njit(cache=True, nogil=True)
+def _adaptive_avg_pool2d_backward_into(grad_out, in_size, grad_x):
+    """Fast adaptive-average-pool backward; same contract as the reference.
 
     Windows are updated as contiguous runs of the flattened plane, as in the forward kernel.
     ``grad_out`` must be C-contiguous.
@@ -420,7 +410,7 @@ def adaptive_avg_pool2d_backward(grad_out, in_size, grad_x):
     H, W = in_size
     grad = grad_out.reshape(N * C, OH * OW)
     planes = grad_x.reshape(N * C, H * W)
-    for p in prange(N * C):
+    for p in range(N * C):
         for oh in range(OH):
             h0, h1 = _adaptive_range(oh, H, OH)
             for ow in range(OW):

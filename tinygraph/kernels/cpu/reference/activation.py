@@ -45,5 +45,6 @@ def relu_backward(grad, out):
         return grad * (out > 0)
     grad_x = np.empty(out.shape, dtype=np.result_type(grad.dtype, out.dtype))
     grad = np.broadcast_to(grad, out.shape)
-    _relu_backward_flat(np.ascontiguousarray(grad).reshape(-1), np.ascontiguousarray(out).reshape(-1), grad_x.reshape(-1))
+    flat_grad, flat_out = np.ascontiguousarray(grad).reshape(-1), np.ascontiguousarray(out).reshape(-1)
+    _relu_backward_flat(flat_grad, flat_out, grad_x.reshape(-1))
     return grad_x

@@ -139,7 +139,10 @@ def conv2d_backward_weight(x, grad_out, stride, padding, dilation, groups, kerne
 
 @njit(cache=True)
 def conv2d_bias_grad(grad_out):
-    """Gradient w.r.t. ``bias``: ``d out[n, co, oh, ow] / d bias[co] = 1``, so ``grad_out`` summed per channel: ``(C_out,)``."""
+    """Gradient w.r.t. ``bias``: ``d out[n, co, oh, ow] / d bias[co] = 1``, so ``grad_out`` summed per channel.
+
+    Returns ``grad_b: (C_out,)``.
+    """
     N, C_out, OH, OW = grad_out.shape
     grad_b = np.zeros(C_out, dtype=grad_out.dtype)
     for n in range(N):

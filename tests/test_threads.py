@@ -1,0 +1,87 @@
+"""tinygraph's own threads: ``tg.set_num_threads`` / ``tg.get_num_threads``, and results that do not depend on them."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import tinygraph as tg
+import tinygraph.functional as F
+from tinygraph import nn, optim
+
+
+@pytest.fixture
+def restore_threads():
+    before = tg.get_num_threads()
+    yield
+    tg.set_num_threads(before)
+
+
+def _conv_results():
+    """A convolution large enough to be shared between threads: output and both gradients."""
+    rng = np.random.default_rng(0)
+    x = tg.tensor(rng.standard_normal((9, 8, 20, 20)).astype(np.float32), requires_grad=True)
+    w = tg.tensor(rng.standard_normal((32, 8, 3, 3)).astype(np.float32), requires_grad=True)
+    out = F.conv2d(x, w, padding=1, stride=(1, 2))
+    (out * out).sum().backward()
+    return out.detach().numpy(), x.grad.numpy(), w.grad.numpy()
+
+
+def test_results_are_the_same_whatever_the_thread_count(restore_threads):
+    tg.set_num_threads(1)
+    one = _conv_results()
+    for threads in (2, 3):
+        tg.set_num_threads(threads)
+        assert tg.get_num_threads() == threads
+        for a, b in zip(one, _conv_results()):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", None, True])
+def test_a_bad_thread_count_is_a_value_error(bad, restore_threads):
+    before = tg.get_num_threads()
+    with pytest.raises(ValueError, match="tg.set_num_threads.*whole number >= 1"):
+        tg.set_num_threads(bad)
+    assert tg.get_num_threads() == before
+
+
+def _setup(seed):
+    """A small CNN, its optimizer and a batch (tg.manual_seed is process-wide: call this from one thread at a time)."""
+    tg.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = nn.Sequential(
+        nn.Conv2d(4, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 8 * 8, 3)
+    )
+    x = tg.tensor(rng.standard_normal((16, 4, 16, 16)).astype(np.float32))
+    y = tg.tensor(rng.integers(0, 3, 16))
+    return model, optim.SGD(model.parameters(), lr=0.01), x, y
+
+
+def _train(model, opt, x, y):
+    for _ in range(3):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+    return [p.detach().numpy().copy() for p in model.parameters()]
+
+
+def test_two_models_trained_at_once_match_one_after_the_other(restore_threads):
+    tg.set_num_threads(2)
+    one_by_one = [_train(*_setup(seed)) for seed in (1, 2)]
+    runs = [_setup(seed) for seed in (1, 2)]
+    together = [None, None]
+
+    def train(k):
+        together[k] = _train(*runs[k])
+
+    threads = [threading.Thread(target=train, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for alone, shared in zip(one_by_one, together):
+        for a, b in zip(alone, shared):
+            np.testing.assert_array_equal(a, b)

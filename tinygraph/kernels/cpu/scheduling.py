@@ -1,0 +1,232 @@
+"""tinygraph's own threads, and BLAS held to one thread while they run.  The only scheduling policy there is.
+
+A large convolution is cut into chunks of images (``conv.py``); each chunk is copies (Numba loops
+compiled ``nogil=True``) and a BLAS matrix product.  :func:`run_chunks` deals the chunks to
+``get_num_threads()`` threads: the calling thread and a pool of helper threads that tinygraph
+starts and owns (named ``tinygraph-worker-*``).  While they run, BLAS is held to one thread
+(:func:`one_blas_thread`, through ``threadpoolctl``, as scikit-learn does), so that each thread's
+product runs on its own core instead of every product fighting for all of them.
+
+What tinygraph does NOT do to the user's process: no CPU pinning of any thread, no environment
+variables, no change to BLAS outside a parallel region of its own.  The limit goes through
+threadpoolctl, which lets one thread at a time set OpenBLAS's count: while the user holds a
+``threadpool_limits`` block in another thread, tinygraph's request does nothing and the call
+runs on the calling thread alone.  A process forked during a region starts with the counts
+from before it.
+
+``set_num_threads(1)`` turns the sharing off.  Results never depend on the thread count: callers
+cut their chunks by the shapes alone and sum partial results in chunk order.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import os
+import threading
+
+
+__all__ = [
+    "set_num_threads",
+    "get_num_threads",
+    "worth_sharing",
+    "threads_for",
+    "run_chunks",
+    "one_blas_thread",
+    "MIN_THREADED_FLOPS",
+]
+
+#: A call is shared between threads only when each thread gets at least this many floating-point
+#: operations: waking a helper thread and waiting for it costs tens of microseconds.
+MIN_THREADED_FLOPS = 4e6
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+_num_threads = None  # None: one per CPU (asked on first use)
+
+
+def set_num_threads(n: int) -> None:
+    """Threads tinygraph's CPU kernels may use for one call (the caller's included), as ``torch.set_num_threads``.
+
+    1 runs everything on the calling thread.  Results are the same whatever the number.
+    """
+    global _num_threads
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"tg.set_num_threads: the number of threads must be a whole number >= 1, got {n!r}")
+    _num_threads = n
+
+
+def get_num_threads() -> int:
+    """Threads tinygraph's CPU kernels may use for one call (default: the CPUs this process may run on)."""
+    return _num_threads if _num_threads is not None else _cpus()
+
+
+def worth_sharing(flops: float) -> bool:
+    """Whether a call of ``flops`` floating-point operations is a parallel region (two threads' worth of work)."""
+    return flops >= 2 * MIN_THREADED_FLOPS
+
+
+def threads_for(n_chunks: int, flops: float) -> int:
+    """How many threads should share a call of ``n_chunks`` chunks and ``flops`` floating-point operations."""
+    threads = min(get_num_threads(), n_chunks)
+    if threads <= 1 or flops / threads < MIN_THREADED_FLOPS:
+        return 1
+    return threads
+
+
+def run_chunks(work, chunks, flops: float, uses_blas: bool = True) -> None:
+    """``work(index, start, stop)`` for every ``(start, stop) = chunks[index]``, shared between threads when worth it.
+
+    The chunks of a call ``worth_sharing`` are dealt round-robin to ``threads_for`` threads, the
+    calling one included.  With ``uses_blas``, BLAS is held to one thread for the call
+    (``one_blas_thread``), also when the setting leaves it one thread, so that each product is
+    computed the same way whatever the setting, and BLAS's workers are not woken for products
+    this small.  ``work`` must write only to its own
+    chunk's share of any output.  The first exception raised is re-raised, after every thread is done.
+    """
+    numbered = list(enumerate(chunks))
+    with one_blas_thread() if uses_blas else contextlib.nullcontext(True) as blas_on_one_thread:
+        threads = threads_for(len(chunks), flops) if worth_sharing(flops) else 1
+        if threads <= 1 or not blas_on_one_thread:  # not BLAS's threads and ours at once
+            _each(work, numbered)
+            return
+        pool = _helper_pool(threads - 1)
+        helpers = [pool.submit(_each, work, numbered[k::threads]) for k in range(1, threads)]
+        try:
+            _each(work, numbered[0::threads])
+        finally:
+            for future in helpers:  # wait for every helper, even when the calling thread failed
+                future.exception()
+        for future in helpers:
+            future.result()
+
+
+def _each(work, numbered_chunks):
+    for index, (start, stop) in numbered_chunks:
+        work(index, start, stop)
+
+
+_pool = None  # the helper threads, started on first use
+_pool_key = None  # (process id, size) the pool was started for
+_pool_lock = threading.Lock()
+
+
+def _helper_pool(size: int):
+    """The pool of helper threads, started on first use; again after a fork (the child has none) or a resize."""
+    global _pool, _pool_key
+    key = (os.getpid(), size)
+    with _pool_lock:
+        if _pool is None or _pool_key != key:
+            if _pool is not None and _pool_key[0] == os.getpid():
+                _pool.shutdown(wait=False)  # work already given to it still runs
+            _pool = concurrent.futures.ThreadPoolExecutor(max_workers=size, thread_name_prefix="tinygraph-worker")
+            _pool_key = key
+        return _pool
+
+
+# ---------------------------------------------------------------------------- BLAS's threads
+
+_controller = None
+_lock = threading.Lock()
+_regions = 0  # regions now running, in any thread
+_before = []  # BLAS's thread counts when the first of them began ([] when it left them alone)
+
+
+def _blas():
+    """threadpoolctl's controller of the BLAS libraries loaded in this process (found once)."""
+    global _controller
+    if _controller is None:
+        _controller = _import_threadpoolctl().ThreadpoolController().select(user_api="blas")
+    return _controller
+
+
+def _set_count(lib, count):
+    """Set a library's thread count (threadpoolctl's setter for OpenBLAS obeys only the thread that holds it)."""
+    getattr(lib, "_real_set_num_threads", lib.set_num_threads)(count)
+
+
+def _held_by_the_user() -> bool:
+    """True while a thread of the user's holds threadpoolctl's control of OpenBLAS (a ``threadpool_limits`` block)."""
+    holder = getattr(getattr(_import_threadpoolctl().OpenBLASController, "_SHARED_STATE", None), "controlling_thread", None)
+    return holder is not None and holder.is_alive()
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """Within the block, BLAS runs each product on the thread that calls it; the counts are restored after.
+
+    Yields whether BLAS is on one thread.  Blocks may overlap, in several threads: the first to
+    enter saves the counts and sets 1, the last to leave restores them (unless someone changed
+    them meanwhile).  While a ``threadpool_limits`` block of the user's holds BLAS (threadpoolctl
+    lets one thread at a time set OpenBLAS's process-wide count), nothing is changed and the
+    caller keeps its work to one thread.
+    """
+    global _regions, _before
+    with _lock:
+        if _regions == 0:
+            _before = [] if _held_by_the_user() else [lib.num_threads for lib in _blas().lib_controllers]
+            for lib, count in zip(_blas().lib_controllers, _before):
+                if count != 1:
+                    _set_count(lib, 1)
+        _regions += 1
+        on_one_thread = all(lib.num_threads == 1 for lib in _blas().lib_controllers)
+    try:
+        yield on_one_thread
+    finally:
+        with _lock:
+            _regions -= 1
+            if _regions == 0:
+                for lib, count in zip(_blas().lib_controllers, _before):
+                    if lib.num_threads == 1 and count != 1:
+                        _set_count(lib, count)
+                _before = []
+
+
+def _import_threadpoolctl():
+    """threadpoolctl, imported on first use, with the environment left as it was.
+
+    Importing it sets ``KMP_DUPLICATE_LIB_OK`` (for programs that load two OpenMP runtimes);
+    the environment is the user's, so the variable is put back as it was.
+    """
+    saved = os.environ.get("KMP_DUPLICATE_LIB_OK")
+    import threadpoolctl
+
+    if saved is None:
+        os.environ.pop("KMP_DUPLICATE_LIB_OK", None)
+    else:
+        os.environ["KMP_DUPLICATE_LIB_OK"] = saved
+    return threadpoolctl
+
+
+def _before_fork():
+    """A child forked during a region must start with the counts from before it: given back in the parent for the fork.
+
+    (Not in the child: calling into BLAS there, where the parent's other threads are gone, can hang.)
+    """
+    _lock.acquire()
+    for lib, count in zip(_blas().lib_controllers if _before else (), _before):
+        _set_count(lib, count)
+
+
+def _after_fork_in_parent():
+    for lib, count in zip(_blas().lib_controllers if _before else (), _before):
+        if count != 1:
+            _set_count(lib, 1)
+    _lock.release()
+
+
+def _after_fork_in_child():
+    """The child has none of the parent's threads: no region runs in it."""
+    global _lock, _pool_lock, _regions, _before
+    _lock, _pool_lock = threading.Lock(), threading.Lock()
+    _regions, _before = 0, []
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
