@@ -205,10 +205,13 @@ def main() -> None:
     top, bottom = fig.subfigures(2, 1, height_ratios=[0.8, 2.2])
     title = "conv1: 8 learned 5x5 colour filters (each shown as a tiny RGB image)"
     viz.plot_kernels(model.conv1, title=title, ncols=8, ax=top.add_subplot())
-    viz.plot_feature_maps(model, x, layers="relu1", ncols=4, show_input=True, ax=bottom.add_subplot())
+    viz.plot_feature_maps(
+        model, x, layers="relu1", ncols=4, show_input=True, show_output=False,
+        class_names=list(Shapes.classes), ax=bottom.add_subplot(),
+    )  # the dense end of the network has its own figure, 05_dense.png
     fig.savefig(path("02_conv1.png"), dpi=100)
-    viz.plot_feature_maps(model, x, layers="relu2", ncols=8, show_input=False, save=path("03_conv2.png"))
-    viz.plot_feature_maps(model, x, layers=["pool", "grid"], ncols=8, show_input=False, save=path("04_pool.png"))
+    viz.plot_feature_maps(model, x, layers="relu2", ncols=8, show_input=False, show_output=False, save=path("03_conv2.png"))
+    viz.plot_feature_maps(model, x, layers=["pool", "grid"], ncols=8, show_input=False, show_output=False, save=path("04_pool.png"))
     plot_vectors(acts, probs, list(Shapes.classes), path("05_dense.png"))
     print(f"saved 01_input.png .. 05_dense.png in {os.path.abspath(args.out)}")
 
