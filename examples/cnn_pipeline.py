@@ -19,8 +19,8 @@ For every stage the script prints the tensor's shape, the layer's parameters and
     05_dense.png      the flattened vector as a strip, the dense layer's activations, the logits,
                       and the softmax probabilities as bars
 
-Which weights: random filters would make every picture noise, so the network is trained first, for a
-few seconds, on the synthetic Shapes pictures (tg.data.Shapes) at 64x64 -- where it learns real colour
+Which weights: random filters would make every picture noise, so the network is trained first, for about
+half a minute, on the synthetic Shapes pictures (tg.data.Shapes) at 64x64 -- where it learns real colour
 edge and blob detectors.  Convolutions do not care about the image size, and the "grid max-pool" takes
 the maximum of each map over a 4x4 grid of regions whatever their size, so the same weights run on the
 224x224 photo unchanged.  The filters and maps are therefore meaningful; the softmax is over the 10
@@ -205,10 +205,13 @@ def main() -> None:
     top, bottom = fig.subfigures(2, 1, height_ratios=[0.8, 2.2])
     title = "conv1: 8 learned 5x5 colour filters (each shown as a tiny RGB image)"
     viz.plot_kernels(model.conv1, title=title, ncols=8, ax=top.add_subplot())
-    viz.plot_feature_maps(model, x, layers="relu1", ncols=4, show_input=True, ax=bottom.add_subplot())
+    viz.plot_feature_maps(
+        model, x, layers="relu1", ncols=4, show_input=True, show_output=False,
+        class_names=list(Shapes.classes), ax=bottom.add_subplot(),
+    )  # the dense end of the network has its own figure, 05_dense.png
     fig.savefig(path("02_conv1.png"), dpi=100)
-    viz.plot_feature_maps(model, x, layers="relu2", ncols=8, show_input=False, save=path("03_conv2.png"))
-    viz.plot_feature_maps(model, x, layers=["pool", "grid"], ncols=8, show_input=False, save=path("04_pool.png"))
+    viz.plot_feature_maps(model, x, layers="relu2", ncols=8, show_input=False, show_output=False, save=path("03_conv2.png"))
+    viz.plot_feature_maps(model, x, layers=["pool", "grid"], ncols=8, show_input=False, show_output=False, save=path("04_pool.png"))
     plot_vectors(acts, probs, list(Shapes.classes), path("05_dense.png"))
     print(f"saved 01_input.png .. 05_dense.png in {os.path.abspath(args.out)}")
 
