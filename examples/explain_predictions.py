@@ -125,9 +125,9 @@ def main(argv=None):
     parser.add_argument("--hidden", type=int, default=10, help="TinyVGG channels (default 10)")
     parser.add_argument("--padding", type=int, choices=(0, 1), default=0,
                         help="TinyVGG's convolutions: 0 = unpadded (CNN Explainer's, default), 1 = 'same'")
-    parser.add_argument("--train", type=int, default=15000, help="training images (default 15000)")
+    parser.add_argument("--train", type=int, help="training images (default: the recipe's, 15000 for Shapes; all digits)")
     parser.add_argument("--test", type=int, default=2000, help="test images (default 2000, all of Shapes' test split)")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, help="passes over the training set (default: the recipe's, 3 for Shapes)")
     parser.add_argument("--lr", type=float, help="Adam's learning rate (default: train_cnn.py's recipe)")
     parser.add_argument("--weights", help="load this model.npz (saved by an earlier run with the same settings) "
                                           "instead of training")
@@ -143,8 +143,10 @@ def main(argv=None):
     tg.manual_seed(args.seed)
     started = time.perf_counter()
 
-    x, y, xt, yt, masks, classes, net, last_relu = load(args)
     recipe = RECIPES[args.dataset]
+    args.train = args.train or recipe.get("train_size")  # None: every digit
+    args.epochs = recipe["epochs"] if args.epochs is None else args.epochs
+    x, y, xt, yt, masks, classes, net, last_relu = load(args)
     standardize = Standardize(recipe.get("mean", 0.0), recipe.get("std", 1.0), channels=x.shape[1])
     model = nn.Sequential(OrderedDict([("standardize", standardize), ("net", net)]))
     cam_layer = "net." + last_relu
