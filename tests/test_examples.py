@@ -256,6 +256,15 @@ def test_explain_predictions(tmp_path):
          "class_visualization.png", "top_patches.png", "embedding.png"],
     )
     assert "Grad-CAM pointing game over 40 test images" in proc.stdout, proc.stdout
-    assert len(re.findall(r"on: +[\d.]+% +within \d px: +[\d.]+%", proc.stdout)) == 3, proc.stdout
+    rows = re.findall(r"all: on +([\d.]+)%, within \d px +([\d.]+)% +correct: on +([\d.]+|nan)%, within", proc.stdout)
+    assert len(rows) == 4, proc.stdout  # the last ReLU, its convolution, stretched, the first block
+    assert all(float(on) <= float(near) for on, near, _ in rows)  # the tolerance only widens the mask
+    assert "weights saved to" in proc.stdout
+    again = run_example(
+        "explain_predictions", "--dataset", "digits", "--weights", tmp_path / "model.npz", "--train", 200, "--test", 40,
+        "--show", 2, "--vis-steps", 3, "--tsne-points", 30, "--eps", 0, "--out", tmp_path,
+    )
+    assert "weights loaded from" in again.stdout
+    assert re.search(r"test accuracy: ([\d.]+)%", again.stdout)[1] == re.search(r"test accuracy: ([\d.]+)%", proc.stdout)[1]
     accuracies = [float(a) for a in re.findall(r"eps = \S+\s+accuracy\s+([\d.]+)%", proc.stdout)]
     assert len(accuracies) == 2 and accuracies[1] <= accuracies[0]  # the attack never helps

@@ -238,6 +238,24 @@ def test_tiny_vgg_shapes_and_parameter_count(size, final):
     assert sum(p.numel() for p in model.parameters()) == by_hand
 
 
+@pytest.mark.parametrize("size, final", [(64, 16), (30, 7)])
+def test_tiny_vgg_same_padding_keeps_sides_until_each_pool(size, final):
+    model = models.TinyVGG(image_size=size, padding=1)
+    names = ["features.conv1_2", "features.pool1", "features.conv2_2", "features.pool2"]
+    out, shapes = _stage_shapes(model, tg.randn(2, 3, size, size), names)
+    assert shapes == {
+        "features.conv1_2": (2, 10, size, size),
+        "features.pool1": (2, 10, size // 2, size // 2),
+        "features.conv2_2": (2, 10, size // 2, size // 2),
+        "features.pool2": (2, 10, final, final),
+    }
+    assert out == (2, 10) and model.final_size == final
+    with pytest.raises(ValueError, match=r"TinyVGG: padding must be 0 .* or 1"):
+        models.TinyVGG(padding=2)
+    with pytest.raises(ValueError, match=r"TinyVGG: image_size must be an int >= 4"):
+        models.TinyVGG(image_size=3, padding=1)
+
+
 def test_tiny_vgg_arguments():
     model = models.TinyVGG(in_channels=1, num_classes=4, hidden=6, image_size=28)
     assert model(tg.randn(1, 1, 28, 28)).shape == (1, 4)

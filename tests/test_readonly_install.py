@@ -74,9 +74,11 @@ def test_every_op_runs_from_a_read_only_install_without_a_writable_home():
         os.chmod(tmp, 0o1777)
         env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME", "PYTHONPATH")}
         env.update(HOME=home, TMPDIR=tmp, PYTHONPATH=site, PYTHONDONTWRITEBYTECODE="1")
-        run = subprocess.run(prefix + [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True)
+        # cwd: not the checkout, whose own tinygraph/ would come first on the child's sys.path ("" for -c)
+        run = subprocess.run(prefix + [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, cwd=home)
         print(f"child ran as {who}")
         assert run.returncode == 0, run.stderr[-3000:]
+        assert f"ran from {os.path.join(site, 'tinygraph')}\n" in run.stdout, run.stdout  # the read-only copy ran
         assert "no locator available" not in run.stderr
         cache_dirs = [d for d in os.listdir(tmp) if d.startswith("tinygraph-numba-cache-")]
         assert len(cache_dirs) == 1, os.listdir(tmp)

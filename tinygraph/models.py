@@ -256,23 +256,29 @@ class TinyVGG(nn.Module):
 
     In general a side ``s`` becomes ``((s - 4) // 2 - 4) // 2``: 64 -> 13, 32 (CIFAR-10) -> 5.
     ``image_size`` fixes the linear layer's input size; it must leave at least one pixel
-    (``image_size >= 14``).  The convolutions start from He (Kaiming) normal weights and zero
-    biases: with no batch norm, PyTorch's default initialisation shrinks the signal through the
+    (``image_size >= 14``).  ``padding=1`` pads every convolution by one pixel ("same"
+    convolutions, as in VGG itself): only the poolings shrink the maps, ``s`` becomes
+    ``s // 2 // 2`` (64 -> 16), and the last conv maps cover the whole image, edges included,
+    which suits Grad-CAM; ``image_size >= 4``.  The convolutions start from He (Kaiming) normal
+    weights and zero biases: with no batch norm, PyTorch's default initialisation shrinks the signal through the
     four ReLU layers until the logits are all near zero and training stalls at the start.
     19,920 parameters with the defaults (hidden = 10, 64x64, 10 classes),
     85% of them in the linear layer.
     """
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 10, hidden: int = 10, image_size: int = 64):
+    def __init__(
+        self, in_channels: int = 3, num_classes: int = 10, hidden: int = 10, image_size: int = 64, padding: int = 0
+    ):
         super().__init__()
         for name, value in (("in_channels", in_channels), ("num_classes", num_classes), ("hidden", hidden)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"TinyVGG: {name} must be a positive int, got {value!r}")
-        self.final_size = self.output_side(image_size)
+        self.final_size = self.output_side(image_size, padding)
         layers, c_in = [], in_channels
         for block in (1, 2):
             for k in (1, 2):
-                layers += [(f"conv{block}_{k}", nn.Conv2d(c_in, hidden, 3)), (f"relu{block}_{k}", nn.ReLU())]
+                conv = nn.Conv2d(c_in, hidden, 3, padding=padding)
+                layers += [(f"conv{block}_{k}", conv), (f"relu{block}_{k}", nn.ReLU())]
                 c_in = hidden
             layers.append((f"pool{block}", nn.MaxPool2d(2)))
         self.features = nn.Sequential(OrderedDict(layers))
@@ -290,14 +296,17 @@ class TinyVGG(nn.Module):
         )
 
     @staticmethod
-    def output_side(image_size: int) -> int:
-        """The side of the last feature maps for a square ``image_size`` input (64 -> 13)."""
-        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 14:
-            raise ValueError(
-                f"TinyVGG: image_size must be an int >= 14 (four 3x3 convolutions and two 2x2 poolings "
-                f"leave ((s - 4) // 2 - 4) // 2 pixels), got {image_size!r}"
-            )
-        return ((image_size - 4) // 2 - 4) // 2
+    def output_side(image_size: int, padding: int = 0) -> int:
+        """The side of the last feature maps for a square ``image_size`` input (64 -> 13; 16 with padding=1)."""
+        if isinstance(padding, bool) or not isinstance(padding, int) or padding not in (0, 1):
+            raise ValueError(f"TinyVGG: padding must be 0 (no padding, CNN Explainer's) or 1 ('same'), got {padding!r}")
+        smallest = 14 if padding == 0 else 4
+        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < smallest:
+            how = "four 3x3 convolutions and two 2x2 poolings leave ((s - 4) // 2 - 4) // 2 pixels" if padding == 0 else (
+                "two 2x2 poolings leave s // 4 pixels")
+            raise ValueError(f"TinyVGG: image_size must be an int >= {smallest} ({how}), got {image_size!r}")
+        trim = 4 * (1 - padding)  # two 3x3 convolutions trim 2 pixels each without padding, none with it
+        return ((image_size - trim) // 2 - trim) // 2
 
     def forward(self, x):
         return self.classifier(self.features(x))
