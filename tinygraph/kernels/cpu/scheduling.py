@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import os
 import threading
 
@@ -188,6 +189,7 @@ def one_blas_thread():
                 _before = []
 
 
+@functools.cache  # once: later calls must not touch the environment again
 def _import_threadpoolctl():
     """threadpoolctl, imported on first use, with the environment left as it was.
 
