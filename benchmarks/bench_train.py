@@ -199,7 +199,11 @@ def main() -> None:
                         help="time each library alone in N fresh processes of its own (needs PyTorch)")
     parser.add_argument("--child", choices=("tinygraph", "pytorch"), help=argparse.SUPPRESS)
     parser.add_argument("--write", metavar="PATH", help="also write the tables into this Markdown file")
+    parser.add_argument("--retain-freed-memory", action="store_true",
+                        help="call tg.memory.retain_freed_memory() first (process-wide: both libraries get it)")
     args = parser.parse_args()
+    if args.retain_freed_memory and _CHILD != "pytorch":
+        print(f"tg.memory.retain_freed_memory() -> {tg.memory.retain_freed_memory()}")
 
     if args.child:  # one library in this process: print its medians for the parent
         if args.child == "pytorch":
@@ -225,7 +229,8 @@ def main() -> None:
             runs["pytorch"] = torch_runners(torch, args.batch, args.infer_batch)
 
         medians = measure(runs, args.rounds, args.steps)
-        print(f"LeNet5, batch {args.batch} training (SGD momentum) and batch {args.infer_batch} inference; "
+        retained = ", freed memory retained (tg.memory.retain_freed_memory())" if args.retain_freed_memory else ""
+        print(f"LeNet5, batch {args.batch} training (SGD momentum) and batch {args.infer_batch} inference{retained}; "
               f"medians of {args.rounds} rounds; load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs\n")
         print("| library | ms / training step | training images/s | ms / inference batch | inference images/s "
               "| page faults / training step |")
@@ -248,7 +253,10 @@ def main() -> None:
                 print(f"| {what} | {results[(what, 'cold')]:.1f} s | {results[(what, 'warm')]:.1f} s |")
     if args.write:
         title = "Training LeNet-5 (benchmarks/bench_train.py)"
-        _report.write_section(args.write, "bench_train", title, output.getvalue())
+        if args.retain_freed_memory:  # its own section, beside the default run's
+            title = "Training LeNet-5 with freed memory retained (benchmarks/bench_train.py --retain-freed-memory)"
+        name = "bench_train_retained" if args.retain_freed_memory else "bench_train"
+        _report.write_section(args.write, name, title, output.getvalue())
 
 
 if __name__ == "__main__":

@@ -216,3 +216,28 @@ def test_freed_numpy_memory_goes_back_to_the_system(with_tinygraph):
     )
     assert result["held"] >= 150  # the arrays were resident
     assert result["kept"] < 32, f"{result['kept']} MiB of freed arrays stayed resident"
+
+
+def test_retaining_freed_memory_is_an_explicit_call_of_the_users():
+    """``tg.memory.retain_freed_memory()`` keeps freed arrays for reuse, only once the user calls it."""
+    result = run(
+        RSS,
+        "import tinygraph as tg\nif not tg.memory._glibc():\n    print(json.dumps({'skip': 'not glibc'}))\n"
+        "    raise SystemExit\nassert tg.memory.retain_freed_memory() is True\n",
+        """
+        before = rss()
+        arrays = [np.ones(1 << 17) for _ in range(192)]  # 192 arrays of 1 MiB, touched
+        del arrays
+        print(json.dumps({"kept": (rss() - before) >> 20}))
+        """,
+    )
+    assert result["kept"] >= 150, f"only {result['kept']} MiB of freed arrays stayed for reuse"
+
+
+def test_retain_freed_memory_rejects_bad_thresholds():
+    import tinygraph as tg
+
+    with pytest.raises(ValueError, match="mmap_threshold"):
+        tg.memory.retain_freed_memory(mmap_threshold=-1)
+    with pytest.raises(ValueError, match="trim_threshold"):
+        tg.memory.retain_freed_memory(trim_threshold="big")

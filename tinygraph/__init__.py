@@ -11,7 +11,7 @@
 from . import numba_cache  # first: read-only installs get a cache folder before any kernel compiles
 
 # isort: split
-from . import cuda, data, functional, models, nn, optim
+from . import cuda, data, functional, memory, models, nn, optim  # memory: an opt-in call, nothing at import
 from . import dtypes
 from . import explain
 from . import onnx  # tg.onnx.export; the onnx package itself is imported only when exporting
