@@ -14,22 +14,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from matplotlib.image import AxesImage  # noqa: E402
+from _viz_support import _close_figures, images_by_gid  # noqa: E402,F401
 from PIL import Image  # noqa: E402
 
 import tinygraph as tg  # noqa: E402
 import viz  # noqa: E402
 from tinygraph.train import History  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
-def images_by_gid(fig) -> dict:
-    return {im.get_gid(): im for im in fig.findobj(AxesImage) if im.get_gid()}
 
 
 def lines_by_gid(fig) -> dict:

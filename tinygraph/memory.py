@@ -45,7 +45,8 @@ def retain_freed_memory(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: in
     libc = _glibc()
     if libc is None:
         return False
-    return bool(libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, trim_threshold))
+    took_mmap = bool(libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold))
+    return took_mmap and bool(libc.mallopt(_M_TRIM_THRESHOLD, trim_threshold))
 
 
 def _glibc():

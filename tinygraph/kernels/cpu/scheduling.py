@@ -26,7 +26,6 @@ import functools
 import os
 import threading
 
-
 __all__ = [
     "set_num_threads",
     "get_num_threads",
