@@ -125,7 +125,7 @@ def download_verified(
 
 def fetch_verified(url: str, target: Path, sha256: str | None, md5: str | None, timeout: float) -> None:
     """Download ``url`` to ``target`` atomically (temp file + rename), only if its checksums match."""
-    import urllib.request  # here, not at the top: it costs ~30 ms of every `import tinygraph`
+    import urllib.request  # here, not at the top: importing it is slow, and only downloads need it
 
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix="." + target.name + ".", suffix=".part")
     try:
