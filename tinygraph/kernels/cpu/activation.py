@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import buffers
+
 
 @njit(cache=True, nogil=True)
 def _relu_loop(x, out):
@@ -33,7 +35,7 @@ def relu_forward(x: np.ndarray) -> np.ndarray:
     """max(x, 0) elementwise, any shape; NaN stays NaN."""
     if x.dtype not in _COMPILED_DTYPES:
         return np.maximum(x, 0)
-    out = np.empty(x.shape, dtype=x.dtype)
+    out = buffers.empty(x.shape, x.dtype)
     _relu_loop(np.ascontiguousarray(x).reshape(-1), out.reshape(-1))
     return out
 
@@ -44,7 +46,7 @@ def relu_backward(grad: np.ndarray, out: np.ndarray) -> np.ndarray:
         return grad * ~(out <= 0)
     if grad.shape != out.shape:
         grad = np.broadcast_to(grad, out.shape)
-    grad_x = np.empty(out.shape, dtype=grad.dtype)
+    grad_x = buffers.empty(out.shape, grad.dtype)
     flat = [np.ascontiguousarray(a).reshape(-1) for a in (grad, out)]
     _relu_backward_loop(flat[0], flat[1], grad_x.reshape(-1))
     return grad_x

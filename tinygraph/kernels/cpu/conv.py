@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import buffers, scheduling
 from .conv_columns import column_layout, scratch
 from .conv_direct import conv2d_forward_direct, tap_offsets, use_direct, weight_grad_stride1_direct
-from . import scheduling
 from .scheduling import run_chunks
 
 __all__ = [
@@ -57,7 +57,7 @@ def conv2d_forward_im2col(x, weight, bias, stride, padding, dilation, groups, ou
     layout = column_layout(x.shape[2:], (kH, kW), stride, padding, dilation, out_size)
     rows, L = C_in * kH * kW, layout.L
     w_mat = _as_group_matrices(weight, groups)
-    out = np.empty((N, C_out) + tuple(out_size), dtype=x.dtype)
+    out = buffers.empty((N, C_out) + tuple(out_size), x.dtype)
     flops = 2 * C_out * (rows // groups) * L * N
     chunk, chunks = _plan(N, rows, L, x.itemsize, flops)
 
@@ -85,7 +85,7 @@ def conv2d_backward_input(grad_out, weight, stride, padding, dilation, groups, i
     C_in = weight.shape[1] * groups
     layout = column_layout(in_size, kernel_size, stride, padding, dilation, grad_out.shape[2:])
     rows, L, dtype = C_in * kernel_size[0] * kernel_size[1], layout.L, grad_out.dtype
-    grad_x = np.empty((N, C_in) + tuple(in_size), dtype=dtype)
+    grad_x = buffers.empty((N, C_in) + tuple(in_size), dtype)
     w_t = _as_group_matrices(weight, groups).transpose(0, 2, 1)  # (groups, Kg, C_out/groups), a view
     flops = 2 * C_out * (rows // groups) * L * N
     chunk, chunks = _plan(N, rows, L, grad_out.itemsize, flops)

@@ -39,6 +39,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import buffers
 from .conv_columns import BATCH_LAST_MIN_WIDENING
 from .im2col import rows_out
 from .scheduling import run_chunks, threads_for
@@ -82,7 +83,7 @@ def conv2d_forward_direct(x, weight, bias, padding, dilation, groups, out_size):
     taps = tap_offsets(C_in_g, (kH, kW), dilation, (Hp, Wp))
     filters = _filter_blocks(weight, groups, taps.shape[0])
     bias = np.zeros(C_out, x.dtype) if bias is None else bias
-    out = np.empty((N, C_out, OH, OW), dtype=x.dtype)
+    out = buffers.empty((N, C_out, OH, OW), x.dtype)
     # each image's padded buffer: the last tap's run may overshoot the last plane by < _LANES
     image_len = C_in * Hp * Wp + _LANES
     if N == 0 or OH == 0 or OW == 0:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import buffers
 from .windows import index_range
 
 __all__ = ["max_pool2d_forward", "max_pool2d_backward"]
@@ -102,7 +103,7 @@ def _max_pool_plane(x, flat, out, argmax, offsets, inside, kernel_size, stride, 
 def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size):
     """Allocates the result and runs ``_max_pool2d_forward_into`` (below)."""
     pooled = x.shape[:2] + tuple(out_size)
-    out, argmax = np.empty(pooled, dtype=x.dtype), np.empty(pooled, dtype=np.int64)
+    out, argmax = buffers.empty(pooled, x.dtype), buffers.empty(pooled, np.int64)
     return _max_pool2d_forward_into(x, kernel_size, stride, padding, dilation, out_size, out, argmax)
 
 
@@ -147,7 +148,7 @@ def _max_pool2d_forward_into(x, kernel_size, stride, padding, dilation, out_size
 
 def max_pool2d_backward(grad_out, argmax, in_size):
     """Allocates the result and runs ``_max_pool2d_backward_into`` (below)."""
-    grad_x = np.zeros(grad_out.shape[:2] + tuple(in_size), dtype=grad_out.dtype)
+    grad_x = buffers.zeros(grad_out.shape[:2] + tuple(in_size), grad_out.dtype)
     return _max_pool2d_backward_into(grad_out, argmax, in_size, grad_x)
 
 
