@@ -29,12 +29,12 @@ import gzip
 import hashlib
 import os
 import sys
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_atomically
 from .dataset import ImageDataset
 
 __all__ = ["MNIST", "FashionMNIST", "read_idx", "DownloadError"]
@@ -89,15 +89,6 @@ def read_idx(path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, count=expected // dtype.itemsize, offset=header).reshape(shape)
 
 
-def _file_digests(path: Path) -> tuple[str, str]:
-    sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            sha256.update(block)
-            md5.update(block)
-    return sha256.hexdigest(), md5.hexdigest()
-
-
 def download_verified(
     name: str, mirrors, folder: Path, sha256, md5, *, timeout: float, who: str, where_to_put: str
 ) -> Path:
@@ -124,28 +115,26 @@ def download_verified(
 
 
 def fetch_verified(url: str, target: Path, sha256: str | None, md5: str | None, timeout: float) -> None:
-    """Download ``url`` to ``target`` atomically (temp file + rename), only if its checksums match."""
+    """Download ``url`` to ``target`` atomically (``atomic.write_atomically``), only if its checksums match."""
     import urllib.request  # here, not at the top: importing it is slow, and only downloads need it
 
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix="." + target.name + ".", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+    def download(out) -> None:
+        digests = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             for block in iter(lambda: response.read(1 << 20), b""):
                 out.write(block)
-            out.flush()
-            os.fsync(out.fileno())
-        got_sha256, got_md5 = _file_digests(Path(tmp))
-        if sha256 is not None and got_sha256 != sha256:
-            raise ChecksumError(f"SHA-256 mismatch: expected {sha256}, got {got_sha256}")
-        if md5 is not None and got_md5 != md5:
-            raise ChecksumError(f"MD5 mismatch: expected {md5}, got {got_md5}")
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+                for digest in digests:
+                    digest.update(block)
+        _check_digests(sha256, md5, *(digest.hexdigest() for digest in digests))  # raising leaves no file
+
+    write_atomically(str(target), download, op="download")
+
+
+def _check_digests(sha256: str | None, md5: str | None, got_sha256: str, got_md5: str) -> None:
+    if sha256 is not None and got_sha256 != sha256:
+        raise ChecksumError(f"SHA-256 mismatch: expected {sha256}, got {got_sha256}")
+    if md5 is not None and got_md5 != md5:
+        raise ChecksumError(f"MD5 mismatch: expected {md5}, got {got_md5}")
 
 
 class MNIST(ImageDataset):
