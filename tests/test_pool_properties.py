@@ -181,6 +181,34 @@ def test_max_pool_tie_picks_first_in_row_major_order():
     np.testing.assert_array_equal(x.grad.data, [[[[0.0, 1.0], [0.0, 0.0]]]])
 
 
+@settings(max_examples=40)
+@given(
+    st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(2, 9), st.integers(2, 9)),
+    st.booleans(),
+    st.integers(1, 3),
+    st.floats(0.0, 0.3),
+    seeds,
+)
+def test_max_pool_2x2_stride_2_path_equals_numpy(shape, ceil_mode, n_values, nan_share, seed):
+    """The fast 2x2 / stride-2 loop, on odd and even sizes, ties (few distinct values) and NaN, both modes.
+
+    A ceil_mode window past the edge must take the general path: the oracle checks that too.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, n_values, size=shape).astype(np.float32)
+    x[rng.random(shape) < nan_share] = np.nan
+    k = s = (2, 2)
+    out_size = out_size_of(shape, k, s, (0, 0), (1, 1), ceil_mode)
+    want, want_idx = numpy_max_pool(x, k, s, (0, 0), (1, 1), out_size)
+    got, got_idx = K.max_pool2d_forward(x, k, s, (0, 0), (1, 1), out_size)
+    ref, ref_idx = R.max_pool2d_forward(x, k, s, (0, 0), (1, 1), out_size)
+    np.testing.assert_array_equal(got, ref)  # NaN where NaN
+    np.testing.assert_array_equal(got_idx, ref_idx)
+    finite = ~np.isnan(want)  # np.argmax picks the first NaN, the rule here the last: compare NaN-free windows
+    np.testing.assert_array_equal(got[finite], want[finite])
+    np.testing.assert_array_equal(got_idx[finite], want_idx[finite])
+
+
 def test_max_pool_padding_is_never_the_maximum():
     x = tg.tensor(-np.arange(1.0, 10.0).reshape(1, 1, 3, 3))  # all negative: zero padding would win
     out, idx = max_pool2d(x, 3, stride=1, padding=1, return_indices=True)

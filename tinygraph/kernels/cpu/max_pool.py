@@ -6,7 +6,9 @@ first); the shapes and the window arithmetic shared by the pooling kernels are i
 Why faster than the reference: windows wholly inside the input (nearly all of them) are scanned
 through the flat offsets of their taps, with no border test (``_max_pool2d_forward_into``); only
 the ring of windows that touch the padding computes, per window, the range of its taps inside the
-input (``windows.index_range``).  Outputs are allocated once per call.
+input (``windows.index_range``).  The most common pooling of all, 2x2 windows at stride 2 with no
+padding, has a loop of its own with the four taps written out (``_max_pool_2x2_into``).  A large
+batch is split between tinygraph's threads (``scheduling.run_chunks``), whole images each.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 from numba import njit
 
 from . import buffers
+from .scheduling import run_chunks, threads_for
 from .windows import index_range
 
 __all__ = ["max_pool2d_forward", "max_pool2d_backward"]
@@ -101,10 +104,68 @@ def _max_pool_plane(x, flat, out, argmax, offsets, inside, kernel_size, stride, 
 
 
 def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size):
-    """Allocates the result and runs ``_max_pool2d_forward_into`` (below)."""
-    pooled = x.shape[:2] + tuple(out_size)
+    """Allocates the result and runs ``_max_pool_2x2_into`` or ``_max_pool2d_forward_into`` (below) on it."""
+    N, C = x.shape[:2]
+    pooled = (N, C) + tuple(out_size)
     out, argmax = buffers.empty(pooled, x.dtype), buffers.empty(pooled, np.int64)
-    return _max_pool2d_forward_into(x, kernel_size, stride, padding, dilation, out_size, out, argmax)
+    two_by_two = (
+        tuple(kernel_size) == (2, 2) and tuple(stride) == (2, 2) and tuple(padding) == (0, 0)
+        and tuple(dilation) == (1, 1) and 2 * out_size[0] <= x.shape[2] and 2 * out_size[1] <= x.shape[3]
+    )  # and no ceil_mode window past the input's edge
+
+    def pool_images(_index, start, stop):
+        if two_by_two:
+            _max_pool_2x2_into(x[start:stop], out[start:stop], argmax[start:stop])
+        else:
+            _max_pool2d_forward_into(
+                x[start:stop], kernel_size, stride, padding, dilation, out_size, out[start:stop], argmax[start:stop]
+            )
+
+    comparisons = out.size * kernel_size[0] * kernel_size[1]
+    share = -(-N // threads_for(N, comparisons)) if N else 1  # images per thread
+    run_chunks(pool_images, [(start, min(start + share, N)) for start in range(0, N, share)], comparisons,
+               uses_blas=False)
+    return out, argmax
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _wins(v, best):
+    """Whether tap value ``v`` replaces the running maximum: strictly larger (first maximum kept on ties), or NaN.
+
+    ``|`` rather than ``or``: both tests are evaluated, so the compiler emits a select, not a branch.
+    """
+    return (v > best) | (v != v)
+
+
+@njit(cache=True, nogil=True)
+def _max_pool_2x2_into(x, out, argmax):
+    """2x2 windows at stride 2, no padding (``2*OH <= H``, ``2*OW <= W``): the reference's result, taps written out.
+
+    Window ``(oh, ow)`` covers ``x[2oh, 2ow], x[2oh, 2ow+1], x[2oh+1, 2ow], x[2oh+1, 2ow+1]``, taken
+    in that (the reference's scan) order.
+    """
+    N, C, H, W = x.shape
+    OH, OW = out.shape[2], out.shape[3]
+    for n in range(N):
+        for c in range(C):
+            for oh in range(OH):
+                top, bottom = x[n, c, 2 * oh], x[n, c, 2 * oh + 1]
+                top_at = 2 * oh * W  # flat index of the row ``top`` in the plane
+                for ow in range(OW):
+                    left = 2 * ow
+                    best, at = top[left], top_at + left
+                    v = top[left + 1]
+                    won = _wins(v, best)
+                    best, at = (v, top_at + left + 1) if won else (best, at)
+                    v = bottom[left]
+                    won = _wins(v, best)
+                    best, at = (v, top_at + W + left) if won else (best, at)
+                    v = bottom[left + 1]
+                    won = _wins(v, best)
+                    best, at = (v, top_at + W + left + 1) if won else (best, at)
+                    out[n, c, oh, ow] = best
+                    argmax[n, c, oh, ow] = at
+    return out, argmax
 
 
 @njit(cache=True, nogil=True)
