@@ -178,10 +178,11 @@ def _four_filters(acc, padded, filters, taps, run_blocks):
         w30, w31, w32, w33 = filters[3, k], filters[3, k + 1], filters[3, k + 2], filters[3, k + 3]
         for t in range(run):
             x0, x1, x2, x3 = r0[t], r1[t], r2[t], r3[t]
-            a0[t] += w00 * x0 + w01 * x1 + w02 * x2 + w03 * x3
-            a1[t] += w10 * x0 + w11 * x1 + w12 * x2 + w13 * x3
-            a2[t] += w20 * x0 + w21 * x1 + w22 * x2 + w23 * x3
-            a3[t] += w30 * x0 + w31 * x1 + w32 * x2 + w33 * x3
+            # added one product at a time onto the sum: each step is one fused multiply-add
+            a0[t] = (((a0[t] + w00 * x0) + w01 * x1) + w02 * x2) + w03 * x3
+            a1[t] = (((a1[t] + w10 * x0) + w11 * x1) + w12 * x2) + w13 * x3
+            a2[t] = (((a2[t] + w20 * x0) + w21 * x1) + w22 * x2) + w23 * x3
+            a3[t] = (((a3[t] + w30 * x0) + w31 * x1) + w32 * x2) + w33 * x3
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
