@@ -8,6 +8,9 @@ random 1x28x28 images; inference is one forward pass of 1,000 images without a g
 libraries run the same network (LeNet5: conv5-relu-maxpool-conv5-relu-maxpool-fc120-fc84-fc10),
 in the same process, interleaved round by round, PyTorch with ``torch.set_num_threads(2)``.
 Figures are medians over rounds after warm-up; the ratio is tinygraph / PyTorch (lower is better).
+Each round of a library starts with ``--settle`` untimed steps of it: the first steps after the
+other library's round (or after any pause) run slower than a training loop's steady state, while
+the caches refill and the CPU speeds up again, and whichever library comes second would pay for it.
 ``--write docs/performance.md`` also writes the tables there, with the machine and versions.
 
 Start-up: the wall time of ``examples/train_cnn.py --epochs 1`` in a fresh process, cold (an
@@ -142,10 +145,11 @@ def _page_faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-def measure(runs: dict, rounds: int, steps: int) -> dict:
+def measure(runs: dict, rounds: int, steps: int, settle: int = 10) -> dict:
     """``{name: (median s per training step, median s per inference batch, page faults per training step)}``.
 
-    The libraries take turns, round by round.
+    The libraries take turns, round by round; with two of them, each round first runs ``settle``
+    untimed steps of its library.
     """
     for step, infer in runs.values():  # warm-up: JIT compilation, allocator, caches
         time_once(step, 3)
@@ -155,8 +159,8 @@ def measure(runs: dict, rounds: int, steps: int) -> dict:
     faults = dict.fromkeys(runs, 0)
     for _ in range(rounds):
         for name, (step, infer) in runs.items():
-            if len(runs) > 1:
-                time.sleep(0.2)  # let the other library's worker threads stop spinning before timing
+            if len(runs) > 1 and settle:
+                time_once(step, settle)  # back to this library's steady state (see the module docstring)
             before = _page_faults()
             step_times[name].append(time_once(step, steps))
             faults[name] += _page_faults() - before
@@ -194,6 +198,8 @@ def main() -> None:
     parser.add_argument("--infer-batch", type=int, default=1000, help="inference batch size")
     parser.add_argument("--rounds", type=int, default=15, help="timed rounds (the median is reported)")
     parser.add_argument("--steps", type=int, default=10, help="training steps per round")
+    parser.add_argument("--settle", type=int, default=10,
+                        help="untimed training steps of a library before each of its timed rounds")
     parser.add_argument("--no-startup", action="store_true", help="skip the cold/warm start-up measurement")
     parser.add_argument("--separate-processes", type=int, default=0, metavar="N",
                         help="time each library alone in N fresh processes of its own (needs PyTorch)")
@@ -228,10 +234,11 @@ def main() -> None:
         if torch is not None:
             runs["pytorch"] = torch_runners(torch, args.batch, args.infer_batch)
 
-        medians = measure(runs, args.rounds, args.steps)
+        medians = measure(runs, args.rounds, args.steps, args.settle)
         retained = ", freed memory retained (tg.memory.retain_freed_memory())" if args.retain_freed_memory else ""
         print(f"LeNet5, batch {args.batch} training (SGD momentum) and batch {args.infer_batch} inference{retained}; "
-              f"medians of {args.rounds} rounds; load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs\n")
+              f"medians of {args.rounds} rounds of {args.steps} steps, each after {args.settle} untimed steps; "
+              f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs\n")
         print("| library | ms / training step | training images/s | ms / inference batch | inference images/s "
               "| page faults / training step |")
         print("|---|---|---|---|---|---|")
