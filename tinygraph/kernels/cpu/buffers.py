@@ -19,6 +19,7 @@ blocks are kept; beyond that a returned block is simply freed.
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -64,7 +65,7 @@ def empty(shape, dtype) -> np.ndarray:
     """``np.empty(shape, dtype)``, reusing a cached block of the same size when there is one."""
     global _cached
     dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize
     if not MIN_BYTES <= nbytes <= MAX_BYTES:
         return np.empty(shape, dtype=dtype)
     with _lock:

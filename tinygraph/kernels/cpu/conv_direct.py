@@ -36,6 +36,8 @@ the GIL); each image's result is computed whole by one thread, so the split chan
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import njit
 
@@ -103,8 +105,14 @@ def tap_offsets(channels, kernel_size, dilation, plane):
     """``offset[(ci*kH + i)*kW + j] = ci*Hp*Wp + i*dH*Wp + j*dW``, padded with zeros to a multiple of _BLOCK.
 
     The padding taps read a valid position: here they get zero weights (``_filter_blocks``);
-    in ``weight_grad_stride1_direct`` their sums are dropped.
+    in ``weight_grad_stride1_direct`` their sums are dropped.  One array per geometry, made once
+    and shared by every call (the kernels only read it).
     """
+    return _tap_offsets(channels, tuple(kernel_size), tuple(dilation), tuple(plane))
+
+
+@functools.lru_cache(maxsize=256)
+def _tap_offsets(channels, kernel_size, dilation, plane):
     (kH, kW), (dH, dW), (Hp, Wp) = kernel_size, dilation, plane
     offsets = (
         np.arange(channels)[:, None, None] * (Hp * Wp)

@@ -41,11 +41,18 @@ __all__ = [
 MIN_THREADED_FLOPS = 4e6
 
 
+_cpu_count = None  # the CPUs this process may run on, read on first use (again in a forked child)
+
+
 def _cpus() -> int:
-    """The CPUs this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
+    """The CPUs this process may run on (as ``torch.get_num_threads``, read once, not at every call)."""
+    global _cpu_count
+    if _cpu_count is None:
+        if hasattr(os, "sched_getaffinity"):
+            _cpu_count = max(1, len(os.sched_getaffinity(0)))
+        else:
+            _cpu_count = max(1, os.cpu_count() or 1)
+    return _cpu_count
 
 
 _num_threads = None  # None: one per CPU (asked on first use)
@@ -224,9 +231,10 @@ def _after_fork_in_parent():
 
 def _after_fork_in_child():
     """The child has none of the parent's threads: no region runs in it."""
-    global _lock, _pool_lock, _regions, _before
+    global _lock, _pool_lock, _regions, _before, _cpu_count
     _lock, _pool_lock = threading.Lock(), threading.Lock()
     _regions, _before = 0, []
+    _cpu_count = None  # the child may be allowed other CPUs
 
 
 if hasattr(os, "register_at_fork"):
