@@ -11,8 +11,10 @@ autograd.  PyTorch runs in the same process with ``torch.set_num_threads(2)``; `
 tinygraph's time / PyTorch's (lower is better, < 1 means tinygraph is faster).
 
 The machine has 2 cores, possibly shared: medians over ``--repeats`` runs, the two libraries
-taking turns in ``--rounds`` blocks (each after a short pause, so neither inherits the other's
-spinning threads), and the load average printed with the table.
+taking turns in ``--rounds`` blocks, and the load average printed with the table.  Each block
+starts with ``--settle`` seconds of untimed calls of its own op: neither library is timed while
+the other's idle threads still spin, nor while the caches and the CPU's clock recover from the
+switch (the first calls after any pause run slower than a training loop's).
 
 Adding an op family (pooling, batch norm, ...): write a function ``(case, torch_module_or_None)
 -> dict of callables`` like ``conv2d_runners`` and append a ``Family`` to ``FAMILIES`` with its
@@ -225,6 +227,13 @@ def median_ms(fn, warmup: int, repeats: int) -> float:
     return 1e3 * statistics.median(times)
 
 
+def settle(fn, seconds: float) -> None:
+    """Call ``fn()`` untimed for at least ``seconds``."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        fn()
+
+
 def measure_case(family, case, torch, args):
     runners = family.runners(case, torch)
     result = {}
@@ -233,9 +242,11 @@ def measure_case(family, case, torch, args):
     samples = {key: [] for key in runners}
     for _ in range(rounds):
         for key, fn in runners.items():
-            # let the other library's idle threads stop spinning first: PyTorch's OpenMP workers and
-            # OpenBLAS's keep a core busy for a while after their last call, which would be timed here
+            # back to this op's steady state first: the other library's idle threads (PyTorch's
+            # OpenMP workers, OpenBLAS's) spin for a while after their last call, and after that or
+            # any pause the first calls run slow while caches refill and the CPU speeds up again
             time.sleep(args.pause)
+            settle(fn, args.settle)
             samples[key].append(median_ms(fn, args.warmup, max(1, args.repeats // rounds)))
     for key, values in samples.items():
         result[key] = statistics.median(values)
@@ -282,7 +293,9 @@ def main(argv=None):
         default=3,
         help="rounds per case (libraries take turns); the median of the round medians is reported",
     )
-    parser.add_argument("--pause", type=float, default=0.3, help="seconds of sleep before each timed block")
+    parser.add_argument("--pause", type=float, default=0.0, help="seconds of sleep before each timed block")
+    parser.add_argument("--settle", type=float, default=0.2,
+                        help="seconds of untimed calls before each timed block (after --pause)")
     parser.add_argument("--no-torch", action="store_true", help="do not compare with PyTorch even if installed")
     parser.add_argument("--no-compile", action="store_true", help="skip the cold/warm JIT start-up measurement")
     parser.add_argument("--write", metavar="PATH", help="also write the tables into this Markdown file")

@@ -184,6 +184,39 @@ def test_direct_forward_equals_reference(case, seed, dtype, with_bias):
     np.testing.assert_allclose(fast, ref, **tol)
 
 
+@settings(max_examples=40)
+@given(conv_cases(max_channels=6, stride_one=True), st.integers(0, 2**16), st.sampled_from([np.float32, np.float64]))
+def test_input_gradient_as_direct_forward_pass_equals_reference(case, seed, dtype):
+    """At stride 1 the input gradient may be a forward pass with turned filters (``_backward_input_as_forward``).
+
+    Every case is compared; the ones that take that path are counted, so a strategy that never
+    reaches it fails below.
+    """
+    x_shape, w_shape, stride, padding, dilation, groups = case
+    _, w, _ = arrays(x_shape, w_shape, seed, dtype)
+    top_left, out_size, _ = resolve(x_shape, w_shape, stride, padding, dilation)
+    g = np.random.default_rng(seed + 1).standard_normal((x_shape[0], w_shape[0]) + out_size).astype(dtype)
+    if K._backward_input_as_forward(w, stride, top_left, dilation, groups, x_shape[2:]) is not None:
+        _AS_FORWARD_CASES.append(case)
+    fast = K.conv2d_backward_input(g, w, stride, top_left, dilation, groups, x_shape[2:])
+    ref = R.conv2d_backward_input(g, w, stride, top_left, dilation, groups, x_shape[2:])
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    assert fast.dtype == dtype and fast.shape == ref.shape
+    np.testing.assert_allclose(fast, ref, **tol)
+
+
+_AS_FORWARD_CASES = []
+
+
+def test_input_gradient_as_forward_pass_was_exercised():
+    """The property above reached the forward-pass path (it runs first: pytest keeps the file's order)."""
+    assert len(_AS_FORWARD_CASES) >= 3
+    w = np.zeros((8, 4, 3, 3), np.float32)  # a 'same' 3x3 layer, dilated or not, takes it; a 'valid' one does not
+    assert K._backward_input_as_forward(w, (1, 1), (1, 1), (1, 1), 1, (6, 6)) is not None
+    assert K._backward_input_as_forward(w, (1, 1), (2, 2), (2, 2), 1, (6, 6)) is not None
+    assert K._backward_input_as_forward(w, (1, 1), (0, 0), (1, 1), 1, (6, 6)) is None
+
+
 @given(conv_cases(one_input_channel_per_group=True, stride_one=True), st.integers(0, 2**16),
        st.sampled_from([np.float32, np.float64]))
 def test_direct_weight_gradient_equals_reference(case, seed, dtype):

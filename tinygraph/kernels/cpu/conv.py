@@ -79,10 +79,16 @@ def conv2d_backward_input(grad_out, weight, stride, padding, dilation, groups, i
 
     One BLAS product per group and chunk computes the gradient of every column of the column
     matrix, ``weight[g].T @ grad_out[g]``, and col2im adds each column back onto its pixels.
+    At stride 1, when the direct forward kernel suits the transposed layer and the padding is
+    at least half the dilated kernel (``_backward_input_as_forward``), it is a forward pass instead.
     """
     N, C_out = grad_out.shape[:2]
     kernel_size = weight.shape[2:]
     C_in = weight.shape[1] * groups
+    as_forward = _backward_input_as_forward(weight, stride, padding, dilation, groups, in_size)
+    if as_forward is not None:
+        flipped, full_padding = as_forward
+        return conv2d_forward_direct(grad_out, flipped, None, full_padding, dilation, groups, tuple(in_size))
     layout = column_layout(in_size, kernel_size, stride, padding, dilation, grad_out.shape[2:])
     rows, L, dtype = C_in * kernel_size[0] * kernel_size[1], layout.L, grad_out.dtype
     grad_x = buffers.empty((N, C_in) + tuple(in_size), dtype)
@@ -99,6 +105,29 @@ def conv2d_backward_input(grad_out, weight, stride, padding, dilation, groups, i
 
     run_chunks(backward_input_chunk, chunks, flops)
     return grad_x
+
+
+def _backward_input_as_forward(weight, stride, padding, dilation, groups, in_size):
+    """``(flipped weight, padding)`` when the input gradient is best computed as a direct forward pass, else None.
+
+    At stride 1 the input gradient is a convolution of ``grad_out`` (padded by ``d*(k-1) - p``)
+    with every filter turned 180 degrees and the roles of input and output channels swapped::
+
+        grad_x[n, ci, h, w] = sum over co, i, j of  weight[co, ci, i, j] * grad_out[n, co, h + p - i*d, w + p - j*d]
+
+    Worth it when ``conv2d_forward_direct`` suits that layer (few filters: ``use_direct``) and
+    the new padding is no wider than the old (``2p >= d*(k-1)``): a wider one would multiply
+    mostly zeros.
+    """
+    C_out, C_in_g, kH, kW = weight.shape
+    full_padding = tuple(d * (k - 1) - p for k, p, d in zip((kH, kW), padding, dilation))
+    transposed_shape = (C_in_g * groups, C_out // groups, kH, kW)
+    if not (use_direct(stride, transposed_shape, groups, dilation, in_size)
+            and all(0 <= q <= p for q, p in zip(full_padding, padding))):
+        return None
+    per_group = weight.reshape(groups, C_out // groups, C_in_g, kH, kW)
+    flipped = per_group[:, :, :, ::-1, ::-1].transpose(0, 2, 1, 3, 4).reshape(transposed_shape)
+    return np.ascontiguousarray(flipped), full_padding
 
 
 def conv2d_backward_weight(x, grad_out, stride, padding, dilation, groups, kernel_size):
