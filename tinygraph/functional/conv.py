@@ -161,12 +161,12 @@ class Conv2d(Function):
         grad = ascontiguous(grad)
         needs = ctx.needs_input_grad
         kernels = kernels_for(grad, "conv")
+        # d out / d bias = 1, summed over images and pixels (first: grad is still in the cache)
+        grad_b = kernels.conv2d_bias_grad(grad) if len(needs) > 2 and needs[2] else None
         # d out / d x = weight (summed over the windows that see each pixel)
         grad_x = kernels.conv2d_backward_input(grad, weight, *geometry, x.shape[2:]) if needs[0] else None
         # d out / d weight = x (summed over every image and output pixel)
         grad_w = kernels.conv2d_backward_weight(x, grad, *geometry, weight.shape[2:]) if needs[1] else None
-        # d out / d bias = 1, summed over images and pixels
-        grad_b = kernels.conv2d_bias_grad(grad) if len(needs) > 2 and needs[2] else None
         return grad_x, grad_w, grad_b
 
 
