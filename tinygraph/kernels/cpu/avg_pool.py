@@ -6,13 +6,16 @@ first); the shapes and the window arithmetic shared by the pooling kernels are i
 Why faster than the reference: each window is clipped to the input once per axis
 (``_avg_span``, ``_adaptive_range``) instead of testing every tap, and the large windows of
 adaptive pooling are summed as contiguous runs of the flattened plane with SIMD partial sums
-(``_window_sum``); the reference adds one value at a time.  Outputs are allocated once per call.
+(``_window_sum``); the reference adds one value at a time.  Outputs are allocated once per call;
+a large batch is split between tinygraph's threads (``scheduling.run_split``), whole images each.
 """
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
+
+from . import buffers
+from .scheduling import run_split
 
 __all__ = [
     "avg_pool2d_forward",
@@ -131,8 +134,11 @@ def _avg_pool_plane_backward(grad_out, grad_x, kernel_size, stride, padding, cou
 
 def avg_pool2d_forward(x, kernel_size, stride, padding, out_size, count_include_pad, divisor_override):
     """Allocates the result and runs ``_avg_pool2d_forward_into`` (below)."""
-    out = np.empty(x.shape[:2] + tuple(out_size), dtype=x.dtype)
-    return _avg_pool2d_forward_into(x, kernel_size, stride, padding, out_size, count_include_pad, divisor_override, out)
+    out = buffers.empty(x.shape[:2] + tuple(out_size), x.dtype)
+    geometry = (kernel_size, stride, padding, out_size, count_include_pad, divisor_override)
+    run_split(lambda start, stop: _avg_pool2d_forward_into(x[start:stop], *geometry, out[start:stop]),
+              x.shape[0], out.size * kernel_size[0] * kernel_size[1])  # flops: one addition per tap
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -151,9 +157,13 @@ def _avg_pool2d_forward_into(x, kernel_size, stride, padding, out_size, count_in
 
 def avg_pool2d_backward(grad_out, in_size, kernel_size, stride, padding, count_include_pad, divisor_override):
     """Allocates the result and runs ``_avg_pool2d_backward_into`` (below)."""
-    grad_x = np.zeros(grad_out.shape[:2] + tuple(in_size), dtype=grad_out.dtype)
+    grad_x = buffers.zeros(grad_out.shape[:2] + tuple(in_size), grad_out.dtype)
     geometry = (kernel_size, stride, padding, count_include_pad, divisor_override)
-    return _avg_pool2d_backward_into(grad_out, in_size, *geometry, grad_x)
+    def images(start, stop):
+        _avg_pool2d_backward_into(grad_out[start:stop], in_size, *geometry, grad_x[start:stop])
+
+    run_split(images, grad_out.shape[0], grad_out.size * kernel_size[0] * kernel_size[1])
+    return grad_x
 
 
 @njit(cache=True, nogil=True)
@@ -181,8 +191,10 @@ def _adaptive_range(i, in_len, out_len):
 
 def adaptive_avg_pool2d_forward(x, out_size):
     """Allocates the result and runs ``_adaptive_avg_pool2d_forward_into`` (below)."""
-    out = np.empty(x.shape[:2] + tuple(out_size), dtype=x.dtype)
-    return _adaptive_avg_pool2d_forward_into(x, out_size, out)
+    out = buffers.empty(x.shape[:2] + tuple(out_size), x.dtype)
+    run_split(lambda start, stop: _adaptive_avg_pool2d_forward_into(x[start:stop], out_size, out[start:stop]),
+              x.shape[0], x.size)  # flops: every input is added once (or a few times, where windows overlap)
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -209,8 +221,12 @@ def _adaptive_avg_pool2d_forward_into(x, out_size, out):
 
 def adaptive_avg_pool2d_backward(grad_out, in_size):
     """Allocates the result and runs ``_adaptive_avg_pool2d_backward_into`` (below)."""
-    grad_x = np.zeros(grad_out.shape[:2] + tuple(in_size), dtype=grad_out.dtype)
-    return _adaptive_avg_pool2d_backward_into(grad_out, in_size, grad_x)
+    grad_x = buffers.zeros(grad_out.shape[:2] + tuple(in_size), grad_out.dtype)
+    def images(start, stop):
+        _adaptive_avg_pool2d_backward_into(grad_out[start:stop], in_size, grad_x[start:stop])
+
+    run_split(images, grad_out.shape[0], grad_x.size)
+    return grad_x
 
 
 @njit(cache=True, nogil=True)

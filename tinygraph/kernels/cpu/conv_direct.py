@@ -30,7 +30,7 @@ The weight gradient of a layer with one input channel per group at stride 1 (a g
 layer, depthwise layers) is direct too (``weight_grad_stride1_direct``): the column matrix would
 have only kH*kW rows, and its product would read far more memory than it computes on.
 
-Threads: the images are split between ``scheduling.run_chunks``'s threads (the kernels release
+Threads: the images are split between ``scheduling.run_split``'s threads (the kernels release
 the GIL); each image's result is computed whole by one thread, so the split changes no number.
 """
 
@@ -44,7 +44,7 @@ from numba import njit
 from . import buffers
 from .conv_columns import BATCH_LAST_MIN_WIDENING
 from .im2col import rows_out
-from .scheduling import run_chunks, threads_for
+from .scheduling import run_split
 from .windows import pad_planes
 
 __all__ = [
@@ -91,13 +91,11 @@ def conv2d_forward_direct(x, weight, bias, padding, dilation, groups, out_size):
     if N == 0 or OH == 0 or OW == 0:
         return out
 
-    def convolve(_index, start, stop):
+    def convolve(start, stop):
         images = x[start:stop]
         _convolve_images(images, filters, taps, bias, out[start:stop], tuple(padding), (Hp, Wp), image_len, run_blocks)
 
-    flops = 2 * N * C_out * C_in_g * kH * kW * OH * OW
-    share = -(-N // threads_for(N, flops))  # images per thread: each image is computed whole by one
-    run_chunks(convolve, [(start, min(start + share, N)) for start in range(0, N, share)], flops, uses_blas=False)
+    run_split(convolve, N, 2 * N * C_out * C_in_g * kH * kW * OH * OW)
     return out
 
 

@@ -8,7 +8,7 @@ through the flat offsets of their taps, with no border test (``_max_pool2d_forwa
 the ring of windows that touch the padding computes, per window, the range of its taps inside the
 input (``windows.index_range``).  The most common pooling of all, 2x2 windows at stride 2 with no
 padding, has a loop of its own with the four taps written out (``_max_pool_2x2_into``).  A large
-batch is split between tinygraph's threads (``scheduling.run_chunks``), whole images each.
+batch is split between tinygraph's threads (``scheduling.run_split``), whole images each.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit
 
 from . import buffers
-from .scheduling import run_chunks, threads_for
+from .scheduling import run_split
 from .windows import index_range
 
 __all__ = ["max_pool2d_forward", "max_pool2d_backward"]
@@ -113,7 +113,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size):
         and tuple(dilation) == (1, 1) and 2 * out_size[0] <= x.shape[2] and 2 * out_size[1] <= x.shape[3]
     )  # and no ceil_mode window past the input's edge
 
-    def pool_images(_index, start, stop):
+    def pool_images(start, stop):
         if two_by_two:
             _max_pool_2x2_into(x[start:stop], out[start:stop], argmax[start:stop])
         else:
@@ -121,10 +121,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size):
                 x[start:stop], kernel_size, stride, padding, dilation, out_size, out[start:stop], argmax[start:stop]
             )
 
-    comparisons = out.size * kernel_size[0] * kernel_size[1]
-    share = -(-N // threads_for(N, comparisons)) if N else 1  # images per thread
-    run_chunks(pool_images, [(start, min(start + share, N)) for start in range(0, N, share)], comparisons,
-               uses_blas=False)
+    run_split(pool_images, N, out.size * kernel_size[0] * kernel_size[1])  # flops: one comparison per tap
     return out, argmax
 
 
@@ -209,8 +206,14 @@ def _max_pool2d_forward_into(x, kernel_size, stride, padding, dilation, out_size
 
 def max_pool2d_backward(grad_out, argmax, in_size):
     """Allocates the result and runs ``_max_pool2d_backward_into`` (below)."""
-    grad_x = buffers.zeros(grad_out.shape[:2] + tuple(in_size), grad_out.dtype)
-    return _max_pool2d_backward_into(grad_out, argmax, in_size, grad_x)
+    grad_x = buffers.empty(grad_out.shape[:2] + tuple(in_size), grad_out.dtype)
+
+    def images(start, stop):
+        grad_x[start:stop] = 0.0
+        _max_pool2d_backward_into(grad_out[start:stop], argmax[start:stop], in_size, grad_x[start:stop])
+
+    run_split(images, grad_out.shape[0], 2 * grad_x.size)  # flops: the zeros, then one addition per window
+    return grad_x
 
 
 @njit(cache=True, nogil=True)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .scheduling import run_split
 
 __all__ = [
     "batch_norm_stats",
@@ -49,19 +50,31 @@ __all__ = [
 # assumptions: a NaN in the input still shows up in the output.
 _SUM_MATH = {"reassoc", "contract"}
 
+#: What one pass over an element (a load, a few operations, maybe a store) is worth in the
+#: floating-point operations ``scheduling.run_split`` weighs a call by: these loops are bound by
+#: memory, not arithmetic, so a pass costs about as much time as this many operations of a convolution.
+_PASS_COST = 8
 
-@njit(cache=True, nogil=True, fastmath=_SUM_MATH)
+
 def batch_norm_stats(x):
     """Fast per-channel mean and biased variance of ``x: (N, C, L)``; float64 ``(C,)`` arrays.
 
-    Differs from the reference: compiled, one channel at a time.  Two passes (mean, then squared deviations) rather
-    than one-pass ``E[x^2] - E[x]^2``, which loses digits when the mean is large.
+    Differs from the reference: compiled, one channel at a time (channels shared between
+    tinygraph's threads).  Two passes (mean, then squared deviations) rather than one-pass
+    ``E[x^2] - E[x]^2``, which loses digits when the mean is large.
     """
+    C = x.shape[1]
+    mean, var = np.empty(C), np.empty(C)
+    run_split(lambda c0, c1: _batch_norm_stats_into(x, c0, c1, mean, var), C, 2 * _PASS_COST * x.size)
+    return mean, var
+
+
+@njit(cache=True, nogil=True, fastmath=_SUM_MATH)
+def _batch_norm_stats_into(x, c0, c1, mean, var):
+    """``mean[c]``, ``var[c]`` for the channels ``c0 <= c < c1`` of ``x: (N, C, L)``."""
     N, C, L = x.shape
     m = N * L
-    mean = np.empty(C)
-    var = np.empty(C)
-    for c in range(C):
+    for c in range(c0, c1):
         total = 0.0
         for n in range(N):
             for i in range(L):
@@ -74,7 +87,6 @@ def batch_norm_stats(x):
                 squares += d * d
         mean[c] = mu
         var[c] = squares / m
-    return mean, var
 
 
 def _like_input(x, *args):
@@ -83,8 +95,11 @@ def _like_input(x, *args):
 
 
 def batch_norm_forward(x, mean, inv_std, weight, bias):
-    """Allocates the result and runs ``_batch_norm_forward_into`` (below)."""
-    return _batch_norm_forward_into(x, mean, inv_std, weight, bias, *_like_input(x))
+    """Allocates the result and runs ``_batch_norm_forward_into`` (below), images shared between threads."""
+    (y,) = _like_input(x)
+    run_split(lambda start, stop: _batch_norm_forward_into(x[start:stop], mean, inv_std, weight, bias, y[start:stop]),
+              x.shape[0], _PASS_COST * x.size)
+    return y
 
 
 @njit(cache=True, nogil=True)
@@ -106,24 +121,30 @@ def _batch_norm_forward_into(x, mean, inv_std, weight, bias, y):
 
 
 def batch_norm_backward(grad_out, x, mean, inv_std, weight, batch_stats):
-    """Allocates the result and runs ``_batch_norm_backward_into`` (below)."""
-    return _batch_norm_backward_into(grad_out, x, mean, inv_std, weight, batch_stats, *_like_input(x))
+    """Allocates the results and runs ``_batch_norm_backward_into`` (below), channels shared between threads."""
+    (dx,) = _like_input(x)
+    C = x.shape[1]
+    dweight, dbias = np.empty(C), np.empty(C)
+
+    def channels(c0, c1):
+        _batch_norm_backward_into(grad_out, x, mean, inv_std, weight, batch_stats, c0, c1, dx, dweight, dbias)
+
+    run_split(channels, C, 3 * _PASS_COST * x.size)
+    return dx, dweight, dbias
 
 
 @njit(cache=True, nogil=True, fastmath=_SUM_MATH)
-def _batch_norm_backward_into(grad_out, x, mean, inv_std, weight, batch_stats, dx):
+def _batch_norm_backward_into(grad_out, x, mean, inv_std, weight, batch_stats, c0, c1, dx, dweight, dbias):
     """Fast batch-norm backward; same contract as the reference ``batch_norm_backward``.
 
     Differs from the reference: compiled, and it uses the compact
     closed form ``dx = weight*inv_std/m * (m*dy - sum(dy) - x_hat*sum(dy*x_hat))`` (two passes
     over the channel, x_hat recomputed on the fly instead of stored) rather than the step-by-step
-    chain rule through var and mean.
+    chain rule through var and mean.  Writes ``dx[:, c]``, ``dweight[c]``, ``dbias[c]`` for ``c0 <= c < c1``.
     """
     N, C, L = x.shape
     m = N * L
-    dweight = np.empty(C)
-    dbias = np.empty(C)
-    for c in range(C):
+    for c in range(c0, c1):
         mu = mean[c]
         s = inv_std[c]
         sum_dy = 0.0
@@ -147,4 +168,3 @@ def _batch_norm_backward_into(grad_out, x, mean, inv_std, weight, batch_stats, d
             for n in range(N):
                 for i in range(L):
                     dx[n, c, i] = k * grad_out[n, c, i]
-    return dx, dweight, dbias

@@ -32,6 +32,7 @@ __all__ = [
     "worth_sharing",
     "threads_for",
     "run_chunks",
+    "run_split",
     "one_blas_thread",
     "MIN_THREADED_FLOPS",
 ]
@@ -112,6 +113,18 @@ def run_chunks(work, chunks, flops: float, uses_blas: bool = True) -> None:
                 future.exception()
         for future in helpers:
             future.result()
+
+
+def run_split(work, n_items, flops: float) -> None:
+    """``work(start, stop)`` over ranges of ``range(n_items)`` (images, channels), one range per thread.
+
+    For kernels without BLAS whose items are independent: each item is computed whole by one
+    thread, so the split changes no number.  A call not ``worth_sharing`` is one range.
+    """
+    threads = threads_for(n_items, flops) if worth_sharing(flops) else 1
+    share = max(1, -(-n_items // threads))
+    ranges = [(start, min(start + share, n_items)) for start in range(0, n_items, share)]
+    run_chunks(lambda _index, start, stop: work(start, stop), ranges, flops, uses_blas=False)
 
 
 def _each(work, numbered_chunks):
