@@ -173,7 +173,8 @@ def _set_count(lib, count):
 
 def _held_by_the_user() -> bool:
     """True while a thread of the user's holds threadpoolctl's control of OpenBLAS (a ``threadpool_limits`` block)."""
-    holder = getattr(getattr(_import_threadpoolctl().OpenBLASController, "_SHARED_STATE", None), "controlling_thread", None)
+    shared_state = getattr(_import_threadpoolctl().OpenBLASController, "_SHARED_STATE", None)
+    holder = getattr(shared_state, "controlling_thread", None)
     return holder is not None and holder.is_alive()
 
 
