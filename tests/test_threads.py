@@ -19,23 +19,37 @@ def restore_threads():
     tg.set_num_threads(before)
 
 
-def _conv_results():
-    """A convolution large enough to be shared between threads: output and both gradients."""
+def _layer_results():
+    """Outputs and gradients of every kernel family that shares its work between threads."""
     rng = np.random.default_rng(0)
     x = tg.tensor(rng.standard_normal((9, 8, 20, 20)).astype(np.float32), requires_grad=True)
     w = tg.tensor(rng.standard_normal((32, 8, 3, 3)).astype(np.float32), requires_grad=True)
-    out = F.conv2d(x, w, padding=1, stride=(1, 2))
-    (out * out).sum().backward()
-    return out.detach().numpy(), x.grad.numpy(), w.grad.numpy()
+    narrow = tg.tensor(rng.standard_normal((4, 8, 3, 3)).astype(np.float32), requires_grad=True)  # direct kernel
+    gamma = tg.tensor(rng.uniform(0.5, 1.5, 8).astype(np.float32), requires_grad=True)
+    beta = tg.tensor(rng.standard_normal(8).astype(np.float32), requires_grad=True)
+    outs = [
+        F.conv2d(x, w, padding=1, stride=(1, 2)),
+        F.conv2d(x, narrow, padding=2, dilation=2),
+        F.max_pool2d(x, 2),
+        F.max_pool2d(x, 3, stride=2, padding=1),
+        F.avg_pool2d(x, 3, stride=2, padding=1),
+        F.adaptive_avg_pool2d(x, 3),
+        F.batch_norm(x, None, None, gamma, beta, training=True),
+    ]
+    sum((o * o).sum() for o in outs).backward()
+    return [o.detach().numpy() for o in outs] + [t.grad.numpy() for t in (x, w, narrow, gamma, beta)]
 
 
-def test_results_are_the_same_whatever_the_thread_count(restore_threads):
+def test_results_are_the_same_whatever_the_thread_count(restore_threads, monkeypatch):
+    from tinygraph.kernels.cpu import scheduling
+
+    monkeypatch.setattr(scheduling, "MIN_THREADED_FLOPS", 0)  # share even these small calls
     tg.set_num_threads(1)
-    one = _conv_results()
+    one = _layer_results()
     for threads in (2, 3):
         tg.set_num_threads(threads)
         assert tg.get_num_threads() == threads
-        for a, b in zip(one, _conv_results()):
+        for a, b in zip(one, _layer_results()):
             np.testing.assert_array_equal(a, b)
 
 

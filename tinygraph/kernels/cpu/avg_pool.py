@@ -15,7 +15,7 @@ from __future__ import annotations
 from numba import njit
 
 from . import buffers
-from .scheduling import run_split
+from .scheduling import ELEMENT_STEP_FLOPS, run_split
 
 __all__ = [
     "avg_pool2d_forward",
@@ -137,7 +137,7 @@ def avg_pool2d_forward(x, kernel_size, stride, padding, out_size, count_include_
     out = buffers.empty(x.shape[:2] + tuple(out_size), x.dtype)
     geometry = (kernel_size, stride, padding, out_size, count_include_pad, divisor_override)
     run_split(lambda start, stop: _avg_pool2d_forward_into(x[start:stop], *geometry, out[start:stop]),
-              x.shape[0], out.size * kernel_size[0] * kernel_size[1])  # flops: one addition per tap
+              x.shape[0], ELEMENT_STEP_FLOPS * out.size * kernel_size[0] * kernel_size[1])  # a step per tap
     return out
 
 
@@ -162,7 +162,7 @@ def avg_pool2d_backward(grad_out, in_size, kernel_size, stride, padding, count_i
     def images(start, stop):
         _avg_pool2d_backward_into(grad_out[start:stop], in_size, *geometry, grad_x[start:stop])
 
-    run_split(images, grad_out.shape[0], grad_out.size * kernel_size[0] * kernel_size[1])
+    run_split(images, grad_out.shape[0], ELEMENT_STEP_FLOPS * grad_out.size * kernel_size[0] * kernel_size[1])
     return grad_x
 
 
@@ -193,7 +193,7 @@ def adaptive_avg_pool2d_forward(x, out_size):
     """Allocates the result and runs ``_adaptive_avg_pool2d_forward_into`` (below)."""
     out = buffers.empty(x.shape[:2] + tuple(out_size), x.dtype)
     run_split(lambda start, stop: _adaptive_avg_pool2d_forward_into(x[start:stop], out_size, out[start:stop]),
-              x.shape[0], x.size)  # flops: every input is added once (or a few times, where windows overlap)
+              x.shape[0], ELEMENT_STEP_FLOPS * x.size)  # every input added once (more where windows overlap)
     return out
 
 
@@ -225,7 +225,7 @@ def adaptive_avg_pool2d_backward(grad_out, in_size):
     def images(start, stop):
         _adaptive_avg_pool2d_backward_into(grad_out[start:stop], in_size, grad_x[start:stop])
 
-    run_split(images, grad_out.shape[0], grad_x.size)
+    run_split(images, grad_out.shape[0], ELEMENT_STEP_FLOPS * grad_x.size)
     return grad_x
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit
 
 from . import buffers
-from .scheduling import run_split
+from .scheduling import ELEMENT_STEP_FLOPS, run_split
 from .windows import index_range
 
 __all__ = ["max_pool2d_forward", "max_pool2d_backward"]
@@ -121,7 +121,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_size):
                 x[start:stop], kernel_size, stride, padding, dilation, out_size, out[start:stop], argmax[start:stop]
             )
 
-    run_split(pool_images, N, out.size * kernel_size[0] * kernel_size[1])  # flops: one comparison per tap
+    run_split(pool_images, N, ELEMENT_STEP_FLOPS * out.size * kernel_size[0] * kernel_size[1])  # a step per tap
     return out, argmax
 
 
@@ -212,7 +212,7 @@ def max_pool2d_backward(grad_out, argmax, in_size):
         grad_x[start:stop] = 0.0
         _max_pool2d_backward_into(grad_out[start:stop], argmax[start:stop], in_size, grad_x[start:stop])
 
-    run_split(images, grad_out.shape[0], 2 * grad_x.size)  # flops: the zeros, then one addition per window
+    run_split(images, grad_out.shape[0], ELEMENT_STEP_FLOPS * (grad_x.size + grad_out.size))  # zeros, then adds
     return grad_x
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .scheduling import run_split
+from .scheduling import ELEMENT_STEP_FLOPS, run_split
 
 __all__ = [
     "batch_norm_stats",
@@ -50,11 +50,6 @@ __all__ = [
 # assumptions: a NaN in the input still shows up in the output.
 _SUM_MATH = {"reassoc", "contract"}
 
-#: What one pass over an element (a load, a few operations, maybe a store) is worth in the
-#: floating-point operations ``scheduling.run_split`` weighs a call by: these loops are bound by
-#: memory, not arithmetic, so a pass costs about as much time as this many operations of a convolution.
-_PASS_COST = 8
-
 
 def batch_norm_stats(x):
     """Fast per-channel mean and biased variance of ``x: (N, C, L)``; float64 ``(C,)`` arrays.
@@ -65,7 +60,7 @@ def batch_norm_stats(x):
     """
     C = x.shape[1]
     mean, var = np.empty(C), np.empty(C)
-    run_split(lambda c0, c1: _batch_norm_stats_into(x, c0, c1, mean, var), C, 2 * _PASS_COST * x.size)
+    run_split(lambda c0, c1: _batch_norm_stats_into(x, c0, c1, mean, var), C, 2 * ELEMENT_STEP_FLOPS * x.size)
     return mean, var
 
 
@@ -98,7 +93,7 @@ def batch_norm_forward(x, mean, inv_std, weight, bias):
     """Allocates the result and runs ``_batch_norm_forward_into`` (below), images shared between threads."""
     (y,) = _like_input(x)
     run_split(lambda start, stop: _batch_norm_forward_into(x[start:stop], mean, inv_std, weight, bias, y[start:stop]),
-              x.shape[0], _PASS_COST * x.size)
+              x.shape[0], ELEMENT_STEP_FLOPS * x.size)
     return y
 
 
@@ -129,7 +124,7 @@ def batch_norm_backward(grad_out, x, mean, inv_std, weight, batch_stats):
     def channels(c0, c1):
         _batch_norm_backward_into(grad_out, x, mean, inv_std, weight, batch_stats, c0, c1, dx, dweight, dbias)
 
-    run_split(channels, C, 3 * _PASS_COST * x.size)
+    run_split(channels, C, 3 * ELEMENT_STEP_FLOPS * x.size)
     return dx, dweight, dbias
 
 

@@ -35,11 +35,16 @@ __all__ = [
     "run_split",
     "one_blas_thread",
     "MIN_THREADED_FLOPS",
+    "ELEMENT_STEP_FLOPS",
 ]
 
 #: A call is shared between threads only when each thread gets at least this many floating-point
-#: operations: waking a helper thread and waiting for it costs tens of microseconds.
-MIN_THREADED_FLOPS = 4e6
+#: operations: handing work to a helper thread and waiting for it to finish costs as much as a
+#: few million of them (each thread wake-up is a system call, and the GIL changes hands).
+MIN_THREADED_FLOPS = 1e7
+#: Loops bound by memory rather than arithmetic (pooling, normalization: a value loaded, compared
+#: or scaled, maybe stored) count this many floating-point operations per element step.
+ELEMENT_STEP_FLOPS = 16
 
 
 _cpu_count = None  # the CPUs this process may run on, read on first use (again in a forked child)
