@@ -1,7 +1,8 @@
 """Shared helpers of the conv tests: each stride-1 column layout, and the threaded chunks, forced.
 
 At stride 1, ``conv_columns`` builds the column matrix in one of two layouts, chosen by the geometry
-(``BATCH_LAST_MIN_WIDENING``): ``WideRows`` or ``BatchLast``.  The tests' small images would
+(``BATCH_LAST_MIN_WIDENING``, and ``WEIGHT_GRAD_BATCH_LAST_MIN_WIDENING`` for the weight
+gradient): ``WideRows`` or ``BatchLast``.  The tests' small images would
 mostly pick the second; both must be right.
 """
 
@@ -13,19 +14,22 @@ import math
 import tinygraph as tg
 from tinygraph.kernels.cpu import conv_columns, scheduling
 
-#: layout name -> the BATCH_LAST_MIN_WIDENING that forces it at stride 1
+#: layout name -> the minimum widening that forces it at stride 1
 STRIDE1_LAYOUTS = {"wide rows": math.inf, "batch last": 0.0}
 
 
 @contextlib.contextmanager
 def stride1_layout(name):
     """Within the block, stride-1 im2col kernels use the named layout (a key of STRIDE1_LAYOUTS)."""
-    before = conv_columns.BATCH_LAST_MIN_WIDENING
-    conv_columns.BATCH_LAST_MIN_WIDENING = STRIDE1_LAYOUTS[name]
+    names = ("BATCH_LAST_MIN_WIDENING", "WEIGHT_GRAD_BATCH_LAST_MIN_WIDENING")
+    before = [getattr(conv_columns, n) for n in names]
+    for n in names:
+        setattr(conv_columns, n, STRIDE1_LAYOUTS[name])
     try:
         yield
     finally:
-        conv_columns.BATCH_LAST_MIN_WIDENING = before
+        for n, value in zip(names, before):
+            setattr(conv_columns, n, value)
 
 
 @contextlib.contextmanager

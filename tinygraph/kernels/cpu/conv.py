@@ -22,9 +22,11 @@ How they differ from the reference:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from . import buffers, scheduling
+from . import buffers, conv_columns, scheduling
 from .conv_columns import column_layout, scratch
 from .conv_direct import conv2d_forward_direct, tap_offsets, use_direct, weight_grad_stride1_direct
 from .scheduling import run_chunks
@@ -141,7 +143,9 @@ def conv2d_backward_weight(x, grad_out, stride, padding, dilation, groups, kerne
     C_out = grad_out.shape[1]
     kH, kW = kernel_size
     direct = tuple(stride) == (1, 1) and C_in == groups
-    layout = column_layout(x.shape[2:], kernel_size, stride, padding, dilation, grad_out.shape[2:], not direct)
+    # the direct path works on the wide rows' padded planes
+    min_widening = math.inf if direct else conv_columns.WEIGHT_GRAD_BATCH_LAST_MIN_WIDENING
+    layout = column_layout(x.shape[2:], kernel_size, stride, padding, dilation, grad_out.shape[2:], min_widening)
     rows, L, dtype = C_in * kH * kW, layout.L, grad_out.dtype
     Kg = rows // groups
     flops = 2 * C_out * Kg * L * N

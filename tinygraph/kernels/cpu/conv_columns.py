@@ -45,19 +45,38 @@ from .conv_batch_last import (
 from .im2col import col2im, col2im_stride1, im2col, im2col_stride1, nchw_to_product, product_to_nchw
 from .windows import pad_planes
 
-__all__ = ["Layout", "Strided", "WideRows", "BatchLast", "column_layout", "scratch", "BATCH_LAST_MIN_WIDENING"]
+__all__ = [
+    "Layout",
+    "Strided",
+    "WideRows",
+    "BatchLast",
+    "column_layout",
+    "scratch",
+    "BATCH_LAST_MIN_WIDENING",
+    "WEIGHT_GRAD_BATCH_LAST_MIN_WIDENING",
+]
 
 #: At stride 1 the batch-last layout is used when the wide rows would be at least this many times
-#: wider than the output's, ``Wp >= 1.2 * OW`` (a sixth or more of the columns junk).
+#: wider than the output's, ``Wp >= 1.2 * OW`` (a sixth or more of the columns junk) ...
 BATCH_LAST_MIN_WIDENING = 1.2
+#: ... and for the weight gradient as soon as there is junk at all: there batch-last needs one
+#: transposing copy, as the wide rows do (the output gradient), not two.
+WEIGHT_GRAD_BATCH_LAST_MIN_WIDENING = 1.01
 
 
-def column_layout(in_size, kernel_size, stride, padding, dilation, out_size, batch_last_ok=True):
-    """The layout for this geometry.  ``batch_last_ok=False``: the caller needs the wide rows' padded planes."""
+def column_layout(in_size, kernel_size, stride, padding, dilation, out_size, min_widening=None):
+    """The layout for this geometry.
+
+    At stride 1, :class:`BatchLast` when the wide rows are at least ``min_widening`` times the
+    output's (default ``BATCH_LAST_MIN_WIDENING``; ``math.inf``: the caller needs the wide rows'
+    padded planes), else :class:`WideRows`.
+    """
     if tuple(stride) != (1, 1):
         return Strided(in_size, kernel_size, stride, padding, dilation, out_size)
     wide = WideRows(in_size, kernel_size, stride, padding, dilation, out_size)
-    if batch_last_ok and wide.Wp >= BATCH_LAST_MIN_WIDENING * wide.OW:
+    if min_widening is None:
+        min_widening = BATCH_LAST_MIN_WIDENING
+    if wide.Wp >= min_widening * wide.OW:
         return BatchLast(in_size, kernel_size, stride, padding, dilation, out_size)
     return wide
 
