@@ -24,8 +24,9 @@ def matmul(a, b):
     """``np.matmul(a, b)``, for ``a: (..., n, k)``, ``b: (..., k, m)``; small host products on one BLAS thread."""
     if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)) or a.ndim < 2 or b.ndim < 2:
         return np.matmul(a, b)
-    batch = math.prod(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
-    if batch * a.shape[-2] * a.shape[-1] * b.shape[-1] >= SMALL_PRODUCT:
+    n, k = a.shape[-2:]
+    batch = 1 if a.ndim == b.ndim == 2 else math.prod(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+    if batch * n * k * b.shape[-1] >= SMALL_PRODUCT:
         return np.matmul(a, b)
     with one_blas_thread():
         return np.matmul(a, b)

@@ -157,18 +157,19 @@ def _helper_pool(size: int):
 
 # ---------------------------------------------------------------------------- BLAS's threads
 
-_controller = None
+_libraries = None  # threadpoolctl's controllers of the BLAS libraries loaded in this process
 _lock = threading.Lock()
 _regions = 0  # regions now running, in any thread
 _before = []  # BLAS's thread counts when the first of them began ([] when it left them alone)
+_on_one_thread = True  # whether BLAS runs on one thread during the regions now running
 
 
-def _blas():
-    """threadpoolctl's controller of the BLAS libraries loaded in this process (found once)."""
-    global _controller
-    if _controller is None:
-        _controller = _import_threadpoolctl().ThreadpoolController().select(user_api="blas")
-    return _controller
+def _blas_libraries():
+    """threadpoolctl's controllers of the BLAS libraries loaded in this process (found once)."""
+    global _libraries
+    if _libraries is None:
+        _libraries = _import_threadpoolctl().ThreadpoolController().select(user_api="blas").lib_controllers
+    return _libraries
 
 
 def _set_count(lib, count):
@@ -183,35 +184,48 @@ def _held_by_the_user() -> bool:
     return holder is not None and holder.is_alive()
 
 
-@contextlib.contextmanager
-def one_blas_thread():
-    """Within the block, BLAS runs each product on the thread that calls it; the counts are restored after.
+class _OneBlasThread:
+    """The context manager of :func:`one_blas_thread`: a class, because every conv call enters one."""
 
-    Yields whether BLAS is on one thread.  Blocks may overlap, in several threads: the first to
-    enter saves the counts and sets 1, the last to leave restores them (unless someone changed
-    them meanwhile).  While a ``threadpool_limits`` block of the user's holds BLAS (threadpoolctl
-    lets one thread at a time set OpenBLAS's process-wide count), nothing is changed and the
-    caller keeps its work to one thread.
-    """
-    global _regions, _before
-    with _lock:
-        if _regions == 0:
-            _before = [] if _held_by_the_user() else [lib.num_threads for lib in _blas().lib_controllers]
-            for lib, count in zip(_blas().lib_controllers, _before):
-                if count != 1:
-                    _set_count(lib, 1)
-        _regions += 1
-        on_one_thread = all(lib.num_threads == 1 for lib in _blas().lib_controllers)
-    try:
-        yield on_one_thread
-    finally:
+    __slots__ = ()
+
+    def __enter__(self) -> bool:
+        global _regions, _before, _on_one_thread
+        with _lock:
+            if _regions == 0:
+                libraries = _blas_libraries()
+                _before = [] if _held_by_the_user() else [lib.num_threads for lib in libraries]
+                for lib, count in zip(libraries, _before):
+                    if count != 1:
+                        _set_count(lib, 1)
+                _on_one_thread = all(lib.num_threads == 1 for lib in libraries)
+            _regions += 1
+            return _on_one_thread
+
+    def __exit__(self, *exception) -> None:
+        global _regions, _before
         with _lock:
             _regions -= 1
             if _regions == 0:
-                for lib, count in zip(_blas().lib_controllers, _before):
-                    if lib.num_threads == 1 and count != 1:
+                for lib, count in zip(_blas_libraries(), _before):
+                    if count != 1 and lib.num_threads == 1:  # unless someone changed it meanwhile
                         _set_count(lib, count)
                 _before = []
+
+
+_ONE_BLAS_THREAD = _OneBlasThread()
+
+
+def one_blas_thread():
+    """Within the block, BLAS runs each product on the thread that calls it; the counts are restored after.
+
+    ``with one_blas_thread() as on_one_thread:`` tells whether BLAS is on one thread.  Blocks may
+    overlap, in several threads: the first to enter saves the counts and sets 1, the last to
+    leave restores them (unless someone changed them meanwhile).  While a ``threadpool_limits``
+    block of the user's holds BLAS (threadpoolctl lets one thread at a time set OpenBLAS's
+    process-wide count), nothing is changed and the caller keeps its work to one thread.
+    """
+    return _ONE_BLAS_THREAD
 
 
 @functools.cache  # once: later calls must not touch the environment again
@@ -237,12 +251,12 @@ def _before_fork():
     (Not in the child: calling into BLAS there, where the parent's other threads are gone, can hang.)
     """
     _lock.acquire()
-    for lib, count in zip(_blas().lib_controllers if _before else (), _before):
+    for lib, count in zip(_blas_libraries() if _before else (), _before):
         _set_count(lib, count)
 
 
 def _after_fork_in_parent():
-    for lib, count in zip(_blas().lib_controllers if _before else (), _before):
+    for lib, count in zip(_blas_libraries() if _before else (), _before):
         if count != 1:
             _set_count(lib, 1)
     _lock.release()
