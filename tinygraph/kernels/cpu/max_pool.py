@@ -209,10 +209,9 @@ def max_pool2d_backward(grad_out, argmax, in_size):
     grad_x = buffers.empty(grad_out.shape[:2] + tuple(in_size), grad_out.dtype)
 
     def images(start, stop):
-        grad_x[start:stop] = 0.0
         _max_pool2d_backward_into(grad_out[start:stop], argmax[start:stop], in_size, grad_x[start:stop])
 
-    run_split(images, grad_out.shape[0], ELEMENT_STEP_FLOPS * (grad_x.size + grad_out.size))  # zeros, then adds
+    run_split(images, grad_out.shape[0], ELEMENT_STEP_FLOPS * (grad_x.size + grad_out.size))  # zeros, adds
     return grad_x
 
 
@@ -220,7 +219,9 @@ def max_pool2d_backward(grad_out, argmax, in_size):
 def _max_pool2d_backward_into(grad_out, argmax, in_size, grad_x):
     """Fast max-pool backward; same contract as the reference ``max_pool2d_backward``.
 
-    Differs from the reference: compiled, flat indices.  ``grad_out`` and ``argmax`` must be C-contiguous.
+    Differs from the reference: compiled, flat indices, and each plane of ``grad_x`` (not zeroed
+    by the caller) is zeroed just before its windows add into it, while it is in the cache.
+    ``grad_out`` and ``argmax`` must be C-contiguous.
     """
     N, C, OH, OW = grad_out.shape
     H, W = in_size
@@ -228,6 +229,7 @@ def _max_pool2d_backward_into(grad_out, argmax, in_size, grad_x):
     g = grad_out.reshape(N * C, OH * OW)
     a = argmax.reshape(N * C, OH * OW)
     for p in range(N * C):
+        planes[p] = 0.0
         for o in range(OH * OW):
             i = a[p, o]
             if i >= 0:
