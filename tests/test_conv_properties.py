@@ -163,6 +163,11 @@ def test_fast_equals_reference(case, seed, dtype):
                 (K.conv2d_backward_input(g, w, *geometry, x_shape[2:]), want_x),
                 (K.conv2d_backward_weight(x, g, *geometry, w_shape[2:]), want_w),
             ]
+            # both gradients in one pass (the path a training step takes), and each alone through it
+            both = K.conv2d_backward(g, x, w, *geometry, x_shape[2:], w_shape[2:])
+            pairs += [(both[0], want_x), (both[1], want_w)]
+            pairs.append((K.conv2d_backward(g, x, w, *geometry, x_shape[2:], w_shape[2:], need_weight=False)[0], want_x))
+            pairs.append((K.conv2d_backward(g, x, w, *geometry, x_shape[2:], w_shape[2:], need_input=False)[1], want_w))
     for fast, ref in pairs:
         assert fast.dtype == dtype and fast.shape == ref.shape
         np.testing.assert_allclose(fast, ref, **tol)

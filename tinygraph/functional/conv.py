@@ -23,10 +23,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
-from ._args import pair
 from ..cuda import ascontiguous
 from ..kernels.dispatch import kernels_for
 from ..tensor import as_tensor
+from ._args import pair
 
 __all__ = ["conv2d", "conv2d_output_size", "conv2d_padding"]
 
@@ -163,6 +163,10 @@ class Conv2d(Function):
         kernels = kernels_for(grad, "conv")
         # d out / d bias = 1, summed over images and pixels (first: grad is still in the cache)
         grad_b = kernels.conv2d_bias_grad(grad) if len(needs) > 2 and needs[2] else None
+        both_at_once = getattr(kernels, "conv2d_backward", None)  # the fast and CUDA kernels have one
+        if both_at_once is not None and needs[0] and needs[1]:
+            grad_x, grad_w = both_at_once(grad, x, weight, *geometry, x.shape[2:], weight.shape[2:])
+            return grad_x, grad_w, grad_b
         # d out / d x = weight (summed over the windows that see each pixel)
         grad_x = kernels.conv2d_backward_input(grad, weight, *geometry, x.shape[2:]) if needs[0] else None
         # d out / d weight = x (summed over every image and output pixel)

@@ -33,6 +33,7 @@ from .scheduling import run_chunks
 
 __all__ = [
     "conv2d_forward",
+    "conv2d_backward",
     "conv2d_forward_direct",
     "conv2d_forward_im2col",
     "conv2d_backward_input",
@@ -84,29 +85,13 @@ def conv2d_backward_input(grad_out, weight, stride, padding, dilation, groups, i
     At stride 1, when the direct forward kernel suits the transposed layer and the padding is
     at least half the dilated kernel (``_backward_input_as_forward``), it is a forward pass instead.
     """
-    N, C_out = grad_out.shape[:2]
     kernel_size = weight.shape[2:]
-    C_in = weight.shape[1] * groups
     as_forward = _backward_input_as_forward(weight, stride, padding, dilation, groups, in_size)
     if as_forward is not None:
         flipped, full_padding = as_forward
         return conv2d_forward_direct(grad_out, flipped, None, full_padding, dilation, groups, tuple(in_size))
     layout = column_layout(in_size, kernel_size, stride, padding, dilation, grad_out.shape[2:])
-    rows, L, dtype = C_in * kernel_size[0] * kernel_size[1], layout.L, grad_out.dtype
-    grad_x = buffers.empty((N, C_in) + tuple(in_size), dtype)
-    w_t = _as_group_matrices(weight, groups).transpose(0, 2, 1)  # (groups, Kg, C_out/groups), a view
-    flops = 2 * C_out * (rows // groups) * L * N
-    chunk, chunks = _plan(N, rows, L, grad_out.itemsize, flops)
-
-    def backward_input_chunk(_index, start, stop):
-        b = stop - start
-        g = layout.grad_matrix(grad_out[start:stop], scratch("product", C_out * chunk * L, dtype))
-        grad_cols = scratch("cols", rows * chunk * L, dtype)[: rows * b * L].reshape(rows, b * L)
-        np.matmul(w_t, g.reshape(groups, C_out // groups, b * L), out=grad_cols.reshape(groups, -1, b * L))
-        layout.scatter(grad_cols, grad_x[start:stop], scratch("padded", layout.scratch_size(chunk, C_in), dtype))
-
-    run_chunks(backward_input_chunk, chunks, flops)
-    return grad_x
+    return _backward_by_columns(grad_out, None, weight, groups, in_size, kernel_size, layout, True, False)[0]
 
 
 def _backward_input_as_forward(weight, stride, padding, dilation, groups, in_size):
@@ -139,42 +124,97 @@ def conv2d_backward_weight(x, grad_out, stride, padding, dilation, groups, kerne
     and chunk on the column matrix; with one input channel per group at stride 1 it is a few
     long dot products instead (``conv_direct.weight_grad_stride1_direct``).
     """
+    if tuple(stride) == (1, 1) and x.shape[1] == groups:
+        return _weight_grad_direct(x, grad_out, padding, dilation, kernel_size)
+    layout = column_layout(x.shape[2:], kernel_size, stride, padding, dilation, grad_out.shape[2:],
+                           conv_columns.WEIGHT_GRAD_BATCH_LAST_MIN_WIDENING)
+    return _backward_by_columns(grad_out, x, None, groups, x.shape[2:], kernel_size, layout, False, True)[1]
+
+
+def conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups, in_size, kernel_size,
+                    need_input=True, need_weight=True):
+    """Both gradients, ``(grad_x or None, grad_w or None)``, in one pass over the chunks where they can share it.
+
+    When both take the column-matrix path, each chunk of ``grad_out`` is put into the column
+    order once and feeds both products, and the chunks are shared between threads once (the
+    input gradient's layout is used for both).  Otherwise this is ``conv2d_backward_input`` and
+    ``conv2d_backward_weight``.
+    """
+    one_pass = (
+        need_input and need_weight
+        and not (tuple(stride) == (1, 1) and x.shape[1] == groups)  # the direct weight gradient
+        and _backward_input_as_forward(weight, stride, padding, dilation, groups, in_size) is None
+    )
+    if one_pass:
+        layout = column_layout(in_size, kernel_size, stride, padding, dilation, grad_out.shape[2:])
+        return _backward_by_columns(grad_out, x, weight, groups, in_size, kernel_size, layout, True, True)
+    geometry = (stride, padding, dilation, groups)
+    grad_x = conv2d_backward_input(grad_out, weight, *geometry, in_size) if need_input else None
+    grad_w = conv2d_backward_weight(x, grad_out, *geometry, kernel_size) if need_weight else None
+    return grad_x, grad_w
+
+
+def _backward_by_columns(grad_out, x, weight, groups, in_size, kernel_size, layout, need_input, need_weight):
+    """The column-matrix path of the backward pass: ``(grad_x or None, grad_w or None)``.
+
+    Per group and chunk of images, with ``g`` the chunk's ``grad_out`` in the columns' order::
+
+        grad_w[g]^T  = cols[g] @ g[g]^T          (the same numbers as g[g] @ cols[g]^T; see the module docstring)
+        grad_cols[g] = weight[g]^T @ g[g],       then col2im adds each column back onto its pixels
+
+    ``x`` is needed only for the weight gradient and ``weight`` only for the input gradient.
+    """
+    N, C_out = grad_out.shape[:2]
+    C_in = x.shape[1] if need_weight else weight.shape[1] * groups
+    kH, kW = kernel_size
+    rows, L, dtype = C_in * kH * kW, layout.L, grad_out.dtype
+    Kg = rows // groups
+    flops = (int(need_input) + int(need_weight)) * 2 * C_out * Kg * L * N
+    chunk, chunks = _plan(N, rows, L, grad_out.itemsize, flops)
+    grad_x = buffers.empty((N, C_in) + tuple(in_size), dtype) if need_input else None
+    w_t = _as_group_matrices(weight, groups).transpose(0, 2, 1) if need_input else None  # (groups, Kg, C_out/groups)
+    parts = np.empty((len(chunks), groups, Kg, C_out // groups), dtype=dtype) if need_weight else None
+
+    def backward_chunk(index, start, stop):
+        b = stop - start
+        g = layout.grad_matrix(grad_out[start:stop], scratch("product", C_out * chunk * L, dtype))
+        g = g.reshape(groups, C_out // groups, b * L)
+        cols = scratch("cols", rows * chunk * L, dtype)[: rows * b * L].reshape(groups, Kg, b * L)
+        padded = scratch("padded", layout.scratch_size(chunk, C_in), dtype)
+        if need_weight:
+            layout.build(x[start:stop], cols.reshape(rows, b * L), padded)
+            np.matmul(cols, g.transpose(0, 2, 1), out=parts[index])
+        if need_input:  # the columns' gradients, into the same buffer, then back onto the pixels
+            np.matmul(w_t, g, out=cols)
+            layout.scatter(cols.reshape(rows, b * L), grad_x[start:stop], padded)
+
+    run_chunks(backward_chunk, chunks, flops)
+    grad_w = None
+    if need_weight:
+        grad_w = np.ascontiguousarray(_sum_in_order(parts).transpose(0, 2, 1)).reshape(C_out, Kg // (kH * kW), kH, kW)
+    return grad_x, grad_w
+
+
+def _weight_grad_direct(x, grad_out, padding, dilation, kernel_size):
+    """The weight gradient of a layer with one input channel per group at stride 1, by direct dot products."""
     N, C_in = x.shape[:2]
     C_out = grad_out.shape[1]
     kH, kW = kernel_size
-    direct = tuple(stride) == (1, 1) and C_in == groups
-    # the direct path works on the wide rows' padded planes
-    min_widening = math.inf if direct else conv_columns.WEIGHT_GRAD_BATCH_LAST_MIN_WIDENING
-    layout = column_layout(x.shape[2:], kernel_size, stride, padding, dilation, grad_out.shape[2:], min_widening)
-    rows, L, dtype = C_in * kH * kW, layout.L, grad_out.dtype
-    Kg = rows // groups
-    flops = 2 * C_out * Kg * L * N
-    chunk, chunks = _plan(N, rows, L, x.itemsize, flops)
-    if direct:
-        taps = tap_offsets(1, kernel_size, dilation, (layout.Hp, layout.Wp))
-        parts = np.zeros((len(chunks), C_out, 1, kH, kW), dtype=dtype)
-    else:  # transposed, (groups, Kg, C_out/groups): see the product below
-        parts = np.empty((len(chunks), groups, Kg, C_out // groups), dtype=dtype)
+    layout = column_layout(x.shape[2:], kernel_size, (1, 1), padding, dilation, grad_out.shape[2:], math.inf)
+    L, dtype = layout.L, grad_out.dtype
+    flops = 2 * C_out * kH * kW * L * N
+    chunk, chunks = _plan(N, C_in * kH * kW, L, x.itemsize, flops)
+    taps = tap_offsets(1, kernel_size, dilation, (layout.Hp, layout.Wp))
+    parts = np.zeros((len(chunks), C_out, 1, kH, kW), dtype=dtype)
 
-    def backward_weight_chunk(index, start, stop):
+    def weight_chunk(index, start, stop):
         b = stop - start
-        padded = scratch("padded", layout.scratch_size(chunk, C_in), dtype)
         g = layout.grad_matrix(grad_out[start:stop], scratch("product", C_out * chunk * L, dtype))
-        if direct:
-            xp = layout.pad(x[start:stop], padded)
-            weight_grad_stride1_direct(xp, g.reshape(C_out, b, L), parts[index], taps)
-            return
-        cols = scratch("cols", rows * chunk * L, dtype)[: rows * b * L].reshape(rows, b * L)
-        layout.build(x[start:stop], cols, padded)
-        # grad_w[g]^T = cols[g] @ grad_out[g]^T (see the module docstring)
-        g_t = g.reshape(groups, C_out // groups, b * L).transpose(0, 2, 1)
-        np.matmul(cols.reshape(groups, Kg, b * L), g_t, out=parts[index])
+        xp = layout.pad(x[start:stop], scratch("padded", layout.scratch_size(chunk, C_in), dtype))
+        weight_grad_stride1_direct(xp, g.reshape(C_out, b, L), parts[index], taps)
 
-    run_chunks(backward_weight_chunk, chunks, flops)
-    total = _sum_in_order(parts)
-    if direct:
-        return total
-    return np.ascontiguousarray(total.transpose(0, 2, 1)).reshape(C_out, C_in // groups, kH, kW)
+    run_chunks(weight_chunk, chunks, flops)
+    return _sum_in_order(parts)
 
 
 def conv2d_bias_grad(grad_out):
