@@ -18,6 +18,10 @@ How they differ from the reference:
   per-chunk sums are added in chunk order, so the numbers do not depend on the thread count.
 * The weight gradient is computed as ``(cols @ grad_out.T).T``: the same numbers as
   ``grad_out @ cols.T``, in the orientation BLAS runs faster here (a long inner dimension).
+* ``conv2d_backward`` (not in the reference set) returns both gradients of a training step at
+  once: each chunk of ``grad_out`` is put into the column order once and feeds both products.
+* At stride 1 the input gradient of a narrow "same" layer is a forward pass with the filters
+  turned 180 degrees (``_backward_input_as_forward``), run by the direct kernel.
 """
 
 from __future__ import annotations
