@@ -166,8 +166,9 @@ def test_fast_equals_reference(case, seed, dtype):
             # both gradients in one pass (the path a training step takes), and each alone through it
             both = K.conv2d_backward(g, x, w, *geometry, x_shape[2:], w_shape[2:])
             pairs += [(both[0], want_x), (both[1], want_w)]
-            pairs.append((K.conv2d_backward(g, x, w, *geometry, x_shape[2:], w_shape[2:], need_weight=False)[0], want_x))
-            pairs.append((K.conv2d_backward(g, x, w, *geometry, x_shape[2:], w_shape[2:], need_input=False)[1], want_w))
+            sizes = (x_shape[2:], w_shape[2:])
+            pairs.append((K.conv2d_backward(g, x, w, *geometry, *sizes, need_weight=False)[0], want_x))
+            pairs.append((K.conv2d_backward(g, x, w, *geometry, *sizes, need_input=False)[1], want_w))
     for fast, ref in pairs:
         assert fast.dtype == dtype and fast.shape == ref.shape
         np.testing.assert_allclose(fast, ref, **tol)
@@ -175,10 +176,15 @@ def test_fast_equals_reference(case, seed, dtype):
 
 @settings(max_examples=40)
 @given(conv_cases(max_channels=6, stride_one=True), st.integers(0, 2**16), st.sampled_from([np.float32, np.float64]),
-       st.booleans())
-def test_direct_forward_equals_reference(case, seed, dtype, with_bias):
-    """The direct stride-1 kernel (conv_direct): filters per group and taps not multiples of its blocks of 4."""
+       st.booleans(), st.booleans())
+def test_direct_forward_equals_reference(case, seed, dtype, with_bias, one_filter_per_group):
+    """The direct stride-1 kernel (conv_direct): filters per group and taps not multiples of its blocks of 4.
+
+    With ``one_filter_per_group`` (depthwise layers, a grayscale layer's input gradient): its one-filter loop.
+    """
     x_shape, w_shape, stride, padding, dilation, groups = case
+    if one_filter_per_group:
+        w_shape = (groups,) + w_shape[1:]
     x, w, b = arrays(x_shape, w_shape, seed, dtype)
     b = b if with_bias else None
     top_left, out_size, _ = resolve(x_shape, w_shape, stride, padding, dilation)

@@ -24,7 +24,8 @@ Why it is fast at all.  The inner loop updates 4 output rows from 4 taps at a ti
 the input feed 16 multiply-adds, so the loop is bound by arithmetic, not by loads and stores.
 The run is a multiple of ``_LANES`` so that the compiler, which can see it, emits whole vectors
 with no scalar tail.  Filters and taps are padded with zero weights to multiples of 4, so there
-are no remainder loops either.
+are no remainder loops either; only a group with a single filter (depthwise layers) has a loop of
+its own, ``_one_filter``.
 
 The weight gradient of a layer with one input channel per group at stride 1 (a grayscale first
 layer, depthwise layers) is direct too (``weight_grad_stride1_direct``): the column matrix would
@@ -150,6 +151,10 @@ def _convolve_images(x, filters, taps, bias, out, padding, plane, image_len, run
         padded[C_in * Hp * Wp :] = 0.0  # the overshoot of the last tap's run
         for g in range(groups):
             group_input = padded[g * group_len :]
+            if per_group == 1:  # one filter (depthwise layers, a grayscale layer's input gradient)
+                _one_filter(acc[0], group_input, filters[g, 0, 0], taps, run_blocks)
+                rows_out(acc[0], bias[g], out[n, g], Wp)
+                continue
             for block in range(blocks):
                 _four_filters(acc, group_input, filters[g, block], taps, run_blocks)
                 for q in range(_BLOCK):
@@ -189,6 +194,26 @@ def _four_filters(acc, padded, filters, taps, run_blocks):
             a1[t] = (((a1[t] + w10 * x0) + w11 * x1) + w12 * x2) + w13 * x3
             a2[t] = (((a2[t] + w20 * x0) + w21 * x1) + w22 * x2) + w23 * x3
             a3[t] = (((a3[t] + w30 * x0) + w31 * x1) + w32 * x2) + w33 * x3
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _one_filter(acc, padded, weights, taps, run_blocks):
+    """``acc[t] = sum_k weights[k] * padded[taps[k] + t]``: ``_four_filters`` for a group with one filter.
+
+    Four taps per step, as there; a block of four would spend three quarters of its work on
+    padding filters.
+    """
+    run = run_blocks * _LANES
+    for t in range(run):
+        acc[t] = 0.0
+    for k in range(0, taps.shape[0], _BLOCK):
+        r0 = padded[taps[k] : taps[k] + run]
+        r1 = padded[taps[k + 1] : taps[k + 1] + run]
+        r2 = padded[taps[k + 2] : taps[k + 2] + run]
+        r3 = padded[taps[k + 3] : taps[k + 3] + run]
+        w0, w1, w2, w3 = weights[k], weights[k + 1], weights[k + 2], weights[k + 3]
+        for t in range(run):
+            acc[t] = (((acc[t] + w0 * r0[t]) + w1 * r1[t]) + w2 * r2[t]) + w3 * r3[t]
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
