@@ -24,8 +24,8 @@ Why it is fast at all.  The inner loop updates 4 output rows from 4 taps at a ti
 the input feed 16 multiply-adds, so the loop is bound by arithmetic, not by loads and stores.
 The run is a multiple of ``_LANES`` so that the compiler, which can see it, emits whole vectors
 with no scalar tail.  Filters and taps are padded with zero weights to multiples of 4, so there
-are no remainder loops either; only a group with a single filter (depthwise layers) has a loop of
-its own, ``_one_filter``.
+are no remainder loops either; only a last block with one or two real filters (depthwise layers
+have one filter per group) runs a loop of its own per filter, ``_one_filter``.
 
 The weight gradient of a layer with one input channel per group at stride 1 (a grayscale first
 layer, depthwise layers) is direct too (``weight_grad_stride1_direct``): the column matrix would
@@ -138,7 +138,11 @@ def _filter_blocks(weight, groups, n_taps):
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _convolve_images(x, filters, taps, bias, out, padding, plane, image_len, run_blocks):
-    """For each image: pad it, then each block of 4 filters of each group fills 4 output planes."""
+    """For each image: pad it, then each block of 4 filters of each group fills 4 output planes.
+
+    A last block with only one or two real filters is done filter by filter (``_one_filter``):
+    cheaper than computing two or three padding filters.
+    """
     N, C_in, C_out = x.shape[0], x.shape[1], out.shape[1]
     groups, blocks = filters.shape[0], filters.shape[1]
     Hp, Wp = plane
@@ -151,16 +155,16 @@ def _convolve_images(x, filters, taps, bias, out, padding, plane, image_len, run
         padded[C_in * Hp * Wp :] = 0.0  # the overshoot of the last tap's run
         for g in range(groups):
             group_input = padded[g * group_len :]
-            if per_group == 1:  # one filter (depthwise layers, a grayscale layer's input gradient)
-                _one_filter(acc[0], group_input, filters[g, 0, 0], taps, run_blocks)
-                rows_out(acc[0], bias[g], out[n, g], Wp)
-                continue
             for block in range(blocks):
-                _four_filters(acc, group_input, filters[g, block], taps, run_blocks)
-                for q in range(_BLOCK):
-                    co = block * _BLOCK + q
-                    if co < per_group:  # not a padding filter
-                        rows_out(acc[q], bias[g * per_group + co], out[n, g * per_group + co], Wp)
+                real = min(_BLOCK, per_group - block * _BLOCK)  # filters of this block that are not padding
+                if real <= 2:
+                    for q in range(real):
+                        _one_filter(acc[q], group_input, filters[g, block, q], taps, run_blocks)
+                else:
+                    _four_filters(acc, group_input, filters[g, block], taps, run_blocks)
+                for q in range(real):
+                    co = g * per_group + block * _BLOCK + q
+                    rows_out(acc[q], bias[co], out[n, co], Wp)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
@@ -198,10 +202,10 @@ def _four_filters(acc, padded, filters, taps, run_blocks):
 
 @njit(cache=True, nogil=True, fastmath={"contract"})
 def _one_filter(acc, padded, weights, taps, run_blocks):
-    """``acc[t] = sum_k weights[k] * padded[taps[k] + t]``: ``_four_filters`` for a group with one filter.
+    """``acc[t] = sum_k weights[k] * padded[taps[k] + t]``: ``_four_filters`` for one filter.
 
-    Four taps per step, as there; a block of four would spend three quarters of its work on
-    padding filters.
+    Four taps per step, as there.  For a block with one or two real filters: a block of four
+    would spend half or more of its work on padding filters.
     """
     run = run_blocks * _LANES
     for t in range(run):
