@@ -45,6 +45,7 @@ except ImportError:
     torch = None
 
 import _report  # noqa: E402  (benchmarks/_report.py: --write)
+
 import tinygraph as tg  # noqa: E402
 import tinygraph.functional as F  # noqa: E402
 
