@@ -159,6 +159,7 @@ def avg_pool2d_backward(grad_out, in_size, kernel_size, stride, padding, count_i
     """Allocates the result and runs ``_avg_pool2d_backward_into`` (below)."""
     grad_x = buffers.zeros(grad_out.shape[:2] + tuple(in_size), grad_out.dtype)
     geometry = (kernel_size, stride, padding, count_include_pad, divisor_override)
+
     def images(start, stop):
         _avg_pool2d_backward_into(grad_out[start:stop], in_size, *geometry, grad_x[start:stop])
 
@@ -222,6 +223,7 @@ def _adaptive_avg_pool2d_forward_into(x, out_size, out):
 def adaptive_avg_pool2d_backward(grad_out, in_size):
     """Allocates the result and runs ``_adaptive_avg_pool2d_backward_into`` (below)."""
     grad_x = buffers.zeros(grad_out.shape[:2] + tuple(in_size), grad_out.dtype)
+
     def images(start, stop):
         _adaptive_avg_pool2d_backward_into(grad_out[start:stop], in_size, grad_x[start:stop])
 

@@ -90,19 +90,20 @@ def conv2d_backward_input(grad_out, weight, stride, padding, dilation, groups, i
     at least half the dilated kernel (``_backward_input_as_forward``), it is a forward pass instead.
     """
     kernel_size = weight.shape[2:]
-    as_forward = _backward_input_as_forward(weight, stride, padding, dilation, groups, in_size)
-    if as_forward is not None:
-        flipped, full_padding = as_forward
-        return conv2d_forward_direct(grad_out, flipped, None, full_padding, dilation, groups, tuple(in_size))
+    full_padding = _backward_input_as_forward(weight, stride, padding, dilation, groups, in_size)
+    if full_padding is not None:
+        turned = _turned_filters(weight, groups)
+        return conv2d_forward_direct(grad_out, turned, None, full_padding, dilation, groups, tuple(in_size))
     layout = column_layout(in_size, kernel_size, stride, padding, dilation, grad_out.shape[2:])
     return _backward_by_columns(grad_out, None, weight, groups, in_size, kernel_size, layout, True, False)[0]
 
 
 def _backward_input_as_forward(weight, stride, padding, dilation, groups, in_size):
-    """``(flipped weight, padding)`` when the input gradient is best computed as a direct forward pass, else None.
+    """The padding ``d*(k-1) - p`` when the input gradient is best computed as a direct forward pass, else None.
 
     At stride 1 the input gradient is a convolution of ``grad_out`` (padded by ``d*(k-1) - p``)
-    with every filter turned 180 degrees and the roles of input and output channels swapped::
+    with every filter turned 180 degrees and the roles of input and output channels swapped
+    (``_turned_filters``)::
 
         grad_x[n, ci, h, w] = sum over co, i, j of  weight[co, ci, i, j] * grad_out[n, co, h + p - i*d, w + p - j*d]
 
@@ -116,9 +117,23 @@ def _backward_input_as_forward(weight, stride, padding, dilation, groups, in_siz
     if not (use_direct(stride, transposed_shape, groups, dilation, in_size)
             and all(0 <= q <= p for q, p in zip(full_padding, padding))):
         return None
+    return full_padding
+
+
+def _turned_filters(weight, groups):
+    """Each group's filters turned 180 degrees, input and output channels swapped (a new contiguous array).
+
+    weight: (C_out, C_in/groups, kH, kW) -> (C_in, C_out/groups, kH, kW)
+    """
+    C_out, C_in_g, kH, kW = weight.shape
     per_group = weight.reshape(groups, C_out // groups, C_in_g, kH, kW)
-    flipped = per_group[:, :, :, ::-1, ::-1].transpose(0, 2, 1, 3, 4).reshape(transposed_shape)
-    return np.ascontiguousarray(flipped), full_padding
+    turned = per_group[:, :, :, ::-1, ::-1].transpose(0, 2, 1, 3, 4).reshape(C_in_g * groups, C_out // groups, kH, kW)
+    return np.ascontiguousarray(turned)
+
+
+def _weight_grad_is_direct(stride, C_in, groups):
+    """Whether the weight gradient takes the direct dot products (one input channel per group at stride 1)."""
+    return tuple(stride) == (1, 1) and C_in == groups
 
 
 def conv2d_backward_weight(x, grad_out, stride, padding, dilation, groups, kernel_size):
@@ -128,7 +143,7 @@ def conv2d_backward_weight(x, grad_out, stride, padding, dilation, groups, kerne
     and chunk on the column matrix; with one input channel per group at stride 1 it is a few
     long dot products instead (``conv_direct.weight_grad_stride1_direct``).
     """
-    if tuple(stride) == (1, 1) and x.shape[1] == groups:
+    if _weight_grad_is_direct(stride, x.shape[1], groups):
         return _weight_grad_direct(x, grad_out, padding, dilation, kernel_size)
     layout = column_layout(x.shape[2:], kernel_size, stride, padding, dilation, grad_out.shape[2:],
                            conv_columns.WEIGHT_GRAD_BATCH_LAST_MIN_WIDENING)
@@ -146,7 +161,7 @@ def conv2d_backward(grad_out, x, weight, stride, padding, dilation, groups, in_s
     """
     one_pass = (
         need_input and need_weight
-        and not (tuple(stride) == (1, 1) and x.shape[1] == groups)  # the direct weight gradient
+        and not _weight_grad_is_direct(stride, x.shape[1], groups)
         and _backward_input_as_forward(weight, stride, padding, dilation, groups, in_size) is None
     )
     if one_pass:
