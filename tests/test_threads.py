@@ -27,7 +27,9 @@ def _layer_results():
     narrow = tg.tensor(rng.standard_normal((4, 8, 3, 3)).astype(np.float32), requires_grad=True)  # direct kernel
     gamma = tg.tensor(rng.uniform(0.5, 1.5, 8).astype(np.float32), requires_grad=True)
     beta = tg.tensor(rng.standard_normal(8).astype(np.float32), requires_grad=True)
+    fc = tg.tensor(rng.standard_normal((30, 8 * 20 * 20)).astype(np.float32), requires_grad=True)
     outs = [
+        F.linear(x.reshape(9, -1), fc),  # blocks of rows (SMALL_PRODUCT is lowered by the test)
         F.conv2d(x, w, padding=1, stride=(1, 2)),
         F.conv2d(x, narrow, padding=2, dilation=2),
         F.max_pool2d(x, 2),
@@ -37,13 +39,14 @@ def _layer_results():
         F.batch_norm(x, None, None, gamma, beta, training=True),
     ]
     sum((o * o).sum() for o in outs).backward()
-    return [o.detach().numpy() for o in outs] + [t.grad.numpy() for t in (x, w, narrow, gamma, beta)]
+    return [o.detach().numpy() for o in outs] + [t.grad.numpy() for t in (x, w, narrow, gamma, beta, fc)]
 
 
 def test_results_are_the_same_whatever_the_thread_count(restore_threads, monkeypatch):
-    from tinygraph.kernels.cpu import scheduling
+    from tinygraph.kernels.cpu import blas, scheduling
 
     monkeypatch.setattr(scheduling, "MIN_THREADED_FLOPS", 0)  # share even these small calls
+    monkeypatch.setattr(blas, "SMALL_PRODUCT", 1000)
     tg.set_num_threads(1)
     one = _layer_results()
     for threads in (2, 3):
@@ -51,6 +54,23 @@ def test_results_are_the_same_whatever_the_thread_count(restore_threads, monkeyp
         assert tg.get_num_threads() == threads
         for a, b in zip(one, _layer_results()):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("n, k, m", [(1, 5, 3), (7, 300, 2), (64, 400, 120), (1000, 3, 9)])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_large_products_by_blocks_of_rows_equal_numpys(n, k, m, threads, restore_threads, monkeypatch):
+    from tinygraph.kernels.cpu import blas, scheduling
+
+    monkeypatch.setattr(scheduling, "MIN_THREADED_FLOPS", 0)
+    monkeypatch.setattr(blas, "SMALL_PRODUCT", 16)  # every product here is "large"
+    tg.set_num_threads(threads)
+    rng = np.random.default_rng(n + k + m)
+    a = rng.standard_normal((n, k)).astype(np.float32)
+    b = rng.standard_normal((k, m)).astype(np.float32)
+    for left, right in ((a, b), (b.T, a.T), (np.asfortranarray(a), b[:, ::-1])):  # transposed and strided too
+        got = blas.matmul(left, right)
+        assert got.shape == (left.shape[0], right.shape[1]) and got.dtype == np.float32
+        np.testing.assert_allclose(got, left.astype(np.float64) @ right.astype(np.float64), rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "2", None, True])

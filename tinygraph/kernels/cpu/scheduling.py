@@ -2,10 +2,11 @@
 
 A large convolution is cut into chunks of images (``conv.py``); each chunk is copies (Numba loops
 compiled ``nogil=True``) and a BLAS matrix product.  :func:`run_chunks` deals the chunks to
-``get_num_threads()`` threads: the calling thread and a pool of helper threads that tinygraph
-starts and owns (named ``tinygraph-worker-*``).  While they run, BLAS is held to one thread
-(:func:`one_blas_thread`, through ``threadpoolctl``, as scikit-learn does), so that each thread's
-product runs on its own core instead of every product fighting for all of them.
+``get_num_threads()`` threads: the calling thread and helper threads that tinygraph starts and
+owns (named ``tinygraph-worker-*``; ``workers.py`` hands them their shares).  While they run,
+BLAS is held to one thread (:func:`one_blas_thread`, through ``threadpoolctl``, as scikit-learn
+does), so that each thread's product runs on its own core instead of every product fighting for
+all of them.
 
 What tinygraph does NOT do to the user's process: no CPU pinning of any thread, no environment
 variables, no change to BLAS outside a parallel region of its own.  The limit goes through
@@ -20,11 +21,12 @@ cut their chunks by the shapes alone and sum partial results in chunk order.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import functools
 import os
 import threading
+
+from . import workers
 
 __all__ = [
     "set_num_threads",
@@ -39,9 +41,9 @@ __all__ = [
 ]
 
 #: A call is shared between threads only when each thread gets at least this many floating-point
-#: operations: handing work to a helper thread and waiting for it to finish costs as much as a
-#: few million of them (each thread wake-up is a system call, and the GIL changes hands).
-MIN_THREADED_FLOPS = 1e7
+#: operations: handing work to a helper thread and collecting it costs as much as a million or so
+#: of them (the GIL changes hands twice).
+MIN_THREADED_FLOPS = 2e6
 #: Loops bound by memory rather than arithmetic (pooling, normalization: a value loaded, compared
 #: or scaled, maybe stored) count this many floating-point operations per element step.
 ELEMENT_STEP_FLOPS = 16
@@ -106,18 +108,16 @@ def run_chunks(work, chunks, flops: float, uses_blas: bool = True) -> None:
     numbered = list(enumerate(chunks))
     with one_blas_thread() if uses_blas else contextlib.nullcontext(True) as blas_on_one_thread:
         threads = threads_for(len(chunks), flops) if worth_sharing(flops) else 1
-        if threads <= 1 or not blas_on_one_thread:  # not BLAS's threads and ours at once
+        # not BLAS's threads and ours at once; and while another thread of the user's has the crew,
+        # this call runs on the calling thread alone
+        crew = _crew(threads - 1) if threads > 1 and blas_on_one_thread else None
+        if crew is None or not crew.busy.acquire(blocking=False):
             _each(work, numbered)
             return
-        pool = _helper_pool(threads - 1)
-        helpers = [pool.submit(_each, work, numbered[k::threads]) for k in range(1, threads)]
         try:
-            _each(work, numbered[0::threads])
+            crew.run([functools.partial(_each, work, numbered[k::threads]) for k in range(threads)])
         finally:
-            for future in helpers:  # wait for every helper, even when the calling thread failed
-                future.exception()
-        for future in helpers:
-            future.result()
+            crew.busy.release()
 
 
 def run_split(work, n_items, flops: float) -> None:
@@ -137,22 +137,22 @@ def _each(work, numbered_chunks):
         work(index, start, stop)
 
 
-_pool = None  # the helper threads, started on first use
-_pool_key = None  # (process id, size) the pool was started for
-_pool_lock = threading.Lock()
+_crew_now = None  # tinygraph's helper threads, started on first use
+_crew_key = None  # (process id, size) they were started for
+_crew_lock = threading.Lock()
 
 
-def _helper_pool(size: int):
-    """The pool of helper threads, started on first use; again after a fork (the child has none) or a resize."""
-    global _pool, _pool_key
+def _crew(size: int) -> workers.Crew:
+    """The ``size`` helper threads, started on first use; again after a fork (the child has none) or a resize."""
+    global _crew_now, _crew_key
     key = (os.getpid(), size)
-    with _pool_lock:
-        if _pool is None or _pool_key != key:
-            if _pool is not None and _pool_key[0] == os.getpid():
-                _pool.shutdown(wait=False)  # work already given to it still runs
-            _pool = concurrent.futures.ThreadPoolExecutor(max_workers=size, thread_name_prefix="tinygraph-worker")
-            _pool_key = key
-        return _pool
+    with _crew_lock:
+        if _crew_key != key:
+            if _crew_now is not None and _crew_key[0] == os.getpid():
+                with _crew_now.busy:  # once the last call that uses them is done
+                    _crew_now.stop()
+            _crew_now, _crew_key = workers.Crew(size), key
+        return _crew_now
 
 
 # ---------------------------------------------------------------------------- BLAS's threads
@@ -264,8 +264,8 @@ def _after_fork_in_parent():
 
 def _after_fork_in_child():
     """The child has none of the parent's threads: no region runs in it."""
-    global _lock, _pool_lock, _regions, _before, _cpu_count
-    _lock, _pool_lock = threading.Lock(), threading.Lock()
+    global _lock, _crew_lock, _regions, _before, _cpu_count
+    _lock, _crew_lock = threading.Lock(), threading.Lock()
     _regions, _before = 0, []
     _cpu_count = None  # the child may be allowed other CPUs
 
