@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import os
 import threading
 
@@ -98,24 +99,25 @@ def threads_for(n_chunks: int, flops: float) -> int:
 def run_chunks(work, chunks, flops: float, uses_blas: bool = True) -> None:
     """``work(index, start, stop)`` for every ``(start, stop) = chunks[index]``, shared between threads when worth it.
 
-    The chunks of a call ``worth_sharing`` are dealt round-robin to ``threads_for`` threads, the
+    The chunks of a call ``worth_sharing`` are taken in turn by ``threads_for`` threads, the
     calling one included.  With ``uses_blas``, BLAS is held to one thread for the call
     (``one_blas_thread``), also when the setting leaves it one thread, so that each product is
     computed the same way whatever the setting, and BLAS's workers are not woken for products
-    this small.  ``work`` must write only to its own
-    chunk's share of any output.  The first exception raised is re-raised, after every thread is done.
+    this small.  ``work`` must write only to its own chunk's share of any output (which thread
+    runs a chunk changes no number).  The first exception raised is re-raised, after every
+    thread is done.
     """
-    numbered = list(enumerate(chunks))
     with one_blas_thread() if uses_blas else contextlib.nullcontext(True) as blas_on_one_thread:
         threads = threads_for(len(chunks), flops) if worth_sharing(flops) else 1
         # not BLAS's threads and ours at once; and while another thread of the user's has the crew,
         # this call runs on the calling thread alone
         crew = _crew(threads - 1) if threads > 1 and blas_on_one_thread else None
         if crew is None or not crew.busy.acquire(blocking=False):
-            _each(work, numbered)
+            _take_chunks(work, chunks, itertools.count())
             return
+        tickets = itertools.count()  # next() on it is atomic (under the GIL): each chunk is taken once
         try:
-            crew.run([functools.partial(_each, work, numbered[k::threads]) for k in range(threads)])
+            crew.run([functools.partial(_take_chunks, work, chunks, tickets)] * threads)
         finally:
             crew.busy.release()
 
@@ -132,8 +134,13 @@ def run_split(work, n_items, flops: float) -> None:
     run_chunks(lambda _index, start, stop: work(start, stop), ranges, flops, uses_blas=False)
 
 
-def _each(work, numbered_chunks):
-    for index, (start, stop) in numbered_chunks:
+def _take_chunks(work, chunks, tickets):
+    """Take the next chunk no thread has taken, run it, and again until none is left.
+
+    A thread that starts late, or whose chunks run slower, simply takes fewer of them.
+    """
+    while (index := next(tickets)) < len(chunks):
+        start, stop = chunks[index]
         work(index, start, stop)
 
 
