@@ -27,7 +27,7 @@ import ctypes.util
 import threading
 
 import numpy as np
-from numba import njit
+from numba import njit, types
 
 __all__ = ["Crew", "SPIN_LOOKS"]
 
@@ -41,26 +41,23 @@ POSTED = 0  # the last epoch of work handed to the helper
 DONE = 8  # the last epoch the helper finished
 
 
-def _find_sched_yield():
-    """libc's ``sched_yield`` (give the CPU to another runnable thread, if any), or None where there is none."""
+def _has_sched_yield() -> bool:
+    """Whether the C library has ``sched_yield`` (give the CPU to another runnable thread, if any)."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-        sched_yield = libc.sched_yield
-    except (OSError, AttributeError, TypeError):  # no C library by that name (Windows)
-        return None
-    sched_yield.argtypes = []
-    sched_yield.restype = ctypes.c_int
-    return sched_yield
+        return hasattr(ctypes.CDLL(ctypes.util.find_library("c") or None), "sched_yield")
+    except (OSError, TypeError):  # no C library by that name (Windows)
+        return False
 
 
-_sched_yield = _find_sched_yield()
 #: Spinning needs a call between two looks that the compiler cannot see through (else it would
 #: read the flag once): without ``sched_yield`` helpers go to sleep straight away.
-CAN_SPIN = _sched_yield is not None
+CAN_SPIN = _has_sched_yield()
 
 if CAN_SPIN:
+    # libc's function, called by name from compiled code (so the compiled code can be cached)
+    _sched_yield = types.ExternalFunction("sched_yield", types.int32())
 
-    @njit(nogil=True)  # not cached: the compiled code holds the address of libc's function
+    @njit(nogil=True, cache=True)
     def _signal_then_wait(flags, signal_slot, signal_value, wait_slot, wait_value, looks):
         """``flags[signal_slot] = signal_value``, then watch until ``flags[wait_slot] >= wait_value``.
 
