@@ -9,6 +9,8 @@ backward (gradients for every input), after warm-up calls, through the public AP
 (``tg.functional``), so the Function/autograd overhead is included as it is for PyTorch's
 autograd.  PyTorch runs in the same process with ``torch.set_num_threads(2)``; ``ratio`` is
 tinygraph's time / PyTorch's (lower is better, < 1 means tinygraph is faster).
+``--separate-processes N`` times each library alone instead, in N pairs of fresh processes (one
+per library, tinygraph first), so that neither can change the other's speed.
 
 The machine has 2 cores, possibly shared: medians over ``--repeats`` runs, the two libraries
 taking turns in ``--rounds`` blocks, and the load average printed with the table.  Each block
@@ -24,6 +26,7 @@ list of cases.  Nothing else changes.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -38,7 +41,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 # PyTorch first, so that it starts exactly as it would in a program of its own.
 try:
-    if "--no-torch" in sys.argv:
+    if "--no-torch" in sys.argv or "--child=tinygraph" in sys.argv:
         raise ImportError
     import torch
 except ImportError:
@@ -46,8 +49,11 @@ except ImportError:
 
 import _report  # noqa: E402  (benchmarks/_report.py: --write)
 
-import tinygraph as tg  # noqa: E402
-import tinygraph.functional as F  # noqa: E402
+if "--child=torch" in sys.argv:  # PyTorch timed alone: tinygraph is not even imported
+    tg = F = None
+else:
+    import tinygraph as tg
+    import tinygraph.functional as F
 
 
 @dataclass
@@ -96,22 +102,25 @@ def _runners(arrays, tg_op, torch_op, torch):
     ``tg_op(*tensors)`` / ``torch_op(*tensors)`` run the op.  The backward pass starts from a
     gradient of ones.
     """
-    tensors = [tg.tensor(a, requires_grad=True) for a in arrays]
-    grad = np.ones(tg_op(*tensors).shape, dtype=arrays[0].dtype)
+    runners = {}
+    if tg is not None:
+        tensors = [tg.tensor(a, requires_grad=True) for a in arrays]
+        grad = np.ones(tg_op(*tensors).shape, dtype=arrays[0].dtype)
 
-    def tg_fwd():
-        with tg.no_grad():
-            tg_op(*tensors)
+        def tg_fwd():
+            with tg.no_grad():
+                tg_op(*tensors)
 
-    def tg_fwdbwd():
-        for t in tensors:
-            t.grad = None
-        tg_op(*tensors).backward(grad)
+        def tg_fwdbwd():
+            for t in tensors:
+                t.grad = None
+            tg_op(*tensors).backward(grad)
 
-    runners = dict(tg_fwd=tg_fwd, tg_fwdbwd=tg_fwdbwd)
+        runners.update(tg_fwd=tg_fwd, tg_fwdbwd=tg_fwdbwd)
     if torch is not None:
         theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
-        their_grad = torch.tensor(grad)
+        with torch.no_grad():
+            their_grad = torch.ones_like(torch_op(*theirs))
 
         def torch_fwd():
             with torch.no_grad():
@@ -176,7 +185,7 @@ def batch_norm_runners(case, torch, dtype=np.float32):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((p["N"], p["C"], p["HW"], p["HW"])).astype(dtype)
     weight, bias = rng.standard_normal(p["C"]).astype(dtype), rng.standard_normal(p["C"]).astype(dtype)
-    stats = {"tg": (tg.zeros(p["C"]), tg.ones(p["C"]))}
+    stats = {"tg": (tg.zeros(p["C"]), tg.ones(p["C"]))} if tg is not None else {}
     if torch is not None:
         stats["torch"] = (torch.zeros(p["C"]), torch.ones(p["C"]))
         torch_bn = torch.nn.functional.batch_norm
@@ -235,8 +244,11 @@ def settle(fn, seconds: float) -> None:
         fn()
 
 
-def measure_case(family, case, torch, args):
+def measure_case(family, case, torch, args, only=None):
+    """``{runner key: median ms}`` for one case; ``only="tg"`` or ``"torch"`` times that library's runners alone."""
     runners = family.runners(case, torch)
+    if only is not None:
+        runners = {key: fn for key, fn in runners.items() if key.startswith(only + "_")}
     result = {}
     # interleave the libraries, so a burst of load from elsewhere hits both alike
     rounds = max(1, args.rounds)
@@ -282,6 +294,36 @@ def _ratio(a, b):
     return "-" if a is None or b is None else f"{a / b:.2f}"
 
 
+def _selected(args):
+    """``[(family, cases)]`` that ``--families`` and ``--cases`` select."""
+    chosen = []
+    for family in FAMILIES:
+        if args.families and family.name not in args.families:
+            continue
+        cases = [c for c in family.cases if not args.cases or c.name in args.cases]
+        if cases:
+            chosen.append((family, cases))
+    return chosen
+
+
+def _separate_processes(args) -> dict:
+    """``{(family, case): {runner key: ms}}``, each library timed alone in fresh processes, medians over pairs."""
+    forwarded = ["--repeats", str(args.repeats), "--warmup", str(args.warmup), "--rounds", str(args.rounds),
+                 "--settle", str(args.settle), "--pause", str(args.pause)]
+    if args.families:
+        forwarded += ["--families", *args.families]
+    if args.cases:
+        forwarded += ["--cases", *args.cases]
+    samples = {}
+    for _ in range(args.separate_processes):
+        for child in ("tinygraph", "torch"):
+            out = subprocess.run([sys.executable, os.path.abspath(__file__), f"--child={child}", *forwarded],
+                                 check=True, capture_output=True, text=True).stdout
+            for key, ms in json.loads(out):
+                samples.setdefault(tuple(key[:2]), {}).setdefault(key[2], []).append(ms)
+    return {case: {key: statistics.median(v) for key, v in runs.items()} for case, runs in samples.items()}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--families", nargs="*", default=None, help="op families to run (default: all)")
@@ -299,45 +341,61 @@ def main(argv=None):
                         help="seconds of untimed calls before each timed block (after --pause)")
     parser.add_argument("--no-torch", action="store_true", help="do not compare with PyTorch even if installed")
     parser.add_argument("--no-compile", action="store_true", help="skip the cold/warm JIT start-up measurement")
+    parser.add_argument("--separate-processes", type=int, default=0, metavar="N",
+                        help="time each library alone, in N pairs of fresh processes (medians over the pairs)")
+    parser.add_argument("--child", choices=("tinygraph", "torch"), help=argparse.SUPPRESS)
     parser.add_argument("--write", metavar="PATH", help="also write the tables into this Markdown file")
     args = parser.parse_args(argv)
 
-    with _report.captured() as output:
-        torch = None if args.no_torch else globals()["torch"]
+    if args.child:  # one library in this process: its medians, as JSON, for the parent
+        only = "tg" if args.child == "tinygraph" else "torch"
         if torch is not None:
             torch.set_num_threads(2)
+        rows = []
+        for family, cases in _selected(args):
+            for case in cases:
+                for key, ms in measure_case(family, case, torch, args, only).items():
+                    rows.append(((family.name, case.name, key), ms))
+        print(json.dumps(rows))
+        return
+
+    with _report.captured() as output:
+        torch_module = None if args.no_torch else globals()["torch"]
+        if args.separate_processes and torch_module is None:
+            parser.error("--separate-processes compares with PyTorch, which is not installed")
+        if torch_module is not None:
+            torch_module.set_num_threads(2)
+        separate = _separate_processes(args) if args.separate_processes else None
 
         import numba
 
+        how = (f"each library alone in {args.separate_processes} pairs of fresh processes (medians over the pairs), "
+               if separate else "")
         print(
-            f"tinygraph vs {'torch ' + torch.__version__ if torch else '(torch not installed)'}; "
+            f"tinygraph vs {'torch ' + torch_module.__version__ if torch_module else '(torch not installed)'}; "
             f"numpy {np.__version__}, "
-            f"numba {numba.__version__} ({numba.config.NUMBA_NUM_THREADS} threads); {os.cpu_count()} CPUs; "
+            f"numba {numba.__version__} ({numba.config.NUMBA_NUM_THREADS} threads); {os.cpu_count()} CPUs; {how}"
             f"median of {args.rounds} interleaved rounds x {max(1, args.repeats // max(1, args.rounds))} calls "
             f"after {args.warmup} warm-up calls; float32; times in ms"
         )
-        for family in FAMILIES:
-            if args.families and family.name not in args.families:
-                continue
-            cases = [c for c in family.cases if not args.cases or c.name in args.cases]
-            if not cases:
-                continue
+        for family, cases in _selected(args):
             load_before = os.getloadavg()[0]
             print(f"\n### {family.name}\n")
             head = ["case"] + family.columns + ["tg fwd", "tg fwd+bwd"]
-            if torch:
+            if torch_module:
                 head += ["torch fwd", "torch fwd+bwd", "ratio fwd", "ratio fwd+bwd"]
             print("| " + " | ".join(head) + " |")
             print("|" + "---|" * len(head))
             for case in cases:
-                r = measure_case(family, case, torch, args)
+                r = separate[(family.name, case.name)] if separate else measure_case(family, case, torch_module, args)
                 row = [case.name] + [str(case.params[c]) for c in family.columns]
                 row += [_fmt(r["tg_fwd"]), _fmt(r["tg_fwdbwd"])]
-                if torch:
+                if torch_module:
                     row += [_fmt(r["torch_fwd"]), _fmt(r["torch_fwdbwd"])]
                     row += [_ratio(r["tg_fwd"], r["torch_fwd"]), _ratio(r["tg_fwdbwd"], r["torch_fwdbwd"])]
                 print("| " + " | ".join(row) + " |", flush=True)
-            print(f"\nload average (1 min) before/after: {load_before:.2f} / {os.getloadavg()[0]:.2f}")
+            if not separate:
+                print(f"\nload average (1 min) before/after: {load_before:.2f} / {os.getloadavg()[0]:.2f}")
 
         if not args.no_compile:
             repo_root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
@@ -348,8 +406,12 @@ def main(argv=None):
             for label, (import_s, first_s) in lat.items():
                 print(f"| {label} | {import_s:.2f} | {first_s:.2f} |")
     if args.write:
-        title = "Kernels, one op at a time (benchmarks/bench_kernels.py)"
-        _report.write_section(args.write, "bench_kernels", title, output.getvalue())
+        if separate:
+            name, title = "bench_kernels_separate", ("Kernels, each library in fresh processes of its own "
+                                                     "(benchmarks/bench_kernels.py --separate-processes)")
+        else:
+            name, title = "bench_kernels", "Kernels, one op at a time (benchmarks/bench_kernels.py)"
+        _report.write_section(args.write, name, title, output.getvalue())
 
 
 if __name__ == "__main__":

@@ -222,7 +222,12 @@ def main() -> None:
     if args.separate_processes:
         if torch is None:
             parser.error("--separate-processes compares with PyTorch, which is not installed")
-        separate_processes(args)
+        with _report.captured() as output:
+            separate_processes(args)
+        if args.write:
+            _report.write_section(args.write, "bench_train_separate",
+                                  "Training LeNet-5, each library in fresh processes of its own "
+                                  "(benchmarks/bench_train.py --separate-processes)", output.getvalue())
         return
 
     with _report.captured() as output:
