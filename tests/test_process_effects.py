@@ -4,7 +4,8 @@
 * the calling thread's CPU set never changes during a convolution (polled from a side thread);
 * BLAS's thread count (threadpoolctl) is the user's before and after a call, also inside the
   user's own ``threadpool_limits`` block, and a process forked during a call starts with it;
-* freed NumPy memory goes back to the system as it does without tinygraph (no ``mallopt``).
+* freed NumPy memory goes back to the system as it does without tinygraph (no ``mallopt``);
+* a forked child, which has none of the parent's helper threads, shares its calls with its own.
 """
 
 from __future__ import annotations
@@ -241,3 +242,38 @@ def test_retain_freed_memory_rejects_bad_thresholds():
         tg.memory.retain_freed_memory(mmap_threshold=-1)
     with pytest.raises(ValueError, match="trim_threshold"):
         tg.memory.retain_freed_memory(trim_threshold="big")
+
+
+def test_a_forked_child_shares_its_calls_with_threads_of_its_own():
+    """The child of a fork has none of the parent's helper threads: its first shared call starts its own."""
+    if not hasattr(os, "fork"):
+        pytest.skip("no os.fork here")
+    result = run(
+        CONV,
+        """
+        import json, os, select, threading
+
+        def shared_results():
+            x.grad = w.grad = None
+            step()
+            return [float(np.abs(t.grad.numpy()).sum()) for t in (x, w)]
+
+        parent = shared_results()  # the parent's helpers are started here
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            child = shared_results()
+            names = sorted(t.name for t in threading.enumerate() if t.name.startswith("tinygraph-worker"))
+            os.write(write, json.dumps({"child": child, "helpers": names}).encode())
+            os._exit(0)
+        ready = select.select([read], [], [], 60)[0]  # a child waiting on the parent's helpers would hang
+        if not ready:
+            os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        out = json.loads(os.read(read, 10000)) if ready else {"child": None, "helpers": []}
+        print(json.dumps({"parent": parent, **out}))
+        """,
+    )
+    assert result["child"] is not None, "the child's shared call never finished"
+    assert result["helpers"] == ["tinygraph-worker-0"]
+    assert result["child"] == result["parent"]  # the same chunks, summed in the same order
