@@ -29,11 +29,18 @@ def run(crew, shares, seconds=20):
         raise outcome["error"]
 
 
-@pytest.fixture(params=["spinning", "sleeping"])
+@pytest.fixture(params=["spinning", "sleeping", "no sched_yield"])
 def crew(request, monkeypatch):
-    """Two helpers; "sleeping" makes them sleep after every share, so that every hand-off wakes one."""
+    """Two helpers.
+
+    "sleeping" makes them sleep after every share, so that every hand-off wakes one; "no
+    sched_yield" is the protocol where there is none to spin with (Windows): the caller sleeps too.
+    """
     if request.param == "sleeping":
         monkeypatch.setattr(workers, "SPIN_LOOKS", 0)
+    if request.param == "no sched_yield":
+        monkeypatch.setattr(workers, "CAN_SPIN", False)
+        monkeypatch.setattr(workers, "_signal_then_wait", workers._signal_then_look)
     crew = workers.Crew(2)
     yield crew
     crew.stop()

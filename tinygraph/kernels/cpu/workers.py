@@ -53,6 +53,13 @@ def _has_sched_yield() -> bool:
 #: read the flag once): without ``sched_yield`` helpers go to sleep straight away.
 CAN_SPIN = _has_sched_yield()
 
+def _signal_then_look(flags, signal_slot, signal_value, wait_slot, wait_value, looks):
+    """Without ``sched_yield``: ``flags[signal_slot] = signal_value``, then one look at ``flags[wait_slot]``."""
+    if signal_slot >= 0:
+        flags[signal_slot] = signal_value
+    return flags[wait_slot] >= wait_value
+
+
 if CAN_SPIN:
     # libc's function, called by name from compiled code (so the compiled code can be cached)
     _sched_yield = types.ExternalFunction("sched_yield", types.int32())
@@ -73,12 +80,8 @@ if CAN_SPIN:
             n += 1
         return True
 
-else:  # where there is no sched_yield (Windows): no spinning, the helpers sleep between shares
-
-    def _signal_then_wait(flags, signal_slot, signal_value, wait_slot, wait_value, looks):
-        if signal_slot >= 0:
-            flags[signal_slot] = signal_value
-        return flags[wait_slot] >= wait_value
+else:  # no spinning (Windows): the helpers sleep between shares, and the caller sleeps until they are done
+    _signal_then_wait = _signal_then_look
 
 
 def _looks() -> int:
