@@ -7,8 +7,8 @@ Numba loop compiled ``nogil=True``, yielding the CPU between looks, for about
 a system call, and on a virtual machine an idle CPU that has to be woken takes tens of
 microseconds to respond, while a training step hands out work every few hundred microseconds.
 
-The flags are written and watched inside ``nogil`` calls, so a thread that sees its flag change
-finds the GIL free and does not have to wait for it::
+A helper writes DONE from inside its ``nogil`` call, so the calling thread, which sees it from
+inside its own, finds the GIL free and does not have to sleep waiting for it::
 
     calling thread                          helper thread
     --------------                          -------------
@@ -52,6 +52,7 @@ def _has_sched_yield() -> bool:
 #: Spinning needs a call between two looks that the compiler cannot see through (else it would
 #: read the flag once): without ``sched_yield`` helpers go to sleep straight away.
 CAN_SPIN = _has_sched_yield()
+
 
 def _signal_then_look(flags, signal_slot, signal_value, wait_slot, wait_value, looks):
     """Without ``sched_yield``: ``flags[signal_slot] = signal_value``, then one look at ``flags[wait_slot]``."""
