@@ -27,7 +27,10 @@ ROW_BLOCKS = 8
 
 
 def matmul(a, b):
-    """``np.matmul(a, b)``, for ``a: (..., n, k)``, ``b: (..., k, m)``; small host products on one BLAS thread."""
+    """``np.matmul(a, b)``, for ``a: (..., n, k)``, ``b: (..., k, m)``.
+
+    Small products run on one BLAS thread, large 2-D ones by blocks of rows on tinygraph's threads.
+    """
     if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)) or a.ndim < 2 or b.ndim < 2:
         return np.matmul(a, b)
     n, k = a.shape[-2:]

@@ -1,7 +1,7 @@
 """tinygraph's own threads, and BLAS held to one thread while they run.  The only scheduling policy there is.
 
 A large convolution is cut into chunks of images (``conv.py``); each chunk is copies (Numba loops
-compiled ``nogil=True``) and a BLAS matrix product.  :func:`run_chunks` deals the chunks to
+compiled ``nogil=True``) and a BLAS matrix product.  :func:`run_chunks` shares the chunks between
 ``get_num_threads()`` threads: the calling thread and helper threads that tinygraph starts and
 owns (named ``tinygraph-worker-*``; ``workers.py`` hands them their shares).  While they run,
 BLAS is held to one thread (:func:`one_blas_thread`, through ``threadpoolctl``, as scikit-learn
