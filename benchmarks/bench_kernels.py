@@ -95,6 +95,21 @@ CONV2D_CASES = [
 ]
 
 
+def _timed_calls(no_grad, op, tensors, grad):
+    """``(fwd, fwdbwd)``: ``op(*tensors)`` without a graph, and with a backward pass from ``grad``."""
+
+    def fwd():
+        with no_grad():
+            op(*tensors)
+
+    def fwdbwd():
+        for t in tensors:
+            t.grad = None
+        op(*tensors).backward(grad)
+
+    return fwd, fwdbwd
+
+
 def _runners(arrays, tg_op, torch_op, torch):
     """The four callables of one case: each library's op forward only, and forward + backward.
 
@@ -106,32 +121,12 @@ def _runners(arrays, tg_op, torch_op, torch):
     if tg is not None:
         tensors = [tg.tensor(a, requires_grad=True) for a in arrays]
         grad = np.ones(tg_op(*tensors).shape, dtype=arrays[0].dtype)
-
-        def tg_fwd():
-            with tg.no_grad():
-                tg_op(*tensors)
-
-        def tg_fwdbwd():
-            for t in tensors:
-                t.grad = None
-            tg_op(*tensors).backward(grad)
-
-        runners.update(tg_fwd=tg_fwd, tg_fwdbwd=tg_fwdbwd)
+        runners["tg_fwd"], runners["tg_fwdbwd"] = _timed_calls(tg.no_grad, tg_op, tensors, grad)
     if torch is not None:
         theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
         with torch.no_grad():
             their_grad = torch.ones_like(torch_op(*theirs))
-
-        def torch_fwd():
-            with torch.no_grad():
-                torch_op(*theirs)
-
-        def torch_fwdbwd():
-            for t in theirs:
-                t.grad = None
-            torch_op(*theirs).backward(their_grad)
-
-        runners.update(torch_fwd=torch_fwd, torch_fwdbwd=torch_fwdbwd)
+        runners["torch_fwd"], runners["torch_fwdbwd"] = _timed_calls(torch.no_grad, torch_op, theirs, their_grad)
     return runners
 
 
